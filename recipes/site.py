@@ -1,0 +1,31 @@
+"""The site: serve it locally, build it strictly, and run the whole test suite."""
+
+import shlex
+
+from invoke import task
+
+
+@task(help={"addr": "address to bind (default: site.addr)", "port": "port to serve on (default: site.port)"})
+def serve(c, addr=None, port=None):
+    """Serve the site with live reload on http://127.0.0.1:8000 (no Datadog account needed)."""
+    addr = addr or c.config.site.addr
+    port = port or c.config.site.port
+    c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False)
+
+
+@task(help={"out": "output folder (default: site.build_dir)"})
+def build(c, out=None):
+    """Build the site strictly: a broken link, a missing file or an unknown task fails the build."""
+    c.run(f"mkdocs build --strict --site-dir {shlex.quote(out or c.config.site.build_dir)}")
+
+
+@task(help={"k": "only tests whose names match this pytest -k expression",
+            "marker": "only one layer, as a pytest -m expression (e2e, browser, fake_api, 'not e2e')"})
+def test(c, k="", marker=""):
+    """Run the whole test suite; a layer that cannot run on this machine is skipped with its reason."""
+    args = ["pytest"]
+    if k:
+        args += ["-k", k]
+    if marker:
+        args += ["-m", marker]
+    c.run(shlex.join(args), pty=False)
