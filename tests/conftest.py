@@ -1,0 +1,3 @@
+"""Shared pytest setup. Each layer registers its fixtures module in ``pytest_plugins``."""
+
+pytest_plugins: list[str] = []
