@@ -1,0 +1,1 @@
+"""The exercise's Flask app, its gunicorn settings, the traffic generator and the local APM demo."""
