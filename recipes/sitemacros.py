@@ -1,0 +1,207 @@
+"""Macros for the site (mkdocs-macros): run-it boxes, file includes and picture slots.
+
+Everything here reads the real thing -- the invoke namespace, the files in payloads/ and
+recipes/, docs/figures.yml -- and fails the build on unknown input, so a page cannot name a
+task or a file that does not exist.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES_FILE = ROOT / "docs" / "figures.yml"
+
+# `invoke some-task` in a page's text must name a real task.
+TASK_MENTION = re.compile(r"(?:\binvoke|\./run)\s+([a-z][a-z0-9-]*)")
+# Repository paths named in a page must exist (payloads/x.json, recipes/x.py, app/..., tests/...).
+PATH_MENTION = re.compile(r"(?<![\w/.-])((?:payloads|recipes|app|tests|bench)/[\w./-]*\w)")
+# Words after `invoke` that are not task names.
+INVOKE_WORDS = {"list", "help", "tasks", "task", "command"}
+
+
+class SiteError(Exception):
+    """A page asks for a task, file or picture that does not exist."""
+
+
+def load_namespace():
+    """The invoke namespace exactly as `invoke --list` sees it."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import tasks  # noqa: PLC0415 (tasks.py lives at the project root)
+
+    return tasks
+
+
+def find_task(name: str):
+    tasks = load_namespace()
+    try:
+        return tasks.ns[name]
+    except (KeyError, ValueError):
+        known = ", ".join(sorted(tasks.ns.task_names))
+        raise SiteError(f"unknown task {name!r}; known tasks: {known}") from None
+
+
+def repo_file(path: str) -> Path:
+    full = (ROOT / path).resolve()
+    if ROOT not in full.parents or not full.is_file():
+        raise SiteError(f"file {path!r} does not exist in the repository")
+    return full
+
+
+def describe_default(arg) -> str:
+    if arg.kind is bool:
+        return "off" if not arg.default else "on"
+    if arg.default in (None, [], ""):
+        return "from configuration" if arg.kind is not list else "from configuration"
+    return f"`{arg.default}`"
+
+
+def option_rows(task) -> list[str]:
+    rows = []
+    for arg in task.get_arguments():
+        long_name = max(arg.names, key=len)
+        flag = f"--{long_name}" + ("" if arg.kind is bool else f" {long_name.upper().replace('-', '_')}")
+        repeat = " (repeatable)" if arg.kind is list else ""
+        help_text = (arg.help or "").replace("|", "\\|")
+        rows.append(f"| `{flag}`{repeat} | {describe_default(arg)} | {help_text} |")
+    return rows
+
+
+def render_run_it(name: str) -> str:
+    task = find_task(name)
+    doc = textwrap.dedent(task.__doc__ or "").strip()
+    if not doc:
+        raise SiteError(f"task {name!r} has no docstring to show")
+    summary, _, details = doc.partition("\n")
+    body = [
+        "```bash",
+        f"uv run invoke {name}",
+        "```",
+        "",
+        f"**{summary.strip()}** {textwrap.dedent(details).strip()}".strip(),
+    ]
+    rows = option_rows(task)
+    if rows:
+        body += ["", "| Option | Default | What it does |", "|---|---|---|", *rows]
+    inner = textwrap.indent("\n".join(body), "    ")
+    return (
+        f'<div class="run-it" data-task="{html.escape(name)}" markdown>\n\n'
+        f'!!! example "Run it: `invoke {name}`"\n\n{inner}\n\n</div>\n'
+    )
+
+
+def render_include(path: str, lang: str = "", indent: int = 0, title: str | None = None) -> str:
+    text = repo_file(path).read_text(encoding="utf-8").rstrip("\n")
+    lang = lang or {"json": "json", "py": "python", "yaml": "yaml", "yml": "yaml"}.get(Path(path).suffix[1:], "text")
+    fence = "````" if "```" in text else "```"
+    head = f'{fence}{lang} title="{title or path}"'
+    block = f"{head}\n{text}\n{fence}"
+    return textwrap.indent(block, " " * indent) if indent else block
+
+
+def load_figures() -> dict:
+    return yaml.safe_load(FIGURES_FILE.read_text(encoding="utf-8"))
+
+
+def render_screenshot(key: str, page_url: str) -> str:
+    figures = load_figures()
+    if key not in figures:
+        raise SiteError(f"unknown picture {key!r} (declared in docs/figures.yml: {', '.join(figures)})")
+    fig = figures[key]
+    caption = (
+        f"<strong>Counterpart of the write-up's <code>{html.escape(fig['original'])}</code>.</strong> "
+        f"{html.escape(fig['shows'])} <em>Made by: {html.escape(fig['made_by'])}.</em>"
+    )
+    if fig.get("file"):
+        target = ROOT / "docs" / fig["file"]
+        if not target.is_file():
+            raise SiteError(f"picture {key!r}: docs/{fig['file']} is declared but missing")
+        src = relative_url(fig["file"], page_url)
+        body = f'<img src="{src}" alt="{html.escape(fig["shows"])}" loading="lazy">'
+        css = "rb-figure"
+    else:
+        body = (
+            f'<div class="rb-placeholder" role="img" aria-label="picture not generated yet">'
+            f"Picture not generated yet: <code>{html.escape(key)}</code></div>"
+        )
+        css = "rb-figure rb-figure--pending"
+    return f'<figure class="{css}" id="fig-{key}">\n{body}\n<figcaption>{caption}</figcaption>\n</figure>\n'
+
+
+def relative_url(doc_path: str, page_url: str) -> str:
+    """Path from the page's URL (directory-style, e.g. 'monitoring-data/') to a file under docs/."""
+    depth = len([part for part in page_url.split("/") if part])
+    return "../" * depth + doc_path
+
+
+def task_table() -> str:
+    tasks = load_namespace()
+    lines = ["| Section | Task | What it does |", "|---|---|---|"]
+    for section, modules in tasks.SECTIONS.items():
+        for module in modules:
+            for name, task in tasks.Collection.from_module(module).tasks.items():
+                summary = textwrap.dedent(task.__doc__ or "").strip().splitlines()[0]
+                lines.append(f"| {section} | [`{name}`](#{name}) | {summary} |")
+    return "\n".join(lines)
+
+
+def all_run_its() -> str:
+    tasks = load_namespace()
+    out = []
+    for section, modules in tasks.SECTIONS.items():
+        out.append(f"## {section}\n")
+        for module in modules:
+            for name in tasks.Collection.from_module(module).tasks:
+                out.append(f"### {name}\n\n{render_run_it(name)}")
+    return "\n".join(out)
+
+
+def defaults_yaml() -> str:
+    from recipes.defaults import CONFIG  # noqa: PLC0415
+
+    return "```yaml\n" + yaml.safe_dump(CONFIG, sort_keys=False, default_flow_style=False).rstrip() + "\n```"
+
+
+def check_mentions(markdown: str, page: str) -> None:
+    """Fail the build when a page names a task or repository file that does not exist."""
+    known = set(load_namespace().ns.task_names)
+    for name in TASK_MENTION.findall(markdown):
+        if name not in known and name not in INVOKE_WORDS:
+            raise SiteError(f"{page}: names `invoke {name}`, which is not a task")
+    for path in PATH_MENTION.findall(markdown):
+        if not (ROOT / path).exists():
+            raise SiteError(f"{page}: names {path!r}, which does not exist in the repository")
+
+
+def define_env(env):
+    """Register the macros with mkdocs-macros."""
+
+    @env.macro
+    def run_it(name: str) -> str:
+        """The "run it" box of a task: command, docstring, options with defaults."""
+        return render_run_it(name)
+
+    @env.macro
+    def include(path: str, lang: str = "", indent: int = 0, title: str | None = None) -> str:
+        """A repository file as a code block (never pasted: read at build time)."""
+        return render_include(path, lang, indent, title)
+
+    @env.macro
+    def screenshot(key: str) -> str:
+        """The picture standing for one of the write-up's screenshots, or a marked placeholder."""
+        return render_screenshot(key, env.page.url)
+
+    env.macro(task_table)
+    env.macro(all_run_its)
+    env.macro(defaults_yaml)
+
+
+def on_post_page_macros(env):
+    check_mentions(env.markdown, env.page.file.src_path)

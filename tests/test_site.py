@@ -1,0 +1,132 @@
+"""The site: strict build, run-it boxes naming real tasks, every page and picture slot present."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from recipes import sitemacros
+from tasks import ns
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTION_PAGES = [
+    "prerequisites",
+    "collecting-metrics",
+    "visualizing-data",
+    "monitoring-data",
+    "collecting-apm-data",
+    "final-question",
+]
+ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/configuration"]
+
+
+def mkdocs_build(config: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(out)],
+        capture_output=True, text=True, cwd=config.parent, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    result = mkdocs_build(ROOT / "mkdocs.yml", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def page_html(site: Path, page: str) -> str:
+    return (site / page / "index.html").read_text(encoding="utf-8")
+
+
+def test_strict_build_produces_every_page(site):
+    for page in ALL_PAGES:
+        assert (site / page / "index.html").is_file(), f"page {page or 'home'} missing from the build"
+
+
+def test_each_section_page_has_a_run_it_box_naming_a_real_task(site):
+    known = set(ns.task_names)
+    for page in SECTION_PAGES[:-1]:  # the final question is an essay: no task performs it
+        boxes = re.findall(r'class="run-it" data-task="([^"]+)"', page_html(site, page))
+        assert boxes, f"{page} has no run-it box"
+        assert set(boxes) <= known, f"{page} names unknown tasks {set(boxes) - known}"
+
+
+def test_reference_page_documents_every_task_with_its_options(site):
+    html = page_html(site, "reference/tasks")
+    boxes = set(re.findall(r'class="run-it" data-task="([^"]+)"', html))
+    assert boxes == set(ns.task_names)
+    assert "--dry-run" in html and "--host" in html
+
+
+def test_run_it_box_is_generated_from_the_task_itself():
+    task = ns["tag-host"]
+    box = sitemacros.render_run_it("tag-host")
+    assert "uv run invoke tag-host" in box
+    assert task.__doc__.strip().splitlines()[0] in box
+    for arg in task.get_arguments():
+        assert f"--{max(arg.names, key=len)}" in box
+
+
+def test_every_write_up_screenshot_has_a_slot_on_its_page(site):
+    figures = yaml.safe_load((ROOT / "docs/figures.yml").read_text())
+    assert len(figures) == 17
+    for key, fig in figures.items():
+        page = fig["page"].removesuffix(".md")
+        html = page_html(site, page)
+        assert f'id="fig-{key}"' in html, f"{key} has no slot on {page}"
+        assert fig["original"] in html
+    built = "".join(page_html(site, p) for p in ALL_PAGES)
+    assert "<img src=\"\"" not in built
+
+
+def test_payloads_on_the_site_are_included_from_payloads_not_pasted(site):
+    html = page_html(site, "monitoring-data")
+    assert "payloads/monitor.json" in html
+    monitor = (ROOT / "payloads/monitor.json").read_text()
+    name = re.search(r'"name": "([^"]+)"', monitor).group(1)
+    assert name in html
+    for page in (ROOT / "docs").rglob("*.md"):
+        assert '"layout_type"' not in page.read_text(), f"{page} pastes a payload instead of including it"
+
+
+def test_datadog_templates_survive_jinja_rendering(site):
+    html = page_html(site, "troubleshooting")
+    assert "{{#is_recovery}}" in html and "{{host.ip}}" in html
+
+
+@pytest.mark.parametrize(
+    "page_text, complaint",
+    [
+        ('{{ run_it("no-such-task") }}', "unknown task 'no-such-task'"),
+        ("Then run `invoke setup-mysqll`.", "invoke setup-mysqll"),
+        ('{{ include("payloads/missing.json") }}', "payloads/missing.json"),
+        ("See payloads/nothing-here.json.", "payloads/nothing-here.json"),
+        ('{{ screenshot("no-such-picture") }}', "unknown picture"),
+    ],
+)
+def test_a_page_naming_a_missing_task_or_file_fails_the_build(tmp_path, page_text, complaint):
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "docs", docs)
+    (docs / "broken.md").write_text(f"# Broken\n\n{page_text}\n")
+    text = (ROOT / "mkdocs.yml").read_text()
+    text = text.replace("docs_dir: docs", f"docs_dir: {docs}")
+    text = text.replace("module_name: recipes/sitemacros", f"module_name: {ROOT}/recipes/sitemacros")
+    text = text.replace("  - Troubleshooting: troubleshooting.md", "  - Troubleshooting: troubleshooting.md\n  - Broken: broken.md")
+    cfg = tmp_path / "mkdocs.yml"
+    cfg.write_text(text)
+    result = mkdocs_build(cfg, tmp_path / "out")
+    assert result.returncode != 0
+    assert complaint in result.stdout + result.stderr
+
+
+def test_task_mentions_are_checked_against_the_namespace():
+    sitemacros.check_mentions("Run `invoke setup-mysql` then `./run verify`.", "ok.md")
+    with pytest.raises(sitemacros.SiteError, match="invoke setup-sql"):
+        sitemacros.check_mentions("Run `invoke setup-sql`.", "bad.md")
