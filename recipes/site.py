@@ -4,19 +4,22 @@ import shlex
 
 from invoke import task
 
+# Material for MkDocs prints a banner about its successor on every build; it is not a problem of this site.
+QUIET = {"NO_MKDOCS_2_WARNING": "1"}
+
 
 @task(help={"addr": "address to bind (default: site.addr)", "port": "port to serve on (default: site.port)"})
 def serve(c, addr=None, port=None):
     """Serve the site with live reload on http://127.0.0.1:8000 (no Datadog account needed)."""
     addr = addr or c.config.site.addr
     port = port or c.config.site.port
-    c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False)
+    c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False, env=QUIET)
 
 
 @task(help={"out": "output folder (default: site.build_dir)"})
 def build(c, out=None):
     """Build the site strictly: a broken link, a missing file or an unknown task fails the build."""
-    c.run(f"mkdocs build --strict --site-dir {shlex.quote(out or c.config.site.build_dir)}")
+    c.run(f"mkdocs build --strict --site-dir {shlex.quote(out or c.config.site.build_dir)}", env=QUIET)
 
 
 @task(help={"k": "only tests whose names match this pytest -k expression",
