@@ -1,55 +1,166 @@
 """Dashboards, the monitor and the downtimes, as code: the JSON in payloads/ applied with datadog-api-client."""
 
-from invoke import task
+from __future__ import annotations
 
-from recipes.pending import not_implemented_yet
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from invoke import task
+from invoke.exceptions import Exit
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from recipes import ddsync
+from recipes import payloads as P
+from recipes.ddapi import ApiFailure, ApiSetupError, call, connect
 
 DRY = {"dry_run": "validate and show what would be sent; send nothing"}
+DEFINE = {"define": "fill a placeholder, NAME=VALUE (repeatable), e.g. --define HOST=web-1"}
+ONCE = {"at_least_once": "alert when any point crosses the threshold (max) instead of the average"}
+STYLE = {"create": "green", "update": "yellow", "unchanged": "dim", "delete": "red"}
 
 
-@task(help=DRY)
-def timeboard(c, dry_run=False):
+def console() -> Console:
+    return Console(width=int(os.environ.get("COLUMNS", 120)), highlight=False)
+
+
+def inputs(c, define=None, at_least_once=False, only=()) -> ddsync.Inputs:
+    api = c.config.get("api", {})
+    return ddsync.Inputs(
+        values=P.config_values(c.config, P.parse_overrides(define)),
+        payload_dir=Path(api.get("payload_dir") or P.PAYLOAD_DIR),
+        at_least_once=at_least_once or bool(api.get("at_least_once")),
+        only=tuple(only),
+    )
+
+
+@contextmanager
+def clear_errors():
+    """Bad payloads, keys or answers end the task with one clear message and exit code 1."""
+    try:
+        yield
+    except (P.PayloadError, ApiSetupError, ApiFailure) as err:
+        raise Exit(f"error: {err}", code=1) from None
+
+
+def show(out: Console, change: ddsync.Change, dry_run: bool) -> None:
+    ident = change.live_id or ""
+    verb = f"would {change.action}" if dry_run and change.action != "unchanged" else change.action
+    reason = f" ({change.reason})" if change.reason else ""
+    out.print(f"[{STYLE[change.action]}]{verb:>16}[/] {change.spec.key} {ident}{reason}")
+    if dry_run and change.action in ("create", "update"):
+        out.print(Syntax(json.dumps(change.body, indent=2), "json", word_wrap=True))
+
+
+def run_apply(c, dry_run=False, at_least_once=False, define=None, only=()) -> list[ddsync.Change]:
+    out = console()
+    with clear_errors():
+        chosen = inputs(c, define, at_least_once, only)
+        with connect(c.config.get("api", {})) as apis:
+            changes = ddsync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=dry_run)
+    counts = {a: sum(ch.action == a for ch in changes) for a in STYLE}
+    out.print(", ".join(f"{n} {a}" for a, n in counts.items()) + (" (dry run: nothing sent)" if dry_run else ""))
+    return changes
+
+
+@task(help={**DRY, **DEFINE}, iterable=["define"])
+def timeboard(c, dry_run=False, define=None):
     """Create or update the exercise's timeboard (my_metric, anomalies, hourly rollup)."""
-    not_implemented_yet("timeboard", 4)
+    run_apply(c, dry_run, define=define, only=["timeboard"])
 
 
-@task(help={**DRY, "at_least_once": "alert when any point crosses the threshold (max) instead of the average"})
-def monitor(c, dry_run=False, at_least_once=False):
+@task(help={**DRY, **ONCE, **DEFINE}, iterable=["define"])
+def monitor(c, dry_run=False, at_least_once=False, define=None):
     """Create or update the my_metric monitor (warning 500, alert 800, no data after 10 min)."""
-    not_implemented_yet("monitor", 4)
+    run_apply(c, dry_run, at_least_once, define, only=["monitor"])
 
 
-@task(help=DRY)
-def downtimes(c, dry_run=False):
+@task(help={**DRY, **DEFINE}, iterable=["define"])
+def downtimes(c, dry_run=False, define=None):
     """Schedule the monitor's downtimes: weeknights 19:00-09:00 and all weekend."""
-    not_implemented_yet("downtimes", 4)
+    run_apply(c, dry_run, define=define, only=["downtime-weeknights", "downtime-weekends"])
 
 
-@task(help=DRY)
-def apm_dashboard(c, dry_run=False):
+@task(help={**DRY, **DEFINE}, iterable=["define"])
+def apm_dashboard(c, dry_run=False, define=None):
     """Create or update the dashboard with the Flask service's APM and host metrics."""
-    not_implemented_yet("apm-dashboard", 4)
+    run_apply(c, dry_run, define=define, only=["apm-dashboard"])
 
 
-@task
-def plan(c):
+@task(help={**DEFINE, "online": "also check the monitor with POST /api/v1/monitor/validate (needs the keys)"}, iterable=["define"])
+def validate(c, define=None, online=False):
+    """Check every payload offline (client models + our checks) before anything is sent."""
+    out = console()
+    values = P.config_values(c.config, P.parse_overrides(define))
+    problems = []
+    with clear_errors():
+        for spec in P.SPECS:
+            body = P.render(spec, {**values, "MONITOR_ID": values.get("MONITOR_ID", 1)}, inputs(c).payload_dir)
+            found = P.validate(spec, body)
+            problems += found
+            out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {spec.file}")
+        if online and not problems:
+            with connect(c.config.get("api", {})) as apis, call("validate monitor", apis.where):
+                apis.monitors.validate_monitor(ddsync.to_model(P.render(P.spec("monitor"), values, inputs(c).payload_dir), ddsync.Monitor))
+            out.print("[green]      ok[/] monitor.json (POST /api/v1/monitor/validate)")
+    if problems:
+        raise Exit("\n".join(problems), code=1)
+
+
+@task(help={**ONCE, **DEFINE}, iterable=["define"])
+def plan(c, at_least_once=False, define=None):
     """Show what apply would create, update or leave alone, with a diff against the live objects."""
-    not_implemented_yet("plan", 4)
+    out = console()
+    with clear_errors():
+        chosen = inputs(c, define, at_least_once)
+        with connect(c.config.get("api", {})) as apis:
+            changes = ddsync.plan(apis, chosen)
+    table = Table("object", "kind", "action", "live id", "note")
+    for ch in changes:
+        table.add_row(ch.spec.key, ch.spec.kind, f"[{STYLE[ch.action]}]{ch.action}[/]", str(ch.live_id or ""), ch.reason)
+    out.print(table)
+    for ch in changes:
+        if ch.diff:
+            out.print(f"[bold]{ch.spec.key}[/] ({ch.spec.file}): live -> payload")
+            out.print(Syntax("\n".join(ch.diff), "diff", word_wrap=True))
+    return changes
 
 
-@task(help=DRY)
-def apply(c, dry_run=False):
+@task(help={**DRY, **ONCE, **DEFINE}, iterable=["define"])
+def apply(c, dry_run=False, at_least_once=False, define=None):
     """Apply every payload in dependency order: dashboards, monitor, then downtimes."""
-    not_implemented_yet("apply", 4)
+    return run_apply(c, dry_run, at_least_once, define)
 
 
-@task
-def export(c):
+@task(help={**DEFINE, "out_dir": "where to write the JSON files (default: payloads/)"}, iterable=["define"])
+def export(c, out_dir=None, define=None):
     """Write the live objects back into payloads/ form."""
-    not_implemented_yet("export", 4)
+    out = console()
+    with clear_errors():
+        chosen = inputs(c, define)
+        target = Path(out_dir) if out_dir else chosen.payload_dir
+        target.mkdir(parents=True, exist_ok=True)
+        with connect(c.config.get("api", {})) as apis:
+            written = ddsync.export(apis, chosen, target)
+    for path in written:
+        out.print(f"[green]exported[/] {path}")
+    return written
 
 
-@task(help=DRY)
-def destroy(c, dry_run=False):
+@task(help={**DRY, **DEFINE}, iterable=["define"])
+def destroy(c, dry_run=False, define=None):
     """Delete what this runbook created, and nothing else."""
-    not_implemented_yet("destroy", 4)
+    out = console()
+    with clear_errors():
+        chosen = inputs(c, define)
+        with connect(c.config.get("api", {})) as apis:
+            changes = ddsync.destroy_plan(apis, chosen)
+            for change in changes:
+                if not dry_run:
+                    ddsync.apply_change(apis, change)
+                show(out, change, dry_run)
+    out.print(f"{len(changes)} deleted" + (" (dry run: nothing sent)" if dry_run else ""))
+    return changes

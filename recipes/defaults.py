@@ -19,21 +19,43 @@ CONFIG = {
     "hosts": [],
     "vagrant": {
         "machine": "default",
+        # A saved `vagrant ssh-config` output to use instead of running vagrant (empty: run it).
+        "ssh_config": "",
     },
     "ssh": {
         # Unknown host keys are refused unless this is set (or Vagrant's own config says so).
         "trust_unknown_hosts": False,
         "connect_timeout": 15,
+        # For --host: the user when the value has none, the private key, the known_hosts file.
+        "user": "vagrant",
+        "key_file": "",
+        "known_hosts": "~/.ssh/known_hosts",
     },
     # --- agent (recipes/agent.py) -----------------------------------------------
     "agent": {
         "site": "datadoghq.com",
         "tags": ["env:dev", "role:database", "owner:runbook"],
+        "repo_url": "https://apt.datadoghq.com/",
+        "repo_dist": "stable",
+        "repo_components": "7",
+        "key_urls": [
+            "https://keys.datadoghq.com/DATADOG_APT_KEY_CURRENT.public",
+            "https://keys.datadoghq.com/DATADOG_APT_KEY_06462314.public",
+            "https://keys.datadoghq.com/DATADOG_APT_KEY_C0962C7D.public",
+            "https://keys.datadoghq.com/DATADOG_APT_KEY_F14F620E.public",
+        ],
+        "packages": ["datadog-agent", "datadog-signing-keys"],
     },
     # --- mysql (recipes/mysql.py) -----------------------------------------------
     "mysql": {
+        "host": "127.0.0.1",
         "port": 3306,
-        "service_name": "mysql",
+        "username": "datadog",
+        "service": "mysql",
+        # Empty: detect (mariadb on Debian, mysql on Ubuntu).
+        "service_name": "",
+        "error_log": "/var/log/mysql/mysql_error.log",
+        "slow_log": "/var/log/mysql/mysql_slow.log",
     },
     # --- custom check (recipes/check.py) ----------------------------------------
     "check": {
@@ -45,6 +67,13 @@ CONFIG = {
         "host": "vagrant",
         "notify": "@you@example.com",
         "timezone": "Europe/Paris",
+        "at_least_once": False,  # monitor on max(last_5m) instead of avg(last_5m)
+        "base_url": "",  # overrides DD_SITE, e.g. a local fake server in tests
+        "payload_dir": "",  # empty: payloads/ beside tasks.py
+        "timeout": 30,  # seconds per request
+        "max_retries": 3,  # 429 waits for X-RateLimit-Reset; 5xx/timeouts back off
+        "backoff": 2,  # seconds, doubled each retry
+        "backoff_max": 30,
     },
     # --- APM (recipes/apm.py) ---------------------------------------------------
     "apm": {
@@ -56,6 +85,19 @@ CONFIG = {
     },
     # --- previews (recipes/previews.py) -----------------------------------------
     "previews": {
-        "out_dir": "docs/img/generated",
+        "out_dir": "docs/img/generated",          # pictures + manifest.json (input hashes)
+        "captures_dir": "artifacts/captures",     # <figure-key>.txt written by the end-to-end suite
+        "apm_summary": "artifacts/apm-demo.json",  # apm-demo --save; a labelled simulation when absent
+        "sample": {                                # values a notification preview is filled with
+            "monitor_id": 12345678,
+            "host_ip": "10.0.2.15",                # what a NAT-only Vagrant box reports
+            "values": {"alert": 873.4, "warning": 642.1, "recovery": 312.8},
+        },
+        "simulation": {"seed": 6, "duration_s": 86400, "interval_s": 45, "window_s": 300, "every_s": 60},
+        "dashboard": {"now": "11:23", "rollup_windows_h": [1, 4], "anomaly_seed": 6, "anomaly_minutes": 360,
+                      "anomaly_lag": 60},
+        "business_hours": {"opens": "09:00", "closes": "19:00", "workdays": "MO,TU,WE,TH,FR"},
+        "calendar_week": "2026-06-01",             # a Monday: the week the calendars show
+        "dst_week": "2026-10-26",                  # a Monday after a daylight-saving change in api.timezone
     },
 }

@@ -1,3 +1,5 @@
 """Shared pytest setup. Each layer registers its fixtures module in ``pytest_plugins``."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.fakedd.fixtures",
+]

@@ -1,0 +1,126 @@
+"""The Datadog API client: keys and site from the environment, retries, and errors as one clear line.
+
+Keys come only from DD_API_KEY / DD_APP_KEY; they are handed to datadog-api-client and never put in
+a message. The site comes from DD_SITE (any Datadog site); `api.base_url` overrides it (the tests
+point it at the local fake server).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+
+import urllib3
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.exceptions import ApiException, ForbiddenException, UnauthorizedException
+from datadog_api_client.rest import ClientRetry
+from datadog_api_client.v1.api.authentication_api import AuthenticationApi
+from datadog_api_client.v1.api.dashboards_api import DashboardsApi
+from datadog_api_client.v1.api.monitors_api import MonitorsApi
+from datadog_api_client.v2.api.downtimes_api import DowntimesApi
+
+SITE = re.compile(r"^([a-z0-9-]+\.)*(datadoghq\.com|datadoghq\.eu|ddog-gov\.com)$")
+KEY_HELP = {
+    "DD_API_KEY": "export DD_API_KEY=... (Organization Settings > API Keys)",
+    "DD_APP_KEY": "export DD_APP_KEY=... (Organization Settings > Application Keys)",
+}
+
+
+class ApiSetupError(Exception):
+    """Missing or rejected key, bad site: the message is one line saying what to set."""
+
+
+class ApiFailure(Exception):
+    """A request failed after retries; the message names the call, never a key."""
+
+
+class RunbookRetry(ClientRetry):
+    """The client's retry (429 waits for X-RateLimit-Reset, 5xx backs off), but a POST that timed out
+    is not re-sent blindly: it may have been applied, so the caller looks the object up first."""
+
+    def _is_method_retryable(self, method: str) -> bool:
+        return method.upper() != "POST" and super()._is_method_retryable(method)
+
+
+def configuration(api: dict) -> Configuration:
+    """Client configuration from the environment and the `api` config block."""
+    keys = {name: os.environ.get(name, "").strip() for name in KEY_HELP}
+    for name, value in keys.items():
+        if not value:
+            raise ApiSetupError(f"{name} is not set: {KEY_HELP[name]}")
+    base_url = (api.get("base_url") or "").rstrip("/")
+    if base_url:
+        config = Configuration(host=base_url)
+    else:
+        site = os.environ.get("DD_SITE", "").strip() or "datadoghq.com"
+        if not SITE.match(site):
+            raise ApiSetupError(f"DD_SITE={site!r} is not a Datadog site (e.g. datadoghq.com, datadoghq.eu, us5.datadoghq.com)")
+        config = Configuration(server_index=2, server_variables={"site": site})  # index 2: any Datadog site
+    config.api_key["apiKeyAuth"] = keys["DD_API_KEY"]
+    config.api_key["appKeyAuth"] = keys["DD_APP_KEY"]
+    config.request_timeout = float(api.get("timeout", 30))
+    config.retry_policy = RunbookRetry(
+        total=int(api.get("max_retries", 3)),
+        backoff_factor=float(api.get("backoff", 2)),
+        backoff_max=float(api.get("backoff_max", 30)),
+        allowed_methods=None,  # our _is_method_retryable decides
+    )
+    return config
+
+
+class Apis:
+    """The three API groups the runbook uses, sharing one client."""
+
+    def __init__(self, config: Configuration):
+        self.client = ApiClient(config)
+        self.where = config.host
+        self.dashboards = DashboardsApi(self.client)
+        self.monitors = MonitorsApi(self.client)
+        self.downtimes = DowntimesApi(self.client)
+        self.auth = AuthenticationApi(self.client)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@contextmanager
+def connect(api: dict):
+    """Open the client and check the API key once (GET /api/v1/validate)."""
+    apis = Apis(configuration(api))
+    try:
+        with call("check the API key", apis.where):
+            apis.auth.validate()
+        yield apis
+    finally:
+        apis.close()
+
+
+def is_timeout(err: BaseException) -> bool:
+    return isinstance(err, (urllib3.exceptions.TimeoutError, urllib3.exceptions.MaxRetryError)) and "timed out" in str(err).lower() or isinstance(err, urllib3.exceptions.ReadTimeoutError)
+
+
+@contextmanager
+def call(what: str, where: str = ""):
+    """Turn client errors into one clear line naming the call (never the keys)."""
+    try:
+        yield
+    except (ForbiddenException, UnauthorizedException) as err:
+        key = "DD_API_KEY" if what == "check the API key" else "DD_APP_KEY"
+        hint = "check it and DD_SITE" if key == "DD_API_KEY" else "check it, its scopes, and DD_SITE"
+        raise ApiSetupError(f"{key} was rejected ({err.status}) when trying to {what}{_at(where)}: {hint}; {KEY_HELP[key]}") from None
+    except ApiException as err:
+        raise ApiFailure(f"{what}: HTTP {err.status} {err.reason or ''}".rstrip() + f"{_server_says(err)} (after retries)") from None
+    except urllib3.exceptions.HTTPError as err:
+        kind = "timed out" if is_timeout(err) else f"failed ({type(err).__name__})"
+        raise ApiFailure(f"{what}: {kind}{_at(where)} (after retries)") from None
+
+
+def _at(where: str) -> str:
+    return f" at {where}" if where else ""
+
+
+def _server_says(err: ApiException) -> str:
+    body = err.body.decode(errors="replace") if isinstance(err.body, bytes) else (err.body or "")
+    found = re.search(r'"errors"\s*:\s*\[(.*?)\]', body)
+    return f": {found.group(1)}" if found else ""

@@ -1,0 +1,392 @@
+"""Plan, apply, export and destroy the payloads against live Datadog objects, without a state file.
+
+Each object is found again by a stable mark: dashboards by title, the monitor by name and the tag
+`managed-by:dd-runbook`, downtimes by the `[dd-runbook:<name>]` marker opening their message (and the
+monitor they mute). Live objects are compared on the payload's own fields only, so what the server
+adds (ids, timestamps, read-only fields, defaults) never shows as a change, and an unchanged object
+gets no write.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from datadog_api_client.model_utils import validate_and_convert_types
+from datadog_api_client.v1.model.dashboard import Dashboard
+from datadog_api_client.v1.model.monitor import Monitor
+from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequest
+from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRequest
+from datadog_api_client.v2.model.downtime_update_request import DowntimeUpdateRequest
+
+from recipes import payloads as P
+from recipes.ddapi import Apis, ApiFailure, call, is_timeout
+
+MONITOR_TAG = "managed-by:dd-runbook"
+DASHBOARD_MARK = "Managed by dd-runbook."
+DOWNTIME_MARK = re.compile(r"^\[dd-runbook:[\w-]+\]")
+PENDING_ID = "<new monitor id>"
+
+
+@dataclass
+class Change:
+    """What apply would do for one payload (or one stray object carrying our mark)."""
+
+    spec: P.Spec
+    action: str  # create | update | unchanged | delete
+    body: dict | None = None
+    live: dict | None = None
+    reason: str = ""
+    diff: list[str] = field(default_factory=list)
+
+    @property
+    def live_id(self):
+        return self.live.get("id") if self.live else None
+
+
+def to_json(model) -> dict:
+    """A client model as plain JSON (datetimes as strings)."""
+    return json.loads(json.dumps(model.to_dict(), default=str))
+
+
+def to_model(body: dict, cls: type):
+    return validate_and_convert_types(copy.deepcopy(body), (cls,), ["body"], True, True, configuration=P._CONFIG)
+
+
+# --- comparison ------------------------------------------------------------------------
+def project(live, desired):
+    """live reduced to the shape of desired: keys the payload does not set are the server's business."""
+    if isinstance(desired, dict) and isinstance(live, dict):
+        return {k: project(live[k], v) for k, v in desired.items() if k in live}
+    if isinstance(desired, list) and isinstance(live, list):
+        return [project(item, desired[i]) if i < len(desired) else item for i, item in enumerate(live)]
+    return live
+
+
+def plain_numbers(obj):
+    """800.0 -> 800, so a float echoed by the server does not show as a change."""
+    if isinstance(obj, dict):
+        return {k: plain_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain_numbers(v) for v in obj]
+    return int(obj) if isinstance(obj, float) and obj.is_integer() else obj
+
+
+def diff_lines(desired: dict, live_projected: dict) -> list[str]:
+    if desired == live_projected:
+        return []
+    before = json.dumps(plain_numbers(live_projected), indent=2, sort_keys=True).splitlines()
+    after = json.dumps(plain_numbers(desired), indent=2, sort_keys=True).splitlines()
+    return list(difflib.unified_diff(before, after, "live", "payload", lineterm="", n=2))
+
+
+def same_recurrence_start(live_start: str, desired_start: str, rrule: str) -> bool:
+    """A recurring window started on an earlier matching day is the same window (no perpetual diff)."""
+    try:
+        live, want = datetime.fromisoformat(live_start), datetime.fromisoformat(desired_start)
+    except (TypeError, ValueError):
+        return False
+    days = re.search(r"BYDAY=([A-Z,]+)", rrule or "")
+    allowed = {P.WEEKDAYS.index(d) for d in days.group(1).split(",")} if days else {want.weekday()}
+    return live.time() == want.time() and live.weekday() in allowed
+
+
+# --- the three kinds ----------------------------------------------------------------------
+class DashboardKind:
+    def find(self, apis: Apis, body: dict) -> list[dict]:
+        with call("list dashboards", apis.where):
+            summaries = apis.dashboards.list_dashboards().dashboards
+        found = []
+        for summary in summaries:
+            if summary.title == body["title"]:
+                with call(f"read dashboard {summary.id}", apis.where):
+                    found.append(to_json(apis.dashboards.get_dashboard(summary.id)))
+        return sorted(found, key=lambda d: d.get("created_at", ""))
+
+    def comparable(self, live: dict, body: dict) -> dict:
+        return project(live, body)
+
+    def create(self, apis, body):
+        return to_json(apis.dashboards.create_dashboard(to_model(body, Dashboard)))
+
+    def update(self, apis, live, body):
+        return to_json(apis.dashboards.update_dashboard(live["id"], to_model(body, Dashboard)))
+
+    def delete(self, apis, live):
+        apis.dashboards.delete_dashboard(live["id"])
+
+    def ours(self, live: dict) -> bool:
+        return DASHBOARD_MARK in (live.get("description") or "")
+
+
+class MonitorKind:
+    def find(self, apis: Apis, body: dict) -> list[dict]:
+        with call("list monitors", apis.where):
+            found = apis.monitors.list_monitors(name=body["name"], monitor_tags=MONITOR_TAG)
+        exact = [to_json(m) for m in found if m.name == body["name"] and MONITOR_TAG in m.tags]
+        return sorted(exact, key=lambda m: m["id"])
+
+    def comparable(self, live: dict, body: dict) -> dict:
+        return project(live, body)
+
+    def create(self, apis, body):
+        return to_json(apis.monitors.create_monitor(to_model(body, Monitor)))
+
+    def update(self, apis, live, body):
+        return to_json(apis.monitors.update_monitor(live["id"], to_model(body, MonitorUpdateRequest)))
+
+    def delete(self, apis, live):
+        apis.monitors.delete_monitor(live["id"])
+
+    def ours(self, live: dict) -> bool:
+        return MONITOR_TAG in live.get("tags", [])
+
+
+class DowntimeKind:
+    """Downtimes are JSON:API resources; compared on data.attributes."""
+
+    def find(self, apis: Apis, body: dict) -> list[dict]:
+        mark = marker(body)
+        with call("list downtimes", apis.where):
+            everything = [to_json(d) for d in apis.downtimes.list_downtimes_with_pagination(page_limit=100)]
+        live = [d for d in everything if d["attributes"].get("status") != "canceled"]
+        return [d for d in live if (d["attributes"].get("message") or "").startswith(mark)]
+
+    def comparable(self, live: dict, body: dict) -> dict:
+        attributes = copy.deepcopy(live["attributes"])
+        wanted = body["data"]["attributes"]
+        live_recs = attributes.get("schedule", {}).get("recurrences", [])
+        for live_rec, want in zip(live_recs, wanted.get("schedule", {}).get("recurrences", [])):
+            if same_recurrence_start(live_rec.get("start"), want.get("start"), want.get("rrule")):
+                live_rec["start"] = want["start"]
+        return {"data": {"type": "downtime", "attributes": project(attributes, wanted)}}
+
+    def create(self, apis, body):
+        return to_json(apis.downtimes.create_downtime(to_model(body, DowntimeCreateRequest)))["data"]
+
+    def update(self, apis, live, body):
+        data = {"id": live["id"], **body["data"]}
+        return to_json(apis.downtimes.update_downtime(live["id"], to_model({"data": data}, DowntimeUpdateRequest)))["data"]
+
+    def delete(self, apis, live):
+        apis.downtimes.cancel_downtime(live["id"])
+
+    def ours(self, live: dict) -> bool:
+        return bool(DOWNTIME_MARK.match(live["attributes"].get("message") or ""))
+
+
+KINDS = {"dashboard": DashboardKind(), "monitor": MonitorKind(), "downtime": DowntimeKind()}
+
+
+def marker(body: dict) -> str:
+    found = DOWNTIME_MARK.match(body["data"]["attributes"].get("message", ""))
+    if not found:
+        raise P.PayloadError("downtime message must open with a [dd-runbook:<name>] marker")
+    return found.group(0)
+
+
+def monitored_id(downtime: dict):
+    return downtime["attributes"].get("monitor_identifier", {}).get("monitor_id")
+
+
+# --- plan ------------------------------------------------------------------------------------
+@dataclass
+class Inputs:
+    """Everything a plan needs besides the live objects."""
+
+    values: dict
+    payload_dir: Path = P.PAYLOAD_DIR
+    at_least_once: bool = False
+    only: tuple = ()  # spec keys; empty = all
+
+
+def render_checked(spec: P.Spec, inputs: Inputs, values: dict) -> dict:
+    body = P.render(spec, values, inputs.payload_dir, inputs.at_least_once)
+    problems = P.validate(spec, body)
+    if problems:
+        raise P.PayloadError("\n".join(problems))
+    return body
+
+
+def plan_one(apis: Apis, spec: P.Spec, body: dict, monitor_id=None) -> list[Change]:
+    """The change for one payload, plus deletions of duplicates or strays that carry its mark."""
+    kind = KINDS[spec.kind]
+    found = kind.find(apis, body)
+    extra = []
+    if spec.kind == "downtime":
+        extra = [Change(spec, "delete", live=d, reason="stale: mutes another monitor") for d in found if monitored_id(d) != monitor_id]
+        found = [d for d in found if monitored_id(d) == monitor_id]
+    extra += [Change(spec, "delete", live=d, reason="duplicate") for d in found[1:]]
+    if not found:
+        return [Change(spec, "create", body=body)] + extra
+    live = found[0]
+    lines = diff_lines(body, kind.comparable(live, body))
+    return [Change(spec, "update" if lines else "unchanged", body=body, live=live, diff=lines)] + extra
+
+
+def plan(apis: Apis, inputs: Inputs) -> list[Change]:
+    """Changes in dependency order: dashboards, the monitor, then the downtimes that reference it."""
+    changes = []
+    for spec in selected(inputs, "dashboard"):
+        changes += plan_one(apis, spec, render_checked(spec, inputs, inputs.values))
+    if selected(inputs, "monitor"):
+        changes += monitor_changes(apis, inputs)
+    monitor_id = current_monitor_id(apis, inputs)
+    for spec in selected(inputs, "downtime"):
+        changes += plan_one(apis, spec, downtime_body(spec, inputs, monitor_id), monitor_id)
+    return changes
+
+
+def downtime_body(spec: P.Spec, inputs: Inputs, monitor_id) -> dict:
+    """The downtime payload for monitor_id; before the monitor exists, a visible stand-in id."""
+    values = {**inputs.values, "MONITOR_ID": monitor_id if monitor_id is not None else 1}
+    body = render_checked(spec, inputs, values)
+    if monitor_id is None:
+        body["data"]["attributes"]["monitor_identifier"]["monitor_id"] = PENDING_ID
+    return body
+
+
+def selected(inputs: Inputs, kind: str) -> list[P.Spec]:
+    return [s for s in P.SPECS if s.kind == kind and (not inputs.only or s.key in inputs.only)]
+
+
+def monitor_changes(apis: Apis, inputs: Inputs) -> list[Change]:
+    spec = P.spec("monitor")
+    return plan_one(apis, spec, render_checked(spec, inputs, inputs.values))
+
+
+def current_monitor_id(apis: Apis, inputs: Inputs):
+    if "MONITOR_ID" in inputs.values:
+        return inputs.values["MONITOR_ID"]
+    body = render_checked(P.spec("monitor"), inputs, inputs.values)
+    found = KINDS["monitor"].find(apis, body)
+    return found[0]["id"] if found else None
+
+
+# --- apply -----------------------------------------------------------------------------------
+def apply_change(apis: Apis, change: Change) -> dict | None:
+    """Perform one change; a create that timed out is looked up before it is sent again."""
+    kind, label = KINDS[change.spec.kind], f"{change.action} {change.spec.key}"
+    if change.action == "unchanged":
+        return change.live
+    if change.action == "delete":
+        with call(label, apis.where):
+            kind.delete(apis, change.live)
+        return None
+    if change.action == "update":
+        with call(label, apis.where):
+            return kind.update(apis, change.live, change.body)
+    return create_once(apis, kind, change.body, label)
+
+
+def create_once(apis: Apis, kind, body: dict, label: str, attempts: int = 2) -> dict:
+    for attempt in range(1, attempts + 1):
+        try:
+            with call(label, apis.where):
+                return kind.create(apis, body)
+        except ApiFailure as err:
+            if "timed out" not in str(err):
+                raise
+            found = kind.find(apis, body)  # the POST may have landed although the answer did not
+            if found:
+                return found[0]
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def apply(apis: Apis, inputs: Inputs, on_change=None, dry_run: bool = False) -> list[Change]:
+    """Bring live objects to the payloads; returns the changes done (or, dry-run, that would be done)."""
+    done = []
+    for spec in selected(inputs, "dashboard"):
+        done += _apply_all(apis, plan_one(apis, spec, render_checked(spec, inputs, inputs.values)), on_change, dry_run)
+    monitor_id = inputs.values.get("MONITOR_ID")
+    if selected(inputs, "monitor"):
+        changes = _apply_all(apis, monitor_changes(apis, inputs), on_change, dry_run)
+        done += changes
+        monitor_id = changes[0].live["id"] if changes[0].live else None
+    elif monitor_id is None:
+        monitor_id = current_monitor_id(apis, inputs)
+    downtimes = selected(inputs, "downtime")
+    if downtimes and monitor_id is None and not dry_run:
+        raise ApiFailure("no monitor found to schedule downtimes for: run `invoke monitor` (or `invoke apply`) first")
+    for spec in downtimes:
+        done += _apply_all(apis, plan_one(apis, spec, downtime_body(spec, inputs, monitor_id), monitor_id), on_change, dry_run)
+    return done
+
+
+def _apply_all(apis: Apis, changes: list[Change], on_change, dry_run: bool) -> list[Change]:
+    for change in changes:
+        if not dry_run:
+            if change.spec.kind == "monitor" and change.action in ("create", "update"):
+                with call("validate monitor", apis.where):
+                    apis.monitors.validate_monitor(to_model(change.body, Monitor))
+            result = apply_change(apis, change)
+            if result is not None:
+                change.live = result
+        if on_change:
+            on_change(change)
+    return changes
+
+
+# --- destroy and export --------------------------------------------------------------------------
+def destroy_plan(apis: Apis, inputs: Inputs) -> list[Change]:
+    """Everything carrying our mark, downtimes first (they reference the monitor)."""
+    changes = []
+    for spec in reversed([s for s in P.SPECS if not inputs.only or s.key in inputs.only]):
+        values = {**inputs.values, "MONITOR_ID": 1}
+        body = render_checked(spec, inputs, values)
+        kind = KINDS[spec.kind]
+        changes += [Change(spec, "delete", live=live, reason="carries our mark") for live in kind.find(apis, body) if kind.ours(live)]
+    return changes
+
+
+def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
+    """Write each live object back in its payload's form, with the placeholders restored."""
+    written = []
+    monitor_id = current_monitor_id(apis, inputs)
+    for spec in [s for s in P.SPECS if not inputs.only or s.key in inputs.only]:
+        values = {**inputs.values, "MONITOR_ID": monitor_id if monitor_id is not None else 1}
+        template = P.load_template(spec, inputs.payload_dir)
+        body = P.render(spec, values, inputs.payload_dir)
+        kind = KINDS[spec.kind]
+        found = [f for f in kind.find(apis, body) if spec.kind != "downtime" or monitored_id(f) == monitor_id]
+        if not found:
+            continue
+        live = kind.comparable(found[0], body)
+        path = out_dir / spec.file
+        path.write_text(json.dumps(restore(template, body, live), indent=2, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written
+
+
+def restore(template, filled, live):
+    """live in template form: where live equals the filled value, the template (with placeholders) wins;
+    where it differs, the live value is kept with the template's placeholder values substituted back."""
+    if isinstance(template, dict) and isinstance(live, dict):
+        return {k: restore(v, filled.get(k) if isinstance(filled, dict) else None, live[k]) if k in live else v for k, v in template.items()}
+    if isinstance(template, list) and isinstance(live, list):
+        return [restore(template[i], filled[i], item) if i < len(template) and isinstance(filled, list) and i < len(filled) else item for i, item in enumerate(live)]
+    if live == filled:
+        return template
+    if isinstance(template, str) and isinstance(live, str) and isinstance(filled, str):
+        return unfill(template, filled, live)
+    return live
+
+
+def unfill(template: str, filled: str, live: str) -> str:
+    """Put back the placeholders of template into an edited live string, value by value."""
+    pieces = re.split(P.PLACEHOLDER, template)
+    names, texts = pieces[1::2], pieces[0::2]
+    pattern = "^" + "(.*?)".join(re.escape(t) for t in texts) + "$"
+    values = re.match(pattern, filled, re.S)
+    out = live
+    for name, value in zip(names, values.groups() if values else ()):
+        if value and len(value) > 2:
+            out = out.replace(value, "${" + name + "}")
+    return out
