@@ -12,6 +12,6 @@ through tinyproxy on the host end of its veth. Needs root.
 """
 
 from .host import TestHost, start_hosts
+from .standin_repo import StandinAptRepo, standin_apt_repo
 
-
-__all__ = ["TestHost", "start_hosts"]
+__all__ = ["StandinAptRepo", "TestHost", "standin_apt_repo", "start_hosts"]
