@@ -83,8 +83,11 @@ def wait_for_traces(agent_port: int, expected: int, timeout: float) -> list[list
         time.sleep(0.3)
 
 
-def run_demo(settings: DemoSettings, workdir: Path, traffic_quiet: bool = False) -> dict:
-    """Start agent and app, send traffic, collect the traces; stop both whatever happens."""
+def run_demo(settings: DemoSettings, workdir: Path, quiet: bool = False) -> dict:
+    """Start agent and app, send traffic, collect the traces; stop both whatever happens.
+
+    Logs and the received traces (``traces.json``) stay in workdir; quiet prints nothing.
+    """
     started: list[processes.Proc] = []
     try:
         agent_port, app_port = processes.free_port(), processes.free_port()
@@ -96,9 +99,11 @@ def run_demo(settings: DemoSettings, workdir: Path, traffic_quiet: bool = False)
         started.append(app)
         processes.wait_port(app, HOST, app_port, timeout=60)
         plan = Plan(url=f"http://{HOST}:{app_port}", requests=settings.requests, concurrency=settings.concurrency)
-        report: Report = execute(plan, quiet=traffic_quiet)
+        report: Report = execute(plan, quiet=quiet, show=not quiet)
         traces = wait_for_traces(agent_port, len(report.samples), settings.trace_wait)
-        return summary(settings, report, traces, (workdir / "app.log").read_text(errors="replace"))
+        (workdir / "traces.json").write_text(json.dumps(traces))
+        result = summary(settings, report, traces, (workdir / "app.log").read_text(errors="replace"))
+        return {**result, "agent_url": f"http://{HOST}:{agent_port}"}
     finally:
         for proc in reversed(started):
             processes.stop(proc)

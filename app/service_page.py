@@ -24,11 +24,14 @@ def root_spans(traces: list[list[dict]]) -> list[dict]:
     return [span for trace in traces for span in trace if not span.get("parent_id")]
 
 
-def full_trace_id(span: dict) -> str:
-    """The trace id as ddtrace writes it in logs: 128-bit as 32 hex digits, 64-bit as decimal."""
-    low = int(span["trace_id"])
-    high = span.get("meta", {}).get("_dd.p.tid")
-    return f"{(int(high, 16) << 64) | low:032x}" if high and int(high, 16) else str(low)
+def full_trace_id(trace: list[dict]) -> str:
+    """The trace id as ddtrace writes it in logs: 128-bit as 32 hex digits, 64-bit as decimal.
+
+    Spans carry the low 64 bits; the high 64 bits travel once per trace, in the root's ``_dd.p.tid``.
+    """
+    low = int(trace[0]["trace_id"])
+    high = next((s["meta"]["_dd.p.tid"] for s in trace if "_dd.p.tid" in s.get("meta", {})), "0")
+    return f"{(int(high, 16) << 64) | low:032x}" if int(high, 16) else str(low)
 
 
 def summarize_resource(spans: list[dict]) -> dict:
@@ -59,7 +62,7 @@ def service_page(traces: list[list[dict]]) -> dict:
 
 def log_correlation(log_text: str, traces: list[list[dict]]) -> dict:
     """How many app log lines carry ids, and how many of those match a span the agent received."""
-    known = {(full_trace_id(span), str(span["span_id"])) for trace in traces for span in trace}
+    known = {(full_trace_id(trace), str(span["span_id"])) for trace in traces for span in trace}
     pairs = LOG_IDS.findall(log_text)
     return {"lines_with_ids": len(pairs), "matching_received_spans": sum(1 for pair in pairs if pair in known)}
 

@@ -283,8 +283,9 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     )
 
 
-def execute(plan: Plan, as_json: bool = False, quiet: bool = False, console: Console | None = None) -> Report:
-    """Run the plan with a progress bar on stderr, print the table (or JSON on stdout), return the report."""
+def execute(plan: Plan, as_json: bool = False, quiet: bool = False, console: Console | None = None,
+            show: bool = True) -> Report:
+    """Run the plan with a progress bar on stderr, print the table (or JSON on stdout) if show, return the report."""
     err = Console(stderr=True)
     out = console or Console()
     check_reachable(plan)
@@ -293,9 +294,9 @@ def execute(plan: Plan, as_json: bool = False, quiet: bool = False, console: Con
     else:
         with make_progress(err) as progress:
             report = run(plan, progress)
-    if as_json:
+    if show and as_json:
         print(json.dumps(report.to_dict(), indent=2))
-    else:
+    elif show:
         out.print(render(report))
     return report
 

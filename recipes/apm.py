@@ -1,6 +1,13 @@
 """APM: the exercise's Flask app under ddtrace-run, a traffic generator and a local demo needing no account."""
 
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
 from invoke import task
+from invoke.exceptions import Exit
+from rich.console import Console
 
 from recipes.pending import not_implemented_yet
 
@@ -8,6 +15,16 @@ HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
     "dry_run": "show each step and the diff of each file it would write; change nothing",
 }
+TRAFFIC_HELP = {
+    "url": "base URL of the app (default: the VM's forwarded port, http://127.0.0.1:<apm.port>)",
+    "requests": "number of requests, 0 = bounded by --duration only (default 300)",
+    "duration": "stop after this many seconds (default: no time bound)",
+    "concurrency": "parallel connections, one thread each (default 4)",
+    "route": "route to hit; repeat for several (default: /, /api/apm, /api/trace)",
+    "no_keepalive": "open a new connection for every request, like the write-up's loop",
+    "json": "print the report as JSON instead of a table",
+}
+DEMO_SUMMARY = Path("artifacts/apm-demo.json")
 
 
 @task(iterable=["host"], help=HOST_HELP)
@@ -22,13 +39,90 @@ def apm_stop(c, host=None):
     not_implemented_yet("apm-stop", 5)
 
 
-@task(help={"url": "base URL of the app (default: the VM's forwarded port 5050)", "requests": "number of requests"})
-def traffic(c, url=None, requests=300):
+@task(iterable=["route"], help=TRAFFIC_HELP)
+def traffic(c, url=None, requests=300, duration=0.0, concurrency=4, route=None, no_keepalive=False, json=False):
     """Send traffic to the app's three routes and report counts, errors and latency percentiles."""
-    not_implemented_yet("traffic", 5)
+    from app.traffic import DEFAULT_ROUTES, Plan, TargetUnreachable, execute
+
+    try:
+        plan = Plan(
+            url=url or f"http://127.0.0.1:{c.config.apm.port}", routes=tuple(route or DEFAULT_ROUTES),
+            requests=int(requests), duration=float(duration), concurrency=int(concurrency), keepalive=not no_keepalive,
+        )
+        report = execute(plan, as_json=json)
+    except ValueError as exc:
+        raise Exit(f"traffic: bad option: {exc}", code=2) from None
+    except TargetUnreachable as exc:
+        raise Exit(f"traffic: {exc} (start it with `invoke apm-app`, or try `invoke apm-demo`)", code=2) from None
+    if report.errors:
+        raise Exit(f"traffic: {report.errors} of {len(report.samples)} requests failed", code=1)
 
 
-@task
-def apm_demo(c):
+@task(
+    help={
+        "requests": "requests to send (default 300)",
+        "concurrency": "parallel connections (default 4)",
+        "server": "gunicorn (default, as on the VM) or dev (Flask's development server)",
+        "json": "print the whole summary as JSON instead of tables",
+        "save": f"also write the summary to {DEMO_SUMMARY} (the dashboard preview reads it)",
+        "keep_logs": "keep the test agent's and the app's logs in a temporary folder and print its path",
+    }
+)
+def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save=False, keep_logs=False):
     """Run the whole APM section locally: test agent, traced app, traffic, and the service page it would show."""
-    not_implemented_yet("apm-demo", 5)
+    from app.demo import DemoSettings, run_demo
+    from app.processes import ProcessFailed
+    from app.traffic import TargetUnreachable
+
+    console = Console()
+    try:
+        settings = DemoSettings(
+            service=c.config.apm.service, env=c.config.apm.env, version=str(c.config.apm.version),
+            requests=int(requests), concurrency=int(concurrency), server=server,
+        )
+    except ValueError as exc:
+        raise Exit(f"apm-demo: bad option: {exc}", code=2) from None
+    workdir = Path(tempfile.mkdtemp(prefix="apm-demo-"))
+    try:
+        summary = run_demo(settings, workdir, quiet=json)
+    except (ProcessFailed, TargetUnreachable) as exc:
+        keep_logs = True
+        raise Exit(f"apm-demo: {exc}", code=1) from None
+    finally:
+        if keep_logs:
+            console.print(f"logs kept in {workdir}", highlight=False)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    show_demo(console, summary, json)
+    if save:
+        DEMO_SUMMARY.parent.mkdir(parents=True, exist_ok=True)
+        DEMO_SUMMARY.write_text(_json().dumps(summary, indent=2) + "\n")
+        console.print(f"summary written to {DEMO_SUMMARY}", highlight=False)
+    check_demo(summary)
+
+
+def _json():
+    return json  # the module, shadowed inside apm_demo by its --json option
+
+
+def show_demo(console: Console, summary: dict, as_json: bool) -> None:
+    from app.service_page import render
+
+    if as_json:
+        print(_json().dumps(summary, indent=2))
+        return
+    console.print(render(summary["services"]))
+    logs = summary["log_correlation"]
+    console.print(
+        f"{summary['traces_received']} traces ({summary['spans_received']} spans) reached the test agent; "
+        f"{logs['matching_received_spans']} of {logs['lines_with_ids']} app log lines with dd.trace_id/dd.span_id "
+        "point at a span it received (what links Logs to Traces in Datadog)."
+    )
+
+
+def check_demo(summary: dict) -> None:
+    """Fail the task if the agent saw fewer request traces than requests sent."""
+    sent = summary["traffic"]["requests"]
+    hits = sum(r["hits"] for s in summary["services"].values() for r in s["resources"].values())
+    if hits < sent:
+        raise Exit(f"apm-demo: {sent} requests sent but only {hits} request traces reached the test agent", code=1)
