@@ -1,22 +1,125 @@
 """The Datadog Agent on the VM: install it from Datadog's signed apt repository and set the host tags."""
 
-from invoke import task
+from __future__ import annotations
 
-from recipes.pending import not_implemented_yet
+import os
+import shlex
+
+from invoke import task
+from invoke.exceptions import Exit
+
+from recipes import datadog_yaml
+from recipes.datadog_yaml import ConfigError
+from recipes.hosts import run_on_hosts
+from recipes.steps import HostRun, StepFailed, ensure_packages, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
     "dry_run": "show each step and the diff of each file it would write; change nothing",
 }
+KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
+SOURCE_LIST = "/etc/apt/sources.list.d/datadog.list"
+DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
+RESTART_AGENT = ("restart datadog-agent", "svc datadog-agent restart >/dev/null\n")
+
+
+def api_key_from_env() -> str:
+    """DD_API_KEY from the local environment; missing -> a clear error before anything is written."""
+    key = os.environ.get("DD_API_KEY", "").strip()
+    if not key:
+        raise Exit("error: DD_API_KEY is not set in this shell's environment; export it and re-run (nothing was changed)", code=2)
+    return key
+
+
+def merge_datadog_yaml(run: HostRun, name: str, updates: dict) -> None:
+    """A step that sets ``updates`` in datadog.yaml (dd-agent, 0640) and asks for one Agent restart if it changed."""
+    with run.step(name) as step:
+        states, _ = run.files([DATADOG_YAML])
+        current = states[DATADOG_YAML]
+        base = current.content if current.exists else render("datadog.yaml")
+        try:
+            wanted = datadog_yaml.merge(base, DATADOG_YAML, updates)
+        except ConfigError as error:
+            raise StepFailed(str(error)) from error
+        if run.put_file(step, current, wanted, "dd-agent", "dd-agent", "0640"):
+            run.notify(*RESTART_AGENT)
+
+
+def keyring_step(run: HostRun, key_urls: list[str]) -> None:
+    """Import Datadog's current signing keys into the signed-by keyring, only the ones missing."""
+    with run.step("Datadog apt signing keys in " + KEYRING) as step:
+        fetch = "\n".join(
+            f"curl -fsSL --retry 2 {shlex.quote(url)} | GNUPGHOME=$g gpg --batch --show-keys --with-colons"
+            for url in key_urls
+        )
+        probes = {
+            # Listing a missing keyring would create it: look only when the file is there.
+            "have": f"[ -f {KEYRING} ] || exit 0; g=$(mktemp -d); trap 'rm -rf $g' EXIT; GNUPGHOME=$g gpg"
+            f" --no-default-keyring --keyring {KEYRING} --list-keys --with-colons 2>/dev/null"
+            " | awk -F: '/^fpr/{print $10}'; stat -c 'mode %a' " + KEYRING,
+            "want": f"g=$(mktemp -d); trap 'rm -rf $g' EXIT; set -o pipefail; {{ {fetch}; }} | awk -F: '/^fpr/{{print $10}}'",
+        }
+        found = run.probe(probes)
+        have = set(found["have"][1].split())
+        want_code, want_out = found["want"]
+        mode_ok = "mode 644" in found["have"][1]
+        if want_code == 0 and set(want_out.split()) <= have and mode_ok:
+            return
+        step.changed(("would import" if run.dry_run else "imported") + f" {len(key_urls)} key(s)")
+        if run.dry_run:
+            return
+        imports = "\n".join(
+            f"curl -fsSL --retry 2 {shlex.quote(url)} -o $t/key\n"
+            f"gpg --no-default-keyring --keyring {KEYRING} --import --batch $t/key 2>/dev/null"
+            for url in key_urls
+        )
+        # An existing (empty) file makes gpg keep the classic keyring format that apt reads.
+        run.root(f"set -e\nt=$(mktemp -d); trap 'rm -rf $t' EXIT\nexport GNUPGHOME=$t\n"
+                 f"touch {KEYRING}\n{imports}\nrm -f {KEYRING}~\nchmod 0644 {KEYRING}\n")
+
+
+def install_plan(config, api_key: str):
+    """The steps of install-agent, as a function of one host run."""
+    agent = config.agent
+    source = render("datadog.list", "agent.repo_url", keyring=KEYRING, repo_url=agent.repo_url,
+                    dist=agent.repo_dist, components=agent.repo_components)
+
+    def plan(run: HostRun) -> None:
+        with run.step("apt prerequisites (gnupg, curl, ca-certificates)") as step:
+            ensure_packages(run, step, ["gnupg", "curl", "ca-certificates"])
+        keyring_step(run, list(agent.key_urls))
+        with run.step("apt source " + SOURCE_LIST) as step:
+            states, _ = run.files([SOURCE_LIST])
+            source_changed = run.put_file(step, states[SOURCE_LIST], source, "root", "root", "0644")
+        with run.step("packages " + " ".join(agent.packages)) as step:
+            if ensure_packages(run, step, list(agent.packages), update=True) or source_changed:
+                run.notify(*RESTART_AGENT)
+        merge_datadog_yaml(run, "datadog.yaml: api_key and site", {"api_key": api_key, "site": agent.site})
+
+    return plan
+
+
+def tags_plan(tags: list[str]):
+    def plan(run: HostRun) -> None:
+        merge_datadog_yaml(run, f"datadog.yaml: tags ({', '.join(tags)})", {"tags": tags})
+
+    return plan
+
+
+def resolve_tags(config, tag) -> list[str]:
+    try:
+        return datadog_yaml.parse_tags(tag, "--tag") if tag else datadog_yaml.parse_tags(config.agent.tags, "agent.tags")
+    except ConfigError as error:
+        raise Exit(f"error: {error} (nothing was changed)", code=2) from error
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def install_agent(c, host=None, dry_run=False):
     """Install Agent 7 from Datadog's apt repository and write api_key and site into datadog.yaml."""
-    not_implemented_yet("install-agent", 3)
+    run_on_hosts(c, host, dry_run, "install-agent", install_plan(c.config, api_key_from_env()))
 
 
 @task(iterable=["host", "tag"], help={**HOST_HELP, "tag": "host tag as key:value; repeatable (default: agent.tags)"})
 def tag_host(c, host=None, tag=None, dry_run=False):
     """Write host tags into datadog.yaml and restart the Agent once, only if they changed."""
-    not_implemented_yet("tag-host", 3)
+    run_on_hosts(c, host, dry_run, "tag-host", tags_plan(resolve_tags(c.config, tag)))

@@ -1,16 +1,53 @@
 """The custom Agent check custom_my_metric: a gauge submitted every 45 seconds."""
 
-from invoke import task
+from __future__ import annotations
 
-from recipes.pending import not_implemented_yet
+import os
+import re
+
+from invoke import task
+from invoke.exceptions import Exit
+from ruamel.yaml import YAML
+
+from recipes.hosts import run_on_hosts
+from recipes.steps import HostRun, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
     "dry_run": "show each step and the diff of each file it would write; change nothing",
 }
+FILES = os.path.join(os.path.dirname(__file__), "files")
+AGENT_DIR = "/etc/datadog-agent"
+
+
+def check_files(name: str, interval) -> dict[str, str]:
+    """Remote path -> content of the check's two files, validated (one instance, integer interval)."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise Exit(f"error: check.name {name!r}: lowercase letters, digits and _ only", code=2)
+    if isinstance(interval, bool) or not re.fullmatch(r"\d+", str(interval)) or int(interval) < 1:
+        raise Exit(f"error: check.min_collection_interval must be a positive integer of seconds, not {interval!r}", code=2)
+    conf = render("custom_my_metric.yaml", "check", name=name, interval=int(interval))
+    instances = YAML(typ="safe").load(conf)["instances"]
+    assert len(instances) == 1 and instances[0]["min_collection_interval"] == int(interval)
+    with open(os.path.join(FILES, "checks.d", "custom_my_metric.py"), encoding="utf-8") as handle:
+        code = handle.read()
+    return {f"{AGENT_DIR}/checks.d/{name}.py": code, f"{AGENT_DIR}/conf.d/{name}.yaml": conf}
+
+
+def check_plan(files: dict[str, str]):
+    def plan(run: HostRun) -> None:
+        with run.step("custom check: " + ", ".join(files)) as step:
+            states, _ = run.files(list(files))
+            changed = [run.put_file(step, states[path], text, "dd-agent", "dd-agent", "0644")
+                       for path, text in files.items()]
+            if any(changed):
+                run.notify("restart datadog-agent", "svc datadog-agent restart >/dev/null\n")
+
+    return plan
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def custom_check(c, host=None, dry_run=False):
     """Install the custom_my_metric check and its YAML (one instance, min_collection_interval: 45)."""
-    not_implemented_yet("custom-check", 3)
+    files = check_files(c.config.check.name, c.config.check.min_collection_interval)
+    run_on_hosts(c, host, dry_run, "custom-check", check_plan(files))

@@ -1,16 +1,267 @@
 """MySQL (MariaDB on Debian) and its Datadog integration on the VM."""
 
-from invoke import task
+from __future__ import annotations
 
-from recipes.pending import not_implemented_yet
+import re
+import secrets
+import shlex
+from dataclasses import dataclass
+
+from invoke import task
+from invoke.exceptions import Exit
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from recipes.agent import merge_datadog_yaml
+from recipes.hosts import run_on_hosts
+from recipes.steps import PLACEHOLDER_RE, HostRun, StepFailed, ensure_packages, heredoc, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
     "dry_run": "show each step and the diff of each file it would write; change nothing",
 }
+CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
+LOGROTATE = "/etc/logrotate.d/dd-agent_ACLs"
+PASSWORD_RE = re.compile(r"^[A-Za-z0-9_\-]{16,}$")
+DROPIN_DIRS = ("/etc/mysql/mariadb.conf.d", "/etc/mysql/mysql.conf.d", "/etc/mysql/conf.d")
+DROPIN_NAME = "99-datadog.cnf"
+
+
+@dataclass
+class MysqlSettings:
+    host: str
+    port: int
+    username: str
+    service: str
+    error_log: str
+    slow_log: str
+    service_name: str
+
+    @property
+    def log_dir(self) -> str:
+        return self.error_log.rsplit("/", 1)[0]
+
+
+def settings_from(config) -> MysqlSettings:
+    """Validate the mysql config section before anything is written (the `port: <3306>` pitfall)."""
+    section = config.mysql
+    for key in ("host", "username", "service", "error_log", "slow_log", "port"):
+        if PLACEHOLDER_RE.search(str(section.get(key, ""))):
+            raise Exit(f"error: mysql.{key} is a placeholder ({section.get(key)!r}); set a real value (nothing was changed)", code=2)
+    port = section.port
+    if isinstance(port, bool) or not re.fullmatch(r"\d{1,5}", str(port).strip()) or not 0 < int(port) < 65536:
+        raise Exit(f"error: mysql.port must be an integer port such as 3306, not {port!r} (nothing was changed)", code=2)
+    if str(section.username) != "datadog" and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", str(section.username)):
+        raise Exit(f"error: mysql.username {section.username!r}: letters, digits and _ only", code=2)
+    settings = MysqlSettings(str(section.host), int(port), str(section.username), str(section.service),
+                             str(section.error_log), str(section.slow_log), str(section.get("service_name") or ""))
+    render_conf(settings, "validation-only-password")  # fails now, not halfway through a run
+    return settings
+
+
+def render_conf(settings: MysqlSettings, password: str) -> str:
+    """The integration's conf.yaml; refuses placeholders and checks the port is a YAML integer."""
+    text = render("mysql/conf.yaml", "mysql", host=settings.host, port=settings.port, username=settings.username,
+                  password=password, service=settings.service, error_log=settings.error_log, slow_log=settings.slow_log)
+    instances = YAML(typ="safe").load(text)["instances"]
+    if len(instances) != 1 or type(instances[0]["port"]) is not int:
+        raise StepFailed(f"{CONF_YAML}: port must be one integer in exactly one instance")
+    return text
+
+
+def password_from_conf(text: str) -> str | None:
+    """The password of an existing conf.yaml (re-runs reuse it), or None if there is none usable."""
+    try:
+        data = YAML(typ="safe").load(text) or {}
+    except YAMLError as error:
+        raise StepFailed(f"{CONF_YAML}: malformed YAML ({str(error).splitlines()[0]}); fix or delete it") from error
+    instances = data.get("instances") if isinstance(data, dict) else None
+    password = instances[0].get("password") if isinstance(instances, list) and instances and isinstance(instances[0], dict) else None
+    return str(password) if password and PASSWORD_RE.match(str(password)) else None
+
+
+def client_options(username: str, password: str) -> str:
+    """bash process substitution giving the mysql client an option file: the password never reaches argv."""
+    return f"<(printf '[client]\\nuser=%s\\npassword=%s\\n' {shlex.quote(username)} {shlex.quote(password)})"
+
+
+def as_user(settings: MysqlSettings, password: str, sql: str) -> str:
+    """A shell command running one query as the integration's user over TCP, as the integration connects."""
+    return (f"mysql --defaults-extra-file={client_options(settings.username, password)} --protocol=TCP "
+            f"-h {shlex.quote(settings.host)} -P {settings.port} -N -B -e {shlex.quote(sql)}")
+
+
+def server_kind(version: str) -> tuple[bool, tuple[int, ...]]:
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version.split("-")[0])[:3])
+    return "mariadb" in version.lower(), numbers
+
+
+def replication_query(version: str) -> str:
+    """SHOW REPLICA STATUS on MariaDB >= 10.5.1 and MySQL >= 8.0.22, SHOW SLAVE STATUS before."""
+    mariadb, numbers = server_kind(version)
+    return "SHOW REPLICA STATUS" if numbers >= ((10, 5, 1) if mariadb else (8, 0, 22)) else "SHOW SLAVE STATUS"
+
+
+def grant_sql(settings: MysqlSettings, password: str, mariadb: bool) -> str:
+    """Idempotent SQL for the user and the grants of the current docs (MySQL 8 and MariaDB)."""
+    user = f"'{settings.username}'@'localhost'"
+    lines = [
+        f"CREATE USER IF NOT EXISTS {user} IDENTIFIED BY '{password}';",
+        f"ALTER USER {user} IDENTIFIED BY '{password}';",
+        f"GRANT REPLICATION CLIENT ON *.* TO {user};",  # shown as BINLOG MONITOR on MariaDB
+        f"GRANT PROCESS ON *.* TO {user};",
+        f"GRANT SELECT ON performance_schema.* TO {user};",
+    ]
+    if not mariadb:
+        lines.append(f"ALTER USER {user} WITH MAX_USER_CONNECTIONS 5;")
+    return "\n".join(lines) + "\n"
+
+
+def grants_complete(grants: str, mariadb: bool, max_connections: str) -> bool:
+    """Does SHOW GRANTS hold every privilege the integration needs?"""
+    text = grants.upper().replace("`", "")
+    global_line = next((line for line in text.splitlines() if " ON *.* " in line), "")
+    replication = "BINLOG MONITOR" in global_line or "REPLICATION CLIENT" in global_line
+    perf = re.search(r"GRANT [^\n]*SELECT[^\n]* ON PERFORMANCE_SCHEMA\.\*", text) is not None
+    capped = mariadb or max_connections.strip() == "5"
+    return "PROCESS" in global_line and replication and perf and capped
+
+
+def mysql_service(run: HostRun, configured: str) -> str:
+    if configured:
+        return configured
+    if "mysql_service" not in run.facts:
+        found = run.probe({"svc": "for s in mariadb mysql; do if [ -x /etc/init.d/$s ] || "
+                                  "systemctl cat $s.service >/dev/null 2>&1; then echo $s; break; fi; done"})
+        run.facts["mysql_service"] = found["svc"][1].strip() or "mysql"
+    return run.facts["mysql_service"]
+
+
+def server_step(run: HostRun, settings: MysqlSettings) -> None:
+    with run.step("packages default-mysql-server acl; server running") as step:
+        ensure_packages(run, step, ["default-mysql-server", "acl"])
+        if run.dry_run and step.status != "ok":
+            return
+        name = mysql_service(run, settings.service_name)
+        if run.root(f"svc {name} status >/dev/null 2>&1", warn=True).exited != 0:
+            step.changed(f"{'would start' if run.dry_run else 'started'} {name}")
+            if not run.dry_run:
+                run.root(f"svc {name} start >/dev/null")
+
+
+def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
+    with run.step("server drop-in: performance_schema=ON, error and slow logs") as step:
+        dirs = " ".join(DROPIN_DIRS)
+        found = run.probe({
+            "dir": f"for d in {dirs}; do [ -d $d ] && {{ echo $d; break; }}; done",
+            "live": "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log'",
+        })
+        path = f"{found['dir'][1].strip() or DROPIN_DIRS[-1]}/{DROPIN_NAME}"
+        states, _ = run.files([path])
+        wanted = render("mysql/server.cnf", "mysql", error_log=settings.error_log, slow_log=settings.slow_log)
+        restart = (f"restart {mysql_service(run, settings.service_name)}",
+                   f"svc {mysql_service(run, settings.service_name)} restart >/dev/null\n")
+        if run.put_file(step, states[path], wanted, "root", "root", "0644"):
+            run.notify(*restart)
+        elif found["live"][0] == 0 and found["live"][1].split() != ["1", "1"]:
+            step.changed("the running server has not loaded it yet")  # a run cut before the restart
+            run.notify(*restart)
+    run.flush(restart[0])
+
+
+def user_step(run: HostRun, settings: MysqlSettings) -> str:
+    """Create or repair the datadog user; return its password (reused from conf.yaml when there is one)."""
+    with run.step(f"user {settings.username}@localhost and grants") as step:
+        who = f"user='{settings.username}' AND host='localhost'"
+        states, found = run.files([CONF_YAML], {
+            "version": "mysql -N -B -e 'SELECT VERSION()'",
+            "grants": f"mysql -N -B -e \"SHOW GRANTS FOR '{settings.username}'@'localhost'\"",
+            "maxconn": f"mysql -N -B -e \"SELECT max_user_connections FROM mysql.user WHERE {who}\"",
+        })
+        conf = states[CONF_YAML]
+        password = (password_from_conf(conf.content) if conf.exists else None) or secrets.token_urlsafe(24)
+        if found["version"][0] != 0:
+            if run.dry_run:
+                step.changed("would create it (server not installed yet)")
+                return password
+            raise StepFailed(f"cannot query the server as root: {found['version'][1].strip()[:200]}")
+        version = found["version"][1].strip()
+        mariadb, _ = server_kind(version)
+        run.facts["mysql_version"] = version
+        login = run.probe({"login": as_user(settings, password, "SELECT 1")})["login"][0] == 0
+        if login and found["grants"][0] == 0 and grants_complete(found["grants"][1], mariadb, found["maxconn"][1]):
+            return password
+        step.changed(f"{'would set' if run.dry_run else 'set'} password and grants ({'MariaDB' if mariadb else 'MySQL'} {version})")
+        if not run.dry_run:
+            run.root(f"mysql {heredoc(grant_sql(settings, password, mariadb))}\n")
+        return password
+
+
+def acl_step(run: HostRun, settings: MysqlSettings) -> None:
+    with run.step(f"dd-agent read access to {settings.log_dir} (ACL + default ACL)") as step:
+        q = shlex.quote(settings.log_dir)
+        found = run.probe({
+            "agent": "id -u dd-agent",
+            "dir": f"getfacl -cp {q}",
+            "files": f"find {q} -maxdepth 1 -type f -exec getfacl -cp {{}} + | grep -c '^user:dd-agent:r' ; "
+                     f"find {q} -maxdepth 1 -type f | wc -l",
+        })
+        directory = found["dir"][1]
+        with_acl, total = (found["files"][1].split() + ["0", "0"])[:2]
+        if found["dir"][0] == 0 and "user:dd-agent:r-x" in directory and "default:user:dd-agent:r-x" in directory \
+                and with_acl == total:
+            return
+        step.changed(f"{'would set' if run.dry_run else 'set'} ACLs for dd-agent")
+        if run.dry_run:
+            return
+        if found["agent"][0] != 0:
+            raise StepFailed("user dd-agent does not exist: run install-agent first")
+        run.root(f"set -e\nsetfacl -m u:dd-agent:rx,d:u:dd-agent:rx {q}\n"
+                 f"find {q} -maxdepth 1 -type f -exec setfacl -m u:dd-agent:r {{}} +\n")
+
+
+def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
+    """Run the integration's queries as its user: proves the grants and performance_schema work."""
+    with run.step(f"integration queries as {settings.username} over TCP {settings.host}:{settings.port}") as step:
+        if run.dry_run and "mysql_version" not in run.facts:
+            step.note("skipped in a dry run before the server exists")
+            return
+        version = run.facts.get("mysql_version") or run.probe({"v": "mysql -N -B -e 'SELECT VERSION()'"})["v"][1].strip()
+        queries = {
+            "global_status": "SHOW GLOBAL STATUS LIKE 'Uptime'",
+            "processlist": "SELECT COUNT(*) FROM information_schema.PROCESSLIST",
+            "replication": replication_query(version),
+            "digest": "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest",
+        }
+        found = run.probe({name: as_user(settings, password, sql) for name, sql in queries.items()})
+        failed = [f"{queries[n]}: {found[n][1].strip()[:160]}" for n in queries if found[n][0] != 0]
+        if failed:
+            raise StepFailed("; ".join(failed))
+        step.note(f"{len(queries)} queries ok ({queries['replication']})")
+
+
+def mysql_plan(settings: MysqlSettings):
+    def plan(run: HostRun) -> None:
+        server_step(run, settings)
+        dropin_step(run, settings)
+        password = user_step(run, settings)
+        with run.step("integration config " + CONF_YAML) as step:
+            states, _ = run.files([CONF_YAML])
+            if run.put_file(step, states[CONF_YAML], render_conf(settings, password), "dd-agent", "dd-agent", "0640"):
+                run.notify("restart datadog-agent", "svc datadog-agent restart >/dev/null\n")
+        merge_datadog_yaml(run, "datadog.yaml: logs_enabled", {"logs_enabled": True})
+        acl_step(run, settings)
+        with run.step("logrotate re-applies the ACLs: " + LOGROTATE) as step:
+            states, _ = run.files([LOGROTATE])
+            wanted = render("mysql/logrotate-dd-agent_ACLs", "mysql", error_log=settings.error_log,
+                            slow_log=settings.slow_log, log_dir=settings.log_dir)
+            run.put_file(step, states[LOGROTATE], wanted, "root", "root", "0644")
+        queries_step(run, settings, password)
+
+    return plan
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def setup_mysql(c, host=None, dry_run=False):
     """Install the database, create the datadog user and configure the MySQL integration with logs."""
-    not_implemented_yet("setup-mysql", 3)
+    run_on_hosts(c, host, dry_run, "setup-mysql", mysql_plan(settings_from(c.config)))

@@ -1,28 +1,82 @@
 """The VM as a whole: bring the Vagrant box up, run every VM step in order, verify what the Agent reports."""
 
-from invoke import task
+from __future__ import annotations
 
-from recipes.pending import not_implemented_yet
+import re
+import shutil
+
+from invoke import task
+from invoke.exceptions import Exit
+
+from recipes import agent, check, mysql
+from recipes.hosts import run_on_hosts
+from recipes.steps import HostRun, StepFailed
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
     "dry_run": "show each step and the diff of each file it would write; change nothing",
 }
+STATUS_LINES = re.compile(r"(Agent \(v|Status date|Hostname:|API Key|mysql|custom_my_metric|Total Runs|Errors|\[OK\]|\[ERROR\]|Instance ID)")
+
+
+def setup_plan(c):
+    """Every VM step in order; all input is validated here, before the first connection."""
+    plans = [
+        agent.install_plan(c.config, agent.api_key_from_env()),
+        agent.tags_plan(agent.resolve_tags(c.config, None)),
+        mysql.mysql_plan(mysql.settings_from(c.config)),
+        check.check_plan(check.check_files(c.config.check.name, c.config.check.min_collection_interval)),
+    ]
+
+    def plan(run: HostRun) -> None:
+        for each in plans:
+            each(run)
+
+    return plan
+
+
+def summarize(output: str, limit: int = 12) -> str:
+    lines = [line.strip() for line in output.splitlines() if STATUS_LINES.search(line)]
+    return " | ".join(dict.fromkeys(lines[:limit])) or output.strip()[:200]
+
+
+def verify_plan(check_name: str):
+    def plan(run: HostRun) -> None:
+        found = run.probe({
+            "status": "datadog-agent status",
+            "check": f"sudo -u dd-agent -- datadog-agent check {check_name}",
+        })
+        with run.step("datadog-agent status") as step:
+            code, output = found["status"]
+            if code != 0:
+                raise StepFailed(f"exit {code}: {summarize(output)}")
+            step.note(summarize(output))
+        with run.step(f"datadog-agent check {check_name} (as dd-agent)") as step:
+            code, output = found["check"]
+            if code != 0 or "my_metric" not in output:
+                raise StepFailed(f"exit {code}, my_metric {'seen' if 'my_metric' in output else 'missing'}: {summarize(output)}")
+            step.note(summarize(output))
+
+    return plan
 
 
 @task
 def vm_up(c):
     """Start the Vagrant box from the shipped Vagrantfile (port 5050 forwarded)."""
-    not_implemented_yet("vm-up", 3)
+    if not shutil.which("vagrant"):
+        raise Exit("error: `vagrant` is not installed (https://developer.hashicorp.com/vagrant/install); "
+                   "or skip the box and pass --host user@addr[:port] to the VM tasks", code=2)
+    c.run("vagrant up", pty=False)
+    c.run(f"vagrant ssh-config {c.config.vagrant.machine}", hide=True)
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def setup(c, host=None, dry_run=False):
     """Run every VM step in order: install-agent, tag-host, setup-mysql, custom-check."""
-    not_implemented_yet("setup", 3)
+    run_on_hosts(c, host, dry_run, "setup", setup_plan(c))
 
 
 @task(iterable=["host"], help={"host": HOST_HELP["host"]})
 def verify(c, host=None):
     """Summarise what the Agent reports: status, the MySQL check and the custom check."""
-    not_implemented_yet("verify", 3)
+    run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name))

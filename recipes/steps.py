@@ -1,0 +1,323 @@
+"""The step engine: each step reads the host's state first, changes only what differs, reports ok/changed/failed.
+
+A ``HostRun`` wraps one open Fabric connection. Steps batch their state reads into one SSH round trip
+(``probe``), write files atomically (SFTP to a private temp file, then ``install`` + ``mv`` as root), and
+mark handlers ("restart the Agent") that run once at the end, only if needed, and never in a dry run.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import io
+import posixpath
+import re
+import secrets
+import shlex
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.markup import escape
+
+OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
+STYLES = {OK: "green", CHANGED: "yellow", FAILED: "bold red", SKIPPED: "dim"}
+MASK = "********"
+# Keys whose values never appear in output or diffs.
+SECRET_KEY_RE = re.compile(r"^(\s*-?\s*(?:api_key|app_key|password)\s*:\s*).*$", re.IGNORECASE)
+PROBE_LINE_RE = re.compile(r"^@@(\S+) (\S*) (\d+)$")
+
+# Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
+SHELL_PRELUDE = """set -u
+svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/init.d/$1" "${@:2}"; fi; }
+"""
+
+
+class StepFailed(Exception):
+    """A step could not do its job; the message names what is wrong (never a secret)."""
+
+
+@dataclass
+class FileState:
+    path: str
+    exists: bool = False
+    content: str = ""
+    owner: str = ""
+    group: str = ""
+    mode: str = ""
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class Step:
+    """Handed to the body of a step: it calls ``changed()`` when it did (or, in a dry run, would do) something."""
+
+    name: str
+    status: str = OK
+    notes: list[str] = field(default_factory=list)
+
+    def changed(self, note: str = "") -> None:
+        self.status = CHANGED
+        if note:
+            self.notes.append(note)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def mask_secrets(text: str) -> str:
+    """Replace the value of every api_key/password line with a mask."""
+    return "\n".join(SECRET_KEY_RE.sub(lambda m: m.group(1) + MASK, line) for line in text.split("\n"))
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    """A unified diff of a file's content, secrets masked on both sides."""
+    lines = difflib.unified_diff(
+        mask_secrets(old).splitlines(keepends=True),
+        mask_secrets(new).splitlines(keepends=True),
+        fromfile=f"{path} (on host)",
+        tofile=f"{path} (to write)",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def probe_script(probes: dict[str, str]) -> str:
+    """One bash script that runs every probe and prints ``@@name <base64 output> <exit code>`` for each."""
+    parts = [SHELL_PRELUDE]
+    for name, command in probes.items():
+        if not re.fullmatch(r"[\w.-]+", name):
+            raise ValueError(f"bad probe name {name!r}")
+        parts.append(
+            f"printf '\\n@@%s ' {shlex.quote(name)}\n"
+            f"( {command}\n) </dev/null 2>&1 | base64 -w0\n"
+            f"printf ' %s\\n' \"${{PIPESTATUS[0]}}\"\n"
+        )
+    return "".join(parts)
+
+
+def parse_probes(stdout: str) -> dict[str, tuple[int, str]]:
+    """Parse the output of ``probe_script``: name -> (exit code, output)."""
+    found = {}
+    for line in stdout.splitlines():
+        match = PROBE_LINE_RE.match(line)
+        if match:
+            name, encoded, code = match.groups()
+            found[name] = (int(code), base64.b64decode(encoded).decode("utf-8", "replace"))
+    return found
+
+
+def file_probe(path: str) -> str:
+    """A probe printing ``owner group mode`` on the first line, then the file's content."""
+    quoted = shlex.quote(path)
+    return f"stat -c '%U %G %a' {quoted} && cat {quoted}"
+
+
+def parse_file_probe(path: str, result: tuple[int, str]) -> FileState:
+    code, output = result
+    if code != 0:
+        return FileState(path)
+    meta, _, content = output.partition("\n")
+    owner, group, mode = meta.split()
+    return FileState(path, True, content, owner, group, mode.rjust(4, "0"))
+
+
+def heredoc(text: str) -> str:
+    """Quote text for a bash here-document with a delimiter that cannot occur in it."""
+    delimiter = "RUNBOOK_" + secrets.token_hex(8).upper()
+    return f"<<'{delimiter}'\n{text if text.endswith(chr(10)) else text + chr(10)}{delimiter}"
+
+
+class HostRun:
+    """The state of one host during one task run: its connection, its step results and pending handlers."""
+
+    def __init__(self, conn, label: str, console: Console, dry_run: bool = False, lock: threading.Lock | None = None):
+        self.conn = conn
+        self.label = label
+        self.console = console
+        self.dry_run = dry_run
+        self.results: list[StepResult] = []
+        self.handlers: dict[str, str] = {}  # name -> root script, in the order first notified
+        self.facts: dict[str, str] = {}
+        self.staged: dict[str, FileState] = {}  # in a dry run: files as earlier steps would have left them
+        self.total_steps = 0
+        self._lock = lock or threading.Lock()
+
+    # --- output -------------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        with self._lock:
+            self.console.print(f"[bold cyan]{escape(self.label)}[/] {text}", highlight=False)
+
+    def show_diff(self, diff: str) -> None:
+        with self._lock:
+            self.console.print(f"[bold cyan]{escape(self.label)}[/] diff:", highlight=False)
+            for line in diff.splitlines():
+                style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
+                self.console.print(f"    [{style}]{escape(line)}[/]", highlight=False, soft_wrap=True)
+
+    # --- remote execution ---------------------------------------------------------------------
+    def root(self, script: str, warn: bool = False):
+        """Run a bash script as root. The script travels on stdin, so nothing in it shows on a command line."""
+        result = self.conn.run(
+            "sudo -n bash -s", in_stream=io.StringIO(SHELL_PRELUDE + script), hide=True, warn=True, pty=False
+        )
+        if result.exited != 0 and not warn:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise StepFailed(f"remote command failed (exit {result.exited}): {' | '.join(detail)}")
+        return result
+
+    def probe(self, probes: dict[str, str]) -> dict[str, tuple[int, str]]:
+        """Run every state check in one round trip; name -> (exit code, output)."""
+        result = self.root(probe_script(probes), warn=True)
+        found = parse_probes(result.stdout)
+        missing = set(probes) - set(found)
+        if missing:
+            raise StepFailed(f"state check did not complete ({', '.join(sorted(missing))}): {result.stderr.strip()[-200:]}")
+        return found
+
+    def files(self, paths: list[str], extra: dict[str, str] | None = None):
+        """Read several files (content, owner, group, mode) plus extra probes, in one round trip."""
+        probes = {f"file{i}": file_probe(path) for i, path in enumerate(paths)}
+        found = self.probe({**probes, **(extra or {})})
+        states = {path: self.staged.get(path) or parse_file_probe(path, found[f"file{i}"]) for i, path in enumerate(paths)}
+        return states, {name: found[name] for name in (extra or {})}
+
+    # --- writing ------------------------------------------------------------------------------
+    def put_file(self, step: Step, current: FileState, content: str, owner: str, group: str, mode: str) -> bool:
+        """Make the file hold ``content`` with owner/group/mode; show a diff in a dry run. True if it changed."""
+        mode = mode.rjust(4, "0")
+        same_content = current.exists and current.content == content
+        same_meta = current.exists and (current.owner, current.group, current.mode) == (owner, group, mode)
+        if same_content and same_meta:
+            return False
+        if not same_content:
+            diff = unified_diff(current.path, current.content if current.exists else "", content)
+            if self.dry_run:
+                self.show_diff(diff or f"(only masked secret values differ in {current.path})\n")
+            step.changed(f"{'would write' if self.dry_run else 'wrote'} {current.path}")
+        else:
+            step.changed(f"{'would set' if self.dry_run else 'set'} {owner}:{group} {mode} on {current.path}")
+        if self.dry_run:
+            self.staged[current.path] = FileState(current.path, True, content, owner, group, mode)
+            return True
+        if same_content:
+            self.root(f"chown {owner}:{group} {shlex.quote(current.path)} && chmod {mode} {shlex.quote(current.path)}")
+        else:
+            self._write_atomically(current.path, content, owner, group, mode)
+        return True
+
+    def _write_atomically(self, path: str, content: str, owner: str, group: str, mode: str) -> None:
+        temp = f"/tmp/.runbook-{secrets.token_hex(8)}"
+        sftp = self.conn.sftp()
+        with sftp.open(temp, "wx") as handle:
+            handle.chmod(0o600)  # before any byte is written: the content may hold a key
+            handle.write(content.encode())
+        target_dir = posixpath.dirname(path)
+        staged = f"{path}.runbook-new"
+        q = shlex.quote
+        self.root(
+            f"trap 'rm -f {q(temp)}' EXIT\n"
+            f"[ -d {q(target_dir)} ] || install -d -o {owner} -g {group} -m 0755 {q(target_dir)}\n"
+            f"install -o {owner} -g {group} -m {mode} {q(temp)} {q(staged)}\n"
+            f"mv -f {q(staged)} {q(path)}\n"
+        )
+
+    # --- handlers -------------------------------------------------------------------------------
+    def notify(self, name: str, script: str) -> None:
+        """Ask for a handler (a service restart) to run once, later."""
+        self.handlers.setdefault(name, script)
+
+    def flush(self, name: str | None = None) -> None:
+        """Run pending handlers now (all, or one by name); a dry run only says what it would do."""
+        for each in [n for n in list(self.handlers) if name is None or n == name]:
+            script = self.handlers.pop(each)
+            with self.step(each) as step:
+                if self.dry_run:
+                    step.changed("would run (dry run)")
+                else:
+                    self.root(script)
+                    step.changed("ran once")
+
+    # --- steps ----------------------------------------------------------------------------------
+    @contextmanager
+    def step(self, name: str):
+        """Run a step's body; record and print ok/changed/failed. A failure stops this host's run."""
+        step = Step(name)
+        started = time.monotonic()
+        try:
+            yield step
+        except Exception as error:  # noqa: BLE001 - every failure is reported per host, then re-raised
+            message = str(error) if isinstance(error, StepFailed) else f"{type(error).__name__}: {error}"
+            self._record(StepResult(name, FAILED, message, time.monotonic() - started))
+            raise StepFailed(f"{name}: {message}") from error
+        self._record(StepResult(name, step.status, "; ".join(step.notes), time.monotonic() - started))
+
+    def _record(self, result: StepResult) -> None:
+        self.results.append(result)
+        status = result.status
+        if self.dry_run and status == CHANGED:
+            status_text = "changed (dry run)"
+        else:
+            status_text = status
+        counter = f"[{len(self.results)}/{self.total_steps}] " if self.total_steps else ""
+        detail = f" [dim]{escape(result.detail)}[/]" if result.detail else ""
+        self.say(f"{counter}[{STYLES[result.status]}]{status_text:<8}[/] {escape(result.name)}{detail}")
+
+    def counts(self) -> dict[str, int]:
+        tally = {OK: 0, CHANGED: 0, FAILED: 0}
+        for result in self.results:
+            tally[result.status] = tally.get(result.status, 0) + 1
+        return tally
+
+
+# --- rendering shipped templates ------------------------------------------------------------------
+TEMPLATES = posixpath.join(posixpath.dirname(__file__), "templates")
+PLACEHOLDER_RE = re.compile(r"<[A-Za-z0-9_ .:\-]+>")
+
+
+def render(template: str, source: str = "", **values) -> str:
+    """Fill ``recipes/templates/<template>`` ($name fields); refuse any value or line left as a <PLACEHOLDER>."""
+    from string import Template
+
+    for key, value in values.items():
+        if PLACEHOLDER_RE.search(str(value)):
+            raise StepFailed(f"{source or template}: {key} is a placeholder ({value!r}); set a real value")
+    with open(posixpath.join(TEMPLATES, template), encoding="utf-8") as handle:
+        text = Template(handle.read()).substitute(values)
+    refuse_placeholders(text, template)
+    return text
+
+
+def refuse_placeholders(text: str, name: str) -> None:
+    """Stop if a non-comment line still holds a <PLACEHOLDER> (the `port: <3306>` pitfall)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        found = PLACEHOLDER_RE.search(line)
+        if found:
+            raise StepFailed(f"{name}: line {number}: unfilled placeholder {found.group(0)}; refusing to write")
+
+
+def ensure_packages(run: HostRun, step: Step, packages: list[str], update: bool = False) -> bool:
+    """apt-get install what is missing (one state read); True if something was installed."""
+    found = run.probe({"dpkg": "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(packages)})
+    installed = {line.split()[0] for line in found["dpkg"][1].splitlines() if line.endswith(" installed")}
+    missing = [p for p in packages if p not in installed]
+    if not missing:
+        return False
+    step.changed(f"{'would install' if run.dry_run else 'installed'} {' '.join(missing)}")
+    if not run.dry_run:
+        run.root(
+            "export DEBIAN_FRONTEND=noninteractive\n"
+            + ("apt-get update -q >/dev/null\n" if update else "apt-get update -q >/dev/null || true\n")
+            + "apt-get install -y -q -o Dpkg::Options::=--force-confold " + " ".join(missing) + " >/dev/null\n"
+        )
+    return True

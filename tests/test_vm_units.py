@@ -1,0 +1,320 @@
+"""Unit tests of the VM recipes' pure parts: host parsing, tags, YAML merge, placeholders, rendering, diffs, probes."""
+
+import io
+import re
+import subprocess
+
+import pytest
+from invoke import Config
+from invoke.exceptions import Exit
+from rich.console import Console
+from ruamel.yaml import YAML
+
+from recipes import agent, check, datadog_yaml, hosts, mysql, steps
+from recipes.defaults import CONFIG
+
+VAGRANT_SSH_CONFIG = """Host default
+  HostName 127.0.0.1
+  User vagrant
+  Port 2222
+  UserKnownHostsFile /dev/null
+  StrictHostKeyChecking no
+  PasswordAuthentication no
+  IdentityFile /home/me/.vagrant/machines/default/virtualbox/private_key
+  IdentitiesOnly yes
+  LogLevel FATAL
+"""
+
+
+def config(**overrides):
+    cfg = Config(defaults=CONFIG)
+    cfg.load_overrides(overrides)
+    return cfg
+
+
+# --- hosts ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec, expected", [
+    ("vagrant@10.200.0.2:22", ("vagrant", "10.200.0.2", 22)),
+    ("ops@db.example.com", ("ops", "db.example.com", 22)),
+    ("10.0.0.5:2200", ("vagrant", "10.0.0.5", 2200)),
+    ("me@[::1]:2022", ("me", "::1", 2022)),
+])
+def test_host_values_parse_into_user_addr_port(spec, expected):
+    assert hosts.parse_host(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "me@", "me@host:99999", "me@ho st", "a@b@c", "me@host:port"])
+def test_bad_host_values_are_refused_with_the_value_named(spec):
+    with pytest.raises(hosts.HostError, match="--host"):
+        hosts.parse_host(spec)
+
+
+def test_vagrant_ssh_config_gives_address_key_and_its_own_trust_setting():
+    target = hosts.vagrant_target(VAGRANT_SSH_CONFIG, "default", "vagrant ssh-config")
+    assert (target.addr, target.user, target.port) == ("127.0.0.1", "vagrant", 2222)
+    assert target.key_files == ["/home/me/.vagrant/machines/default/virtualbox/private_key"]
+    assert target.trust_unknown is True  # Vagrant's own StrictHostKeyChecking no
+    assert target.known_hosts == "/dev/null"
+
+
+def test_vagrant_config_without_the_machine_names_it():
+    with pytest.raises(hosts.HostError, match="no `Host web` entry"):
+        hosts.vagrant_target(VAGRANT_SSH_CONFIG, "web", "saved.cfg")
+
+
+def test_host_option_beats_config_hosts_and_refuses_unknown_keys_by_default():
+    cfg = config(hosts=["ops@10.0.0.9"], ssh={"key_file": "/k", "known_hosts": "/kh"})
+    from_config = hosts.resolve_targets(Context(cfg), None)
+    assert [t.label for t in from_config] == ["ops@10.0.0.9:22"]
+    from_option = hosts.resolve_targets(Context(cfg), ["a@10.0.0.1:2201", "b@10.0.0.2"])
+    assert [t.label for t in from_option] == ["a@10.0.0.1:2201", "b@10.0.0.2:22"]
+    assert all(t.trust_unknown is False and t.key_files == ["/k"] and t.known_hosts == "/kh" for t in from_option)
+
+
+def test_the_same_host_twice_is_refused():
+    with pytest.raises(hosts.HostError, match="twice"):
+        hosts.resolve_targets(Context(config()), ["a@h", "a@h:22"])
+
+
+def test_saved_vagrant_ssh_config_is_used_when_no_host_is_given(tmp_path):
+    saved = tmp_path / "ssh-config"
+    saved.write_text(VAGRANT_SSH_CONFIG)
+    [target] = hosts.resolve_targets(Context(config(vagrant={"ssh_config": str(saved)})), None)
+    assert target.label == "default" and target.port == 2222
+
+
+def test_unknown_host_key_is_refused_by_the_connection_policy():
+    import paramiko
+
+    target = hosts.Target("x", "10.0.0.1", "vagrant", known_hosts="/nonexistent")
+    conn = hosts.connect(target, 5)
+    assert isinstance(conn.client._policy, paramiko.RejectPolicy)
+    trusted = hosts.connect(hosts.Target("x", "10.0.0.1", "vagrant", trust_unknown=True), 5)
+    assert not isinstance(trusted.client._policy, (paramiko.RejectPolicy, paramiko.AutoAddPolicy))
+
+
+class Context:
+    """Just enough of invoke's Context for resolve_targets (config only)."""
+
+    def __init__(self, cfg):
+        self.config = cfg
+
+
+# --- tags and datadog.yaml ------------------------------------------------------------------------
+def test_tags_are_validated_and_deduplicated():
+    assert datadog_yaml.parse_tags(["env:dev", "role:db", "env:dev"], "--tag") == ["env:dev", "role:db"]
+    assert datadog_yaml.parse_tags("env:dev,team:a/b", "agent.tags") == ["env:dev", "team:a/b"]
+
+
+@pytest.mark.parametrize("bad", ["env", "env dev:x", "1env:dev", "env:", "env:a,b", "env:d ev"])
+def test_bad_tags_are_refused_naming_the_source(bad):
+    with pytest.raises(datadog_yaml.ConfigError, match=r"--tag: bad tag"):
+        datadog_yaml.parse_tags([bad], "--tag")
+
+
+def test_tag_option_beats_config_tags():
+    cfg = config(agent={"tags": ["env:prod"]})
+    assert agent.resolve_tags(cfg, None) == ["env:prod"]
+    assert agent.resolve_tags(cfg, ["env:dev"]) == ["env:dev"]
+    with pytest.raises(Exit, match="bad tag"):
+        agent.resolve_tags(cfg, ["no-colon"])
+
+
+ORIGINAL = """# my comment
+api_key: abc
+site: datadoghq.com   # inline comment
+logs_config:
+  container_collect_all: false
+"""
+
+
+def test_merge_sets_tags_and_keeps_the_rest_of_the_file():
+    merged = datadog_yaml.merge(ORIGINAL, "/etc/datadog-agent/datadog.yaml", {"tags": ["env:dev", "role:db"]})
+    assert "# my comment" in merged and "# inline comment" in merged
+    data = YAML(typ="safe").load(merged)
+    assert data["tags"] == ["env:dev", "role:db"]
+    assert data["logs_config"] == {"container_collect_all": False} and data["api_key"] == "abc"
+    assert "  - env:dev\n" in merged  # block style, indented under tags:
+
+
+def test_merge_returns_the_text_unchanged_when_values_are_already_there():
+    once = datadog_yaml.merge(ORIGINAL, "f", {"tags": ["env:dev"], "logs_enabled": True})
+    assert datadog_yaml.merge(once, "f", {"tags": ["env:dev"], "logs_enabled": True}) is once
+
+
+def test_malformed_yaml_names_the_file_and_line():
+    broken = "api_key: abc\ntags:\n  - env:dev\n - role:db\n"
+    with pytest.raises(datadog_yaml.ConfigError, match=r"/etc/datadog-agent/datadog.yaml: line [34]"):
+        datadog_yaml.merge(broken, "/etc/datadog-agent/datadog.yaml", {"tags": ["env:dev"]})
+
+
+def test_tags_that_are_not_a_list_name_the_line():
+    with pytest.raises(datadog_yaml.ConfigError, match=r"datadog.yaml: line 2: `tags:` must be a list"):
+        datadog_yaml.merge("site: x\ntags: env:dev\n", "datadog.yaml", {"tags": ["env:dev"]})
+
+
+# --- secrets and diffs ----------------------------------------------------------------------------
+def test_diff_masks_api_keys_and_passwords_on_both_sides():
+    diff = steps.unified_diff("/f", "api_key: OLDSECRET\nsite: a\n", "api_key: NEWSECRET\nsite: b\n  password: \"pw123\"\n")
+    assert "OLDSECRET" not in diff and "NEWSECRET" not in diff and "pw123" not in diff
+    assert "-site: a" in diff and "+site: b" in diff and steps.MASK in diff
+
+
+def test_api_key_missing_from_environment_stops_before_anything(monkeypatch):
+    monkeypatch.delenv("DD_API_KEY", raising=False)
+    with pytest.raises(Exit, match="DD_API_KEY is not set"):
+        agent.api_key_from_env()
+
+
+# --- the batched state read -----------------------------------------------------------------------
+def test_probe_script_runs_every_check_in_one_shell_and_keeps_exact_output(tmp_path):
+    exact = tmp_path / "f"
+    exact.write_bytes(b"line 1\n\nline: 3 with 'quotes' and $dollar\n\n")
+    script = steps.probe_script({
+        "file": steps.file_probe(str(exact)),
+        "missing": steps.file_probe(str(tmp_path / "nope")),
+        "fails": "echo out; exit 3",
+        "stdin_is_closed": "cat",
+    })
+    out = subprocess.run(["bash", "-s"], input=script, capture_output=True, text=True, check=True).stdout
+    found = steps.parse_probes(out)
+    state = steps.parse_file_probe(str(exact), found["file"])
+    assert state.exists and state.content == exact.read_text() and state.mode == "0644"
+    assert steps.parse_file_probe("x", found["missing"]).exists is False
+    assert found["fails"] == (3, "out\n")
+    assert found["stdin_is_closed"] == (0, "")
+
+
+# --- rendering and placeholders -------------------------------------------------------------------
+def test_mysql_conf_has_an_integer_port_one_instance_and_no_perf_option():
+    settings = mysql.settings_from(config())
+    text = mysql.render_conf(settings, "A" * 32)
+    data = YAML(typ="safe").load(text)
+    assert data["instances"][0]["port"] == 3306 and type(data["instances"][0]["port"]) is int
+    assert len(data["instances"]) == 1 and "extra_performance_metrics" not in text.replace("## No extra_", "")
+    assert [entry["path"] for entry in data["logs"]] == ["/var/log/mysql/mysql_error.log", "/var/log/mysql/mysql_slow.log"]
+    assert text.startswith("# Managed by this runbook")
+
+
+@pytest.mark.parametrize("port, message", [("<3306>", "placeholder"), ("33o6", "integer port"), (0, "integer port"),
+                                           (True, "integer port"), ("70000", "integer port")])
+def test_placeholder_or_non_integer_port_is_refused_before_writing(port, message):
+    with pytest.raises(Exit, match=message):
+        mysql.settings_from(config(mysql={"port": port}))
+
+
+def test_port_given_as_a_string_of_digits_becomes_an_integer():
+    assert mysql.settings_from(config(mysql={"port": "3307"})).port == 3307
+
+
+def test_placeholder_left_in_a_rendered_line_is_refused():
+    with pytest.raises(steps.StepFailed, match="line 2: unfilled placeholder <YOUR_API_KEY>"):
+        steps.refuse_placeholders("# <COMMENTS_ARE_FINE>\napi_key: <YOUR_API_KEY>\n", "datadog.yaml")
+
+
+def test_password_is_read_back_from_an_existing_conf():
+    text = mysql.render_conf(mysql.settings_from(config()), "Zx9_" * 6)
+    assert mysql.password_from_conf(text) == "Zx9_" * 6
+    assert mysql.password_from_conf("instances:\n  - password: short\n") is None
+    with pytest.raises(steps.StepFailed, match="conf.yaml: malformed YAML"):
+        mysql.password_from_conf("instances: [\n")
+
+
+# --- MySQL 8 and MariaDB --------------------------------------------------------------------------
+MARIADB_GRANTS = """GRANT BINLOG MONITOR, PROCESS ON *.* TO `datadog`@`localhost` IDENTIFIED BY PASSWORD '*ABC'
+GRANT SELECT ON `performance_schema`.* TO `datadog`@`localhost`"""
+MYSQL_GRANTS = """GRANT PROCESS, REPLICATION CLIENT ON *.* TO `datadog`@`localhost`
+GRANT SELECT ON `performance_schema`.* TO `datadog`@`localhost`"""
+
+
+def test_grants_are_complete_on_mariadb_and_mysql_only_with_every_privilege():
+    assert mysql.grants_complete(MARIADB_GRANTS, True, "0")
+    assert mysql.grants_complete(MYSQL_GRANTS, False, "5")
+    assert not mysql.grants_complete(MYSQL_GRANTS, False, "0")  # MySQL 8 caps connections at 5
+    assert not mysql.grants_complete(MARIADB_GRANTS.replace("PROCESS", "USAGE"), True, "0")
+    assert not mysql.grants_complete(MARIADB_GRANTS.splitlines()[0], True, "0")
+
+
+def test_grant_sql_suits_both_servers():
+    settings = mysql.settings_from(config())
+    maria = mysql.grant_sql(settings, "pw" * 10, True)
+    mysql8 = mysql.grant_sql(settings, "pw" * 10, False)
+    assert "CREATE USER IF NOT EXISTS 'datadog'@'localhost'" in maria
+    assert "MAX_USER_CONNECTIONS 5" in mysql8 and "MAX_USER_CONNECTIONS" not in maria
+
+
+@pytest.mark.parametrize("version, query", [
+    ("10.11.6-MariaDB-0+deb12u1", "SHOW REPLICA STATUS"), ("10.3.39-MariaDB", "SHOW SLAVE STATUS"),
+    ("8.0.41-0ubuntu0.24.04.1", "SHOW REPLICA STATUS"), ("8.0.21", "SHOW SLAVE STATUS"), ("5.7.44-log", "SHOW SLAVE STATUS"),
+])
+def test_replication_status_query_depends_on_the_server(version, query):
+    assert mysql.replication_query(version) == query
+
+
+def test_password_goes_to_the_client_as_an_option_file_not_argv():
+    command = mysql.as_user(mysql.settings_from(config()), "s3cretPassw0rd_xyz", "SELECT 1")
+    assert command.startswith("mysql --defaults-extra-file=<(printf ")
+    assert "-p" not in command.split("<(")[0] and "--password" not in command
+
+
+# --- the custom check's files ---------------------------------------------------------------------
+def test_check_yaml_has_one_instance_with_the_interval_and_matching_names():
+    files = check.check_files("custom_my_metric", 45)
+    conf = files["/etc/datadog-agent/conf.d/custom_my_metric.yaml"]
+    data = YAML(typ="safe").load(conf)
+    assert data["instances"] == [{"min_collection_interval": 45, "tags": ["check:custom_my_metric"]}]
+    assert "## @param min_collection_interval" in conf
+    assert "class CustomMyMetricCheck(AgentCheck)" in files["/etc/datadog-agent/checks.d/custom_my_metric.py"]
+
+
+@pytest.mark.parametrize("interval", ["<45>", "forty", 0, True])
+def test_bad_interval_is_refused(interval):
+    with pytest.raises(Exit):
+        check.check_files("custom_my_metric", interval)
+
+
+# --- the step engine ------------------------------------------------------------------------------
+class RecordingConnection:
+    """Records the scripts the engine would run; answers probes as if every file were missing."""
+
+    def __init__(self):
+        self.scripts = []
+
+    def run(self, command, in_stream=None, **kwargs):
+        script = in_stream.read()
+        self.scripts.append(script)
+        names = re.findall(r"^printf '\\n@@%s ' '?([\w.-]+)'?$", script, re.MULTILINE)
+        stdout = "".join(f"@@{name}  1\n" for name in names)
+        return type("Result", (), {"exited": 0, "stdout": stdout, "stderr": ""})()
+
+    def sftp(self):
+        raise AssertionError("a dry run must not open SFTP")
+
+
+def test_dry_run_shows_the_masked_diff_writes_nothing_and_runs_no_handler():
+    conn, out = RecordingConnection(), io.StringIO()
+    run = steps.HostRun(conn, "h", Console(file=out, width=200), dry_run=True)
+    with run.step("datadog.yaml") as step:
+        states, _ = run.files(["/etc/datadog-agent/datadog.yaml"])
+        if run.put_file(step, states["/etc/datadog-agent/datadog.yaml"], "api_key: SECRET\nsite: x\n",
+                        "dd-agent", "dd-agent", "640"):
+            run.notify("restart datadog-agent", "svc datadog-agent restart\n")
+            run.notify("restart datadog-agent", "svc datadog-agent restart\n")
+    run.flush()
+    text = out.getvalue()
+    assert "+site: x" in text and "SECRET" not in text and "changed (dry run)" in text
+    assert len(conn.scripts) == 1 and "restart" not in conn.scripts[0]
+    assert [r.status for r in run.results] == ["changed", "changed"]  # the step, then the handler (would run)
+
+
+def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host():
+    conn = RecordingConnection()
+    run = steps.HostRun(conn, "h", Console(file=io.StringIO()), dry_run=False)
+    for _ in range(3):
+        run.notify("restart datadog-agent", "svc datadog-agent restart\n")
+    run.flush()
+    assert sum("svc datadog-agent restart" in s for s in conn.scripts) == 1
+    with pytest.raises(steps.StepFailed, match="bad: broken"):
+        with run.step("bad"):
+            raise steps.StepFailed("broken")
+    assert run.counts() == {"ok": 0, "changed": 1, "failed": 1}
