@@ -1,11 +1,171 @@
 """Offline previews: monitor messages, monitor behaviour, downtime windows and dashboard widgets as pictures."""
 
-from invoke import task
+from __future__ import annotations
 
-from recipes.pending import not_implemented_yet
+import json
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from invoke import task
+from invoke.exceptions import Exit
+from rich.console import Console
+from rich.table import Table
+
+from recipes import monitor_lint, preview_downtimes as downtimes, preview_monitor as monitor_preview
+from recipes import preview_simulation as sim
+from recipes.preview_inputs import PreviewInputError, load_monitor, load_payload, sample_values
+from recipes.preview_plan import (ROOT, Picture, captures_plan, check_stale, dashboard_plan, downtime_plan,
+                                  full_plan, generate, message_plan, monitor_plan, settings)
+
+console = Console(highlight=False)
+GROUP_HELP = {"out": "folder for the pictures (default: previews.out_dir)"}
+
+
+def _run(c, pictures: list[Picture], out: str | None) -> None:
+    written = generate(c.config, pictures, out)
+    table = Table("figure", "picture", title="Pictures written")
+    for picture, path in written:
+        table.add_row(picture.key, str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
+    console.print(table)
+
+
+def _fail(error: Exception):
+    raise Exit(f"previews: {error}", code=1)
+
+
+@task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})
+def previews(c, out=None, no_captures=False):
+    """Regenerate every picture of the site from the payloads and simulated data."""
+    try:
+        _run(c, full_plan(c.config, captures=not no_captures), out)
+    except PreviewInputError as error:
+        _fail(error)
+
+
+@task(help=GROUP_HELP)
+def preview_messages(c, out=None):
+    """Render the monitor's alert, warning, no-data and recovery texts and lint the message."""
+    try:
+        cfg = settings(c.config)
+        mon = load_monitor(sample_values(c.config))
+    except PreviewInputError as error:
+        _fail(error)
+    table = Table("state", "recipients", "text", title=f"Notifications of {mon['name']!r}")
+    for state, text in monitor_preview.rendered_messages(mon, cfg["sample_ctx"]).items():
+        table.add_row(state, ", ".join(monitor_lint.recipients(mon["message"], state)), text)
+    console.print(table)
+    _print_lint(monitor_lint.lint(mon["message"], mon["query"]), mon["query"])
+    _run(c, message_plan(c.config), out)
+
+
+def _print_lint(findings, query: str) -> None:
+    if not findings:
+        console.print(f"[green]lint: no warning[/] for query {query}")
+    for finding in findings:
+        colour = "red" if finding.level == "error" else "yellow"
+        console.print(f"[{colour}]lint {finding.level}:[/] {finding.message}")
+
+
+@task(help=GROUP_HELP)
+def preview_monitor(c, out=None):
+    """Simulate a day of my_metric and compare the monitor as written with the at-least-once variant."""
+    try:
+        cfg = settings(c.config)
+        values = sample_values(c.config)
+        mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
+    except PreviewInputError as error:
+        _fail(error)
+    _, evals = monitor_preview.evaluations(cfg["simulation"], mon, variant["query"])
+    thresholds = mon["options"]["thresholds"]
+    table = Table("query", "OK", "warning", "alert", "notifications", "alerts sent", "closed-form alert share",
+                  title="One simulated day (uniform 0..1000 every 45 s, evaluated every minute)")
+    for ev, query in zip(evals, (mon["query"], variant["query"])):
+        expected = sim.expected_fraction_above(ev.aggregator, thresholds["critical"], cfg["simulation"]["window_s"],
+                                               cfg["simulation"]["interval_s"])
+        table.add_row(query, *(f"{ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT)),
+                      str(ev.notifications()), str(ev.alert_notifications()), f"{expected:.2%}")
+    console.print(table)
+    _run(c, monitor_plan(c.config), out)
+
+
+@task(help={**GROUP_HELP, "start": "first day to expand, YYYY-MM-DD (default: today in api.timezone)",
+            "days": "how many days to expand (default 14)",
+            "wall_clock": "count durations on the local clock instead of as elapsed time across a DST change"})
+def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
+    """Expand the downtime schedules into concrete windows, check nights and weekends have no gap."""
+    cfg = settings(c.config)
+    zone = ZoneInfo(c.config.api.timezone)
+    try:
+        first = date.fromisoformat(start) if start else datetime.now(zone).date()
+    except ValueError:
+        _fail(ValueError(f"--start {start!r} is not YYYY-MM-DD"))
+    try:
+        windows, gaps, over = expand_and_check(c.config, first, int(days), wall_clock)
+    except PreviewInputError as error:
+        _fail(error)
+    table = Table("schedule", "starts", "ends", "length", title=f"Downtime windows, {first} + {days} days ({zone.key})")
+    for w in windows:
+        table.add_row(w.name, f"{w.start:%a %Y-%m-%d %H:%M %Z}", f"{w.end:%a %Y-%m-%d %H:%M %Z}", str(w.end - w.start))
+    console.print(table)
+    for label, parts, colour in (("gap (monitor live outside business hours)", gaps, "red"),
+                                 ("muted during business hours", over, "yellow")):
+        for part in parts:
+            console.print(f"[{colour}]{label}:[/] {part.start.astimezone(zone):%a %Y-%m-%d %H:%M %Z} -> "
+                          f"{part.end.astimezone(zone):%a %Y-%m-%d %H:%M %Z}")
+    if not gaps and not over:
+        console.print(f"[green]no gap:[/] nights and weekends are covered and business hours "
+                      f"({cfg['business_hours']['opens']}-{cfg['business_hours']['closes']}) stay live")
+    _run(c, downtime_plan(c.config), out)
+
+
+def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
+    """Windows of both downtime payloads over ``days`` days from ``first``, their gaps and their over-muting.
+
+    The schedules are taken as created a week before ``first`` (steady state), so a Monday morning is covered
+    by the previous weekend's window as it is once the downtimes exist.
+    """
+    cfg = settings(config)
+    zone = ZoneInfo(config.api.timezone)
+    since = datetime.combine(first, time(0), zone)
+    until = since + timedelta(days=days)
+    values = sample_values(config, START_DATE=(first - timedelta(days=7)).isoformat())
+    windows = []
+    for key in ("downtime-weeknights", "downtime-weekends"):
+        windows += downtimes.expand(key, load_payload(key, values), since, until, wall_clock)
+    windows.sort(key=lambda w: w.start)
+    hours = cfg["business_hours"]
+    needed = downtimes.quiet_hours(zone, first, days, hours["opens_t"], hours["closes_t"], hours["workdays_set"])
+    gaps = downtimes.subtract(needed, windows)
+    over = downtimes.muted_business_hours(needed, windows, since, until)
+    return windows, gaps, over
+
+
+@task(help=GROUP_HELP)
+def preview_dashboard(c, out=None):
+    """Draw each timeboard widget, the Host Map card and the APM dashboard from simulated or measured data."""
+    try:
+        _run(c, dashboard_plan(c.config), out)
+    except PreviewInputError as error:
+        _fail(error)
+
+
+@task(help={**GROUP_HELP, "source": "folder of <figure-key>.txt captures (default: previews.captures_dir)"})
+def preview_captures(c, out=None, source=None):
+    """Turn the end-to-end suite's captured outputs (artifacts/captures/*.txt) into terminal pictures."""
+    pictures = captures_plan(c.config, source)
+    if not pictures:
+        console.print(f"no capture found in {source or c.config.previews.captures_dir}; nothing to convert")
+        return
+    _run(c, pictures, out)
 
 
 @task
-def previews(c):
-    """Regenerate every picture of the site from the payloads and simulated data."""
-    not_implemented_yet("previews", 6)
+def previews_check(c):
+    """Fail when a committed picture no longer matches its inputs (payloads, generator code, parameters)."""
+    problems = check_stale(c.config)
+    for problem in problems:
+        console.print(f"[red]stale:[/] {problem}")
+    if problems:
+        raise Exit("previews-check: run `invoke previews` and commit docs/img/generated/ and docs/figures.yml", code=1)
+    manifest = json.loads((ROOT / c.config.previews.out_dir / "manifest.json").read_text())
+    console.print(f"[green]{len(manifest)} pictures match their inputs[/]")

@@ -1,0 +1,40 @@
+"""Terminal pictures: a command's text or ANSI output as an SVG, drawn by rich (no screenshot tool needed)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import CONSOLE_SVG_FORMAT, Console, RenderableType
+from rich.text import Text
+
+# rich's SVG fetches Fira Code from a CDN; the site works offline and calls no third party, so the
+# @font-face rules are dropped and the picture falls back to the reader's monospace font.
+_FONT_FACES_START = CONSOLE_SVG_FORMAT.index("    @font-face")
+_FONT_FACES_END = CONSOLE_SVG_FORMAT.index("    .{unique_id}-matrix")
+OFFLINE_SVG_FORMAT = CONSOLE_SVG_FORMAT[:_FONT_FACES_START] + CONSOLE_SVG_FORMAT[_FONT_FACES_END:]
+
+WIDTH = 100  # columns; long lines wrap like in a terminal of that width
+
+
+def renderables_to_svg(renderables: list[RenderableType], path: Path, title: str, width: int = WIDTH) -> Path:
+    """Print ``renderables`` on a recording console and save what it shows as an SVG at ``path``."""
+    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor",
+                      force_terminal=True, legacy_windows=False)
+    for renderable in renderables:
+        console.print(renderable)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    console.save_svg(str(path), title=title, code_format=OFFLINE_SVG_FORMAT)
+    return path
+
+
+def text_to_svg(output: str, path: Path, title: str, width: int = WIDTH) -> Path:
+    """A command's captured output (plain or with ANSI colours) as a terminal picture."""
+    return renderables_to_svg([Text.from_ansi(output.rstrip("\n"))], path, title, width)
+
+
+def capture_command(c, command: str, path: Path, title: str | None = None, width: int = WIDTH) -> Path:
+    """Run ``command`` through the invoke context ``c`` and save its output (stdout then stderr) as a picture."""
+    result = c.run(command, hide=True, warn=True, pty=False)
+    shown = f"$ {command}\n{result.stdout}{result.stderr}"
+    return text_to_svg(shown, path, title or command, width)

@@ -1,0 +1,159 @@
+"""Datadog monitor messages offline: render the text each state sends, and lint it like the monitor editor.
+
+The template language is Datadog's: ``{{#is_alert}} ... {{/is_alert}}`` blocks (``{{^is_alert}}`` negates),
+variables such as ``{{value}}`` or ``{{host.ip}}``, and @-handles that say who is notified.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+STATES = ("alert", "warning", "no_data", "recovery")
+
+# Block name -> states in which its content is kept (recovery = back to OK from alert).
+BLOCKS = {
+    "is_alert": {"alert"},
+    "is_warning": {"warning"},
+    "is_no_data": {"no_data"},
+    "is_recovery": {"recovery"},
+    "is_alert_recovery": {"recovery"},
+    "is_warning_recovery": set(),
+    "is_no_data_recovery": set(),
+    "is_alert_to_warning": set(),
+    "is_warning_to_alert": set(),
+    "is_renotify": set(),
+    "is_exact_match": set(),
+    "is_match": set(),
+}
+TRIGGER_BLOCKS = ("is_alert", "is_warning", "is_no_data")
+
+VARIABLES = {
+    "value", "threshold", "warn_threshold", "ok_threshold", "comparator",
+    "last_triggered_at", "last_triggered_at_epoch", "first_triggered_at", "first_triggered_at_epoch",
+    "triggered_duration_sec", "last_triggered_at_relative_duration", "priority", "log.message",
+}
+HOST_VARIABLES = {"host.name", "host.ip"}
+
+TAG = re.compile(r"\{\{\s*([#^/]?)\s*([^{}]*?)\s*\}\}")
+HANDLE = re.compile(r"(?<![\w.])@[A-Za-z0-9_.+-]+(?:@[A-Za-z0-9.-]+)?")
+GROUP_BY = re.compile(r"\bby\s*\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint result: level is "error" (the monitor is wrong) or "warning" (the editor's yellow note)."""
+
+    level: str
+    message: str
+
+
+@dataclass
+class _Scan:
+    findings: list[Finding] = field(default_factory=list)
+    handle_blocks: dict[str, set[str]] = field(default_factory=dict)  # handle -> blocks ("" = outside any)
+    variables: list[str] = field(default_factory=list)
+
+
+def group_keys(query: str) -> set[str]:
+    """Tag keys a monitor query is grouped by (``... by {host,env}`` -> {"host", "env"})."""
+    match = GROUP_BY.search(query or "")
+    return {key.strip() for key in match.group(1).split(",") if key.strip()} if match else set()
+
+
+def _scan(message: str) -> _Scan:
+    scan, stack, pos = _Scan(), [], 0
+    for tag in TAG.finditer(message):
+        _note_handles(scan, message[pos:tag.start()], stack)
+        pos = tag.end()
+        sigil, name = tag.group(1), tag.group(2)
+        if sigil in ("#", "^"):
+            if name not in BLOCKS:
+                scan.findings.append(Finding("error", f"Unknown block {{{{{sigil}{name}}}}}."))
+            stack.append(name)
+        elif sigil == "/":
+            if not stack:
+                scan.findings.append(Finding("error", f"{{{{/{name}}}}} closes a block that was never opened."))
+            elif stack[-1] != name:
+                scan.findings.append(Finding("error", f"{{{{/{name}}}}} closes {{{{#{stack[-1]}}}}}: blocks are unbalanced."))
+                stack.pop()
+            else:
+                stack.pop()
+        else:
+            scan.variables.append(name)
+    _note_handles(scan, message[pos:], stack)
+    for name in reversed(stack):
+        scan.findings.append(Finding("error", f"{{{{#{name}}}}} is never closed: blocks are unbalanced."))
+    return scan
+
+
+def _note_handles(scan: _Scan, text: str, stack: list[str]) -> None:
+    for handle in HANDLE.findall(text):
+        scan.handle_blocks.setdefault(handle, set()).add(stack[-1] if stack else "")
+
+
+def lint(message: str, query: str = "") -> list[Finding]:
+    """What Datadog's monitor editor would say about this message, for a monitor with this query."""
+    scan = _scan(message)
+    findings = list(scan.findings)
+    groups = group_keys(query)
+    for name in dict.fromkeys(scan.variables):
+        if name in HOST_VARIABLES:
+            if "host" not in groups:
+                findings.append(Finding("warning", f"{{{{{name}}}}} is empty unless the monitor is grouped by host "
+                                                   f"(add `by {{host}}` to the query)."))
+        elif name not in VARIABLES and not _is_group_variable(name, groups):
+            findings.append(Finding("error", f"Unknown template variable {{{{{name}}}}}."))
+    if not scan.handle_blocks:
+        findings.append(Finding("warning", "No @-handle in the message: nobody is notified."))
+    for handle, blocks in scan.handle_blocks.items():
+        if "" in blocks or "is_recovery" in blocks or "is_alert_recovery" in blocks:
+            continue
+        for block in TRIGGER_BLOCKS:
+            if block in blocks:
+                findings.append(Finding("warning", f"In message: {handle} is used in {block} but not in is_recovery. "
+                                                   f"No recovery notification will be sent."))
+    return findings
+
+
+def _is_group_variable(name: str, groups: set[str]) -> bool:
+    key, _, attribute = name.partition(".")
+    return key in groups and attribute in {"name", "ip"} or name in groups
+
+
+def render(message: str, state: str, values: dict[str, str]) -> str:
+    """The text a notification in ``state`` carries: blocks kept or dropped, variables filled from ``values``."""
+    if state not in STATES:
+        raise ValueError(f"unknown monitor state {state!r}; expected one of {', '.join(STATES)}")
+    out, keep, pos = [], [True], 0
+    for tag in TAG.finditer(message):
+        if keep[-1]:
+            out.append(message[pos:tag.start()])
+        pos = tag.end()
+        sigil, name = tag.group(1), tag.group(2)
+        if sigil == "#":
+            keep.append(keep[-1] and state in BLOCKS.get(name, set()))
+        elif sigil == "^":
+            keep.append(keep[-1] and state not in BLOCKS.get(name, set()))
+        elif sigil == "/":
+            if len(keep) > 1:
+                keep.pop()
+        elif keep[-1]:
+            out.append(str(values.get(name, "")))
+    if keep[-1]:
+        out.append(message[pos:])
+    return _tidy("".join(out))
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    tidy: list[str] = []
+    for line in lines:
+        if line or (tidy and tidy[-1]):
+            tidy.append(line)
+    return "\n".join(tidy).strip()
+
+
+def recipients(message: str, state: str) -> list[str]:
+    """The @-handles notified in ``state``."""
+    return list(dict.fromkeys(HANDLE.findall(render(message, state, {}))))

@@ -1,0 +1,64 @@
+"""What the previews read: the payloads (placeholders filled with sample values) and the configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from recipes import payloads
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOADS = ROOT / "payloads"
+
+
+class PreviewInputError(ValueError):
+    """A payload or setting the previews need is missing or malformed (the message names file and field)."""
+
+
+def sample_values(config, **extra) -> dict[str, object]:
+    """Values for the payloads' ``${NAME}`` placeholders: configuration, a sample monitor id, then ``extra``."""
+    values = payloads.config_values(config)
+    values["MONITOR_ID"] = config["previews"]["sample"]["monitor_id"]
+    values.update(extra)
+    return values
+
+
+def load_payload(key: str, values: dict[str, object], at_least_once: bool = False) -> dict:
+    """The body ``invoke apply`` would send for payload ``key``, via the payloads loader (recipes/payloads.py)."""
+    try:
+        return payloads.render(payloads.spec(key), values, at_least_once=at_least_once)
+    except payloads.PayloadError as error:
+        raise PreviewInputError(f"payloads/{error}") from None
+    except StopIteration:
+        raise PreviewInputError(f"no payload named {key!r} in recipes/payloads.py SPECS") from None
+
+
+def payload_files(key: str) -> list[Path]:
+    """The files behind payload ``key`` (with its overlay), for the pictures' input hashes."""
+    spec = payloads.spec(key)
+    return [PAYLOADS / name for name in (spec.file, spec.overlay) if name]
+
+
+def require(mapping: dict, field: str, where: str):
+    """``mapping[field]`` or an error naming the file and the field."""
+    if not isinstance(mapping, dict) or field not in mapping:
+        raise PreviewInputError(f"{where}: missing field {field!r}")
+    return mapping[field]
+
+
+def load_monitor(values: dict[str, object], at_least_once: bool = False) -> dict:
+    """The monitor body as ``invoke monitor`` would send it (optionally with the at-least-once overlay)."""
+    monitor = load_payload("monitor", values, at_least_once)
+    for field in ("name", "query", "message", "options"):
+        require(monitor, field, "payloads/monitor.json")
+    require(monitor["options"], "thresholds", "payloads/monitor.json: options")
+    return monitor
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sha256_json(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,380 @@
+"""Which pictures exist, what each is drawn from, and the manifest that tells a stale picture from a fresh one.
+
+Every picture records in ``<out_dir>/manifest.json`` the SHA-256 of its inputs (payload files, the generator
+code, its parameters) and of its output. ``check_stale`` recomputes them: a payload edit, a code change or a
+changed setting without ``invoke previews`` makes the check (and its test) fail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import matplotlib
+import rich
+from rich.syntax import Syntax
+
+from recipes import capture, preview_dashboard as dash, preview_downtimes as downtimes, preview_simulation as sim
+from recipes import preview_monitor as monitor_preview
+from recipes.preview_inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files,
+                                    sample_values, sha256_file, sha256_json)
+
+FIGURES_FILE = ROOT / "docs" / "figures.yml"
+MANIFEST = "manifest.json"
+HERE = Path(__file__).resolve().parent
+COMMON_CODE = ["recipes/preview_plan.py", "recipes/preview_inputs.py", "recipes/preview_style.py",
+               "recipes/payloads.py"]
+WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+# Figures drawn from a capture of a real run: figure key -> capture files to try, first found wins.
+CAPTURES = {
+    "tags-yaml": ["tags-yaml"],
+    "integration-fix": ["integration-fix"],
+    "my-metric-terminal": ["my-metric-terminal"],
+    "permissions-error": ["permissions-error"],
+    "logs-agent-error": ["logs-agent-error", "permissions-error"],
+    "logs-agent": ["logs-agent"],
+    "permissions": ["permissions"],
+    "random-int": ["random-int"],
+    "apm-demo": ["apm-demo"],
+}
+CHECK_SOURCE = "recipes/files/checks.d/custom_my_metric.py"
+
+
+@dataclass
+class Picture:
+    """One generated picture: ``figure`` is its docs/figures.yml key (None for extra pictures)."""
+
+    key: str
+    file: str                       # relative to the output folder
+    code: list[str]                 # generator files, relative to the repository
+    draw: Callable[[Path], Path]
+    figure: str | None = None
+    payloads: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)  # other input files (captures, summaries)
+
+    def inputs(self) -> dict[str, str]:
+        files = [*COMMON_CODE, *self.code, *self.sources,
+                 *(str(p.relative_to(ROOT)) for key in self.payloads for p in payload_files(key))]
+        return {name: _sha_or_missing(ROOT / name) for name in sorted(set(files))}
+
+    def all_params(self) -> dict:
+        return {**self.params, "matplotlib": matplotlib.__version__, "rich": _rich_version()}
+
+
+def _rich_version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return version("rich")
+
+
+def _sha_or_missing(path: Path) -> str:
+    return sha256_file(path) if path.is_file() else "missing"
+
+
+# --- settings ---------------------------------------------------------------------------------
+def settings(config) -> dict:
+    """The previews block of the configuration, checked and with derived values (errors name the key)."""
+    raw = _plain(config["previews"])
+    try:
+        hours = raw["business_hours"]
+        hours["opens_t"] = time.fromisoformat(hours["opens"])
+        hours["closes_t"] = time.fromisoformat(hours["closes"])
+        hours["workdays_set"] = {WEEKDAY_CODES.index(d) for d in hours["workdays"].split(",")}
+        for key in ("calendar_week", "dst_week"):
+            if date.fromisoformat(raw[key]).weekday() != 0:
+                raise PreviewInputError(f"previews.{key}: {raw[key]} is not a Monday")
+    except (KeyError, ValueError) as error:
+        raise PreviewInputError(f"recipes/defaults.py previews: bad or missing setting ({error})") from None
+    raw["sample_ctx"] = {**raw["sample"], "host_name": config["api"]["host"]}
+    return raw
+
+
+def _plain(node):
+    if hasattr(node, "items"):
+        return {key: _plain(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_plain(value) for value in node]
+    return node
+
+
+# --- the plan -----------------------------------------------------------------------------------
+def message_plan(config) -> list[Picture]:
+    cfg = settings(config)
+    mon = load_monitor(sample_values(config))
+    texts = monitor_preview.rendered_messages(mon, cfg["sample_ctx"])
+    code = ["recipes/preview_monitor.py", "recipes/monitor_lint.py", "recipes/templates/previews/card.svg",
+            "recipes/capture.py"]
+    params = {"sample": cfg["sample"], "host": config["api"]["host"], "notify": config["api"]["notify"]}
+
+    def card(state):
+        return lambda path: monitor_preview.draw_card(mon, state, texts[state], cfg["sample_ctx"], path)
+
+    pictures = [Picture(f"{name}-monitor", f"monitor/{name}-monitor.svg", code, card(state),
+                        figure=f"{name}-monitor" if state != "recovery" else None, payloads=["monitor"], params=params)
+                for state, name in (("alert", "alert"), ("warning", "warning"), ("no_data", "no-data"),
+                                    ("recovery", "recovery"))]
+    pictures.append(Picture("alert-host-ip", "monitor/alert-host-ip.svg", code,
+                            lambda path: monitor_preview.draw_host_ip(mon, cfg["sample_ctx"], path),
+                            figure="alert-host-ip", payloads=["monitor"], params=params))
+    return pictures
+
+
+def monitor_plan(config) -> list[Picture]:
+    cfg = settings(config)
+    values = sample_values(config)
+    mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
+
+    def draw(path):
+        series, evals = monitor_preview.evaluations(cfg["simulation"], mon, variant["query"])
+        return monitor_preview.draw_timeline(series, evals, mon["options"]["thresholds"], path)
+
+    return [Picture("monitor-timeline", "monitor/monitor-timeline.svg",
+                    ["recipes/preview_monitor.py", "recipes/preview_simulation.py"], draw,
+                    payloads=["monitor"], params={"simulation": cfg["simulation"]})]
+
+
+def downtime_plan(config) -> list[Picture]:
+    from recipes.previews import expand_and_check  # noqa: PLC0415 (tasks module imports this one)
+
+    cfg = settings(config)
+    zone = ZoneInfo(config["api"]["timezone"])
+    hours = cfg["business_hours"]
+    colours = {"downtime-weeknights": "#7e57c2", "downtime-weekends": "#26a69a"}
+    params = {"timezone": zone.key, "business_hours": {k: hours[k] for k in ("opens", "closes", "workdays")},
+              "calendar_week": cfg["calendar_week"], "dst_week": cfg["dst_week"]}
+    code = ["recipes/preview_downtimes.py", "recipes/previews.py"]
+
+    def week(monday_iso: str, keys: tuple[str, ...], title: str):
+        def draw(path):
+            monday = date.fromisoformat(monday_iso)
+            windows, gaps, over = expand_and_check(config, monday, 7)
+            shown = [w for w in windows if w.name in keys]
+            verdict = title
+            if len(keys) > 1:
+                verdict += ": " + (downtimes.describe(gaps, zone, "gap") if gaps else "no gap")
+                if over:
+                    verdict += ", " + downtimes.describe(over, zone, "muted in business hours")
+            else:
+                gaps = []
+            return downtimes.draw_week(shown, monday, zone, verdict, {k: colours[k] for k in keys},
+                                       hours["opens_t"], hours["closes_t"], hours["workdays_set"], gaps, path)
+        return draw
+
+    both = ("downtime-weeknights", "downtime-weekends")
+    return [
+        Picture("nightly-downtime", "downtimes/nightly-downtime.svg", code,
+                week(cfg["calendar_week"], both[:1], "Weeknight downtime: 19:00 to 09:00, Monday to Friday"),
+                figure="nightly-downtime", payloads=list(both[:1]), params=params),
+        Picture("weekend-downtime", "downtimes/weekend-downtime.svg", code,
+                week(cfg["calendar_week"], both, "Weeknights and weekend together"),
+                figure="weekend-downtime", payloads=list(both), params=params),
+        Picture("dst-downtime", "downtimes/dst-downtime.svg", code,
+                week(cfg["dst_week"], both, "Week after a daylight-saving change"),
+                payloads=list(both), params=params),
+    ]
+
+
+def dashboard_plan(config) -> list[Picture]:
+    cfg = settings(config)
+    board = load_payload("timeboard", sample_values(config))
+    widgets = [w["definition"] for w in board["widgets"]]
+    by_kind = {_widget_kind(w): w for w in widgets}
+    for kind in ("metric", "anomalies", "rollup"):
+        if kind not in by_kind:
+            raise PreviewInputError(f"payloads/timeboard.json: no widget with a {kind} query")
+    sim_cfg, dcfg = cfg["simulation"], cfg["dashboard"]
+    series = sim.simulate(sim_cfg["seed"], sim_cfg["duration_s"], sim_cfg["interval_s"])
+    now_s = _seconds(dcfg["now"])
+    code = ["recipes/preview_dashboard.py", "recipes/preview_simulation.py"]
+    params = {"simulation": sim_cfg, "dashboard": dcfg}
+    query = lambda kind: by_kind[kind]["requests"][0]["q"]  # noqa: E731
+    pictures = [
+        Picture("five-min", "dashboard/five-min.svg", code,
+                lambda path: dash.draw_five_min(series, now_s, by_kind["metric"]["title"], query("metric"), path),
+                figure="five-min", payloads=["timeboard"], params=params),
+        Picture("rollup-hourly", "dashboard/rollup-hourly.svg", code,
+                lambda path: dash.draw_rollup(series, now_s, dcfg["rollup_windows_h"], by_kind["rollup"]["title"],
+                                              query("rollup"), path),
+                payloads=["timeboard"], params=params),
+        Picture("anomaly-basic", "dashboard/anomaly-basic.svg", code,
+                lambda path: dash.draw_anomaly(dash.database_metric(dcfg["anomaly_seed"], dcfg["anomaly_minutes"]),
+                                               dcfg["anomaly_lag"], _bounds(query("anomalies")),
+                                               by_kind["anomalies"]["title"], query("anomalies"), path),
+                payloads=["timeboard"], params=params),
+        Picture("tags-host-map", "dashboard/tags-host-map.svg", code,
+                lambda path: dash.draw_host_map(config["api"]["host"], list(config["agent"]["tags"]), path),
+                figure="tags-host-map", params={"host": config["api"]["host"], "tags": list(config["agent"]["tags"])}),
+    ]
+    return pictures + [_apm_picture(config, cfg, code)]
+
+
+def _apm_picture(config, cfg: dict, code: list[str]) -> Picture:
+    """From apm-demo's measured summary, snapshotted next to the pictures so CI checks the same input."""
+    board = load_payload("apm-dashboard", sample_values(config))
+    measured_path = ROOT / cfg["apm_summary"]
+    snapshot = out_folder(config, None) / "data" / "apm-demo.json"
+    service = config["apm"]["service"]
+    measured = measured_path.is_file() or snapshot.is_file()
+
+    def draw(path):
+        if measured_path.is_file():
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(measured_path, snapshot)
+        where = str(snapshot.relative_to(ROOT))
+        try:
+            summary = (json.loads(snapshot.read_text(encoding="utf-8")) if measured
+                       else dash.simulated_apm_summary(cfg["simulation"]["seed"], service))
+            resources = dash.apm_resources(summary, service, where if measured else "simulated summary")
+        except (ValueError, json.JSONDecodeError) as error:
+            raise PreviewInputError(f"{where}: {error}") from None
+        cpu = dash.host_cpu(cfg["simulation"]["seed"], 60)
+        return dash.draw_apm_dashboard(resources, measured, cpu, board["title"], path)
+
+    return Picture("apm-infra-dashboard", "dashboard/apm-infra-dashboard.svg", code, draw,
+                   figure="apm-infra-dashboard", payloads=["apm-dashboard"],
+                   params={"service": service, "measured": measured},
+                   sources=[str(snapshot.relative_to(ROOT))] if measured else [])
+
+
+def _widget_kind(widget: dict) -> str:
+    q = widget["requests"][0]["q"]
+    return "anomalies" if q.startswith("anomalies(") else "rollup" if ".rollup(" in q else "metric"
+
+
+def _bounds(query: str) -> float:
+    match = re.search(r",\s*(\d+(?:\.\d+)?)\s*\)\s*$", query)
+    return float(match.group(1)) if match else 2.0
+
+
+def _seconds(clock: str) -> int:
+    parsed = time.fromisoformat(clock)
+    return parsed.hour * 3600 + parsed.minute * 60 + parsed.second
+
+
+def captures_plan(config, source: str | None = None) -> list[Picture]:
+    """A terminal picture for each figure whose capture exists under ``source`` (artifacts/captures/)."""
+    folder = Path(source or config["previews"]["captures_dir"])
+    folder = folder if folder.is_absolute() else ROOT / folder
+    pictures = []
+    for figure, names in CAPTURES.items():
+        found = next((folder / f"{name}.txt" for name in names if (folder / f"{name}.txt").is_file()), None)
+        if found is None:
+            continue
+        text = found.read_text(encoding="utf-8", errors="replace")
+        rel = str(found.relative_to(ROOT)) if found.is_relative_to(ROOT) else str(found)
+        pictures.append(Picture(
+            figure, f"captures/{figure}.svg", ["recipes/capture.py"],
+            lambda path, text=text, name=found.stem: capture.text_to_svg(text, path, f"captured run: {name}"),
+            figure=figure if figure in _figure_keys() else None, sources=[rel], params={"capture": found.name}))
+    return pictures
+
+
+def check_source_plan(config, captured: set[str]) -> list[Picture]:
+    """random-int from the custom check's source when no capture of a run exists."""
+    source = ROOT / CHECK_SOURCE
+    if "random-int" in captured or not source.is_file():
+        return []
+    code_text = source.read_text(encoding="utf-8")
+
+    def draw(path):
+        return capture.renderables_to_svg([Syntax(code_text, "python", theme="monokai", line_numbers=True)],
+                                          path, f"{CHECK_SOURCE} (source; the check's tests run it)")
+
+    return [Picture("random-int", "captures/random-int.svg", ["recipes/capture.py"], draw, figure="random-int",
+                    sources=[CHECK_SOURCE])]
+
+
+def full_plan(config, captures: bool = True) -> list[Picture]:
+    """Every picture the site shows, in the order they are drawn."""
+    caught = captures_plan(config) if captures else []
+    return [*message_plan(config), *monitor_plan(config), *downtime_plan(config), *dashboard_plan(config),
+            *caught, *check_source_plan(config, {p.key for p in caught})]
+
+
+# --- generating, manifest, figures.yml ----------------------------------------------------------------
+def out_folder(config, out: str | None) -> Path:
+    folder = Path(out or config["previews"]["out_dir"])
+    return folder if folder.is_absolute() else ROOT / folder
+
+
+def generate(config, pictures: list[Picture], out: str | None = None) -> list[tuple[Picture, Path]]:
+    """Draw ``pictures`` into the output folder; for the site's folder also update manifest and figures.yml."""
+    folder = out_folder(config, out)
+    written = [(picture, picture.draw(folder / picture.file)) for picture in pictures]
+    manifest_path = folder / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    for picture, path in written:
+        manifest[picture.key] = {"file": picture.file, "figure": picture.figure, "inputs": picture.inputs(),
+                                 "params": picture.all_params(), "output": sha256_file(path)}
+    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1, sort_keys=True) + "\n")
+    if folder == out_folder(config, None):
+        docs_rel = folder.relative_to(ROOT / "docs")
+        for picture, _ in written:
+            if picture.figure:
+                set_figure_file(picture.figure, f"{docs_rel}/{picture.file}")
+    return written
+
+
+def _figure_keys() -> set[str]:
+    return set(re.findall(r"^([a-z0-9-]+):\s*$", FIGURES_FILE.read_text(encoding="utf-8"), re.M))
+
+
+def set_figure_file(key: str, file: str) -> None:
+    """Set ``file:`` of one entry of docs/figures.yml in place (comments and order kept)."""
+    text = FIGURES_FILE.read_text(encoding="utf-8")
+    block = re.search(rf"^{re.escape(key)}:\s*\n((?:[ \t]+.*\n?)*)", text, re.M)
+    if not block:
+        raise PreviewInputError(f"docs/figures.yml: no entry {key!r}")
+    body = re.sub(r"^(\s+file:).*$", rf"\g<1> {file}", block.group(1), count=1, flags=re.M)
+    FIGURES_FILE.write_text(text[:block.start(1)] + body + text[block.end(1):], encoding="utf-8")
+
+
+def figure_files() -> dict[str, str | None]:
+    """``{figure key: file}`` as docs/figures.yml declares them."""
+    import yaml  # noqa: PLC0415
+
+    return {key: entry.get("file") for key, entry in yaml.safe_load(FIGURES_FILE.read_text()).items()}
+
+
+def check_stale(config) -> list[str]:
+    """Every way the committed pictures disagree with their inputs; empty when all are fresh."""
+    folder = out_folder(config, None)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        return [f"{manifest_path.relative_to(ROOT)} is missing"]
+    manifest = json.loads(manifest_path.read_text())
+    problems = []
+    for picture in full_plan(config, captures=False):
+        if picture.key == "random-int" and manifest.get("random-int", {}).get("params", {}).get("capture"):
+            continue  # drawn from a capture of a run, which wins over the source
+        entry = manifest.get(picture.key)
+        if entry is None:
+            problems.append(f"{picture.key}: never generated")
+            continue
+        for name, sha in picture.inputs().items():
+            if entry["inputs"].get(name) != sha:
+                problems.append(f"{picture.key}: input {name} changed since the picture was drawn")
+        if entry["params"] != json.loads(json.dumps(picture.all_params())):
+            problems.append(f"{picture.key}: parameters changed since the picture was drawn")
+    for key, entry in manifest.items():
+        path = folder / entry["file"]
+        if not path.is_file():
+            problems.append(f"{key}: {path.relative_to(ROOT)} is missing")
+        elif sha256_file(path) != entry["output"]:
+            problems.append(f"{key}: {path.relative_to(ROOT)} was changed by hand or by another tool")
+        for name, sha in entry["inputs"].items():
+            if name.startswith("artifacts/") and (ROOT / name).is_file() and sha256_file(ROOT / name) != sha:
+                problems.append(f"{key}: capture {name} is newer than its picture (run `invoke preview-captures`)")
+    declared = figure_files()
+    docs_rel = folder.relative_to(ROOT / "docs")
+    for key, entry in manifest.items():
+        if entry.get("figure") and declared.get(entry["figure"]) != f"{docs_rel}/{entry['file']}":
+            problems.append(f"docs/figures.yml: {entry['figure']}.file is not {docs_rel}/{entry['file']}")
+    return problems
