@@ -7,6 +7,7 @@ point it at the local fake server).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from contextlib import contextmanager
@@ -97,7 +98,17 @@ def connect(api: dict):
 
 
 def is_timeout(err: BaseException) -> bool:
-    return isinstance(err, (urllib3.exceptions.TimeoutError, urllib3.exceptions.MaxRetryError)) and "timed out" in str(err).lower() or isinstance(err, urllib3.exceptions.ReadTimeoutError)
+    reason = err.reason if isinstance(err, urllib3.exceptions.MaxRetryError) else err
+    return isinstance(reason, urllib3.exceptions.TimeoutError)
+
+
+def describe(err: urllib3.exceptions.HTTPError) -> str:
+    if is_timeout(err):
+        return "timed out"
+    reason = err.reason if isinstance(err, urllib3.exceptions.MaxRetryError) else err
+    if isinstance(reason, urllib3.exceptions.ResponseError):
+        return f"failed: {reason}"  # e.g. "too many 500 error responses"
+    return f"failed ({type(reason).__name__})"
 
 
 @contextmanager
@@ -112,8 +123,7 @@ def call(what: str, where: str = ""):
     except ApiException as err:
         raise ApiFailure(f"{what}: HTTP {err.status} {err.reason or ''}".rstrip() + f"{_server_says(err)} (after retries)") from None
     except urllib3.exceptions.HTTPError as err:
-        kind = "timed out" if is_timeout(err) else f"failed ({type(err).__name__})"
-        raise ApiFailure(f"{what}: {kind}{_at(where)} (after retries)") from None
+        raise ApiFailure(f"{what}: {describe(err)}{_at(where)} (after retries)") from None
 
 
 def _at(where: str) -> str:
@@ -121,6 +131,13 @@ def _at(where: str) -> str:
 
 
 def _server_says(err: ApiException) -> str:
-    body = err.body.decode(errors="replace") if isinstance(err.body, bytes) else (err.body or "")
-    found = re.search(r'"errors"\s*:\s*\[(.*?)\]', body)
-    return f": {found.group(1)}" if found else ""
+    body = err.body
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return ""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return f": {'; '.join(map(str, errors))}" if errors else ""

@@ -12,6 +12,7 @@ import copy
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -39,10 +40,11 @@ class Recorded:
 
 @dataclass
 class Fault:
-    """Answer the next `times` matching requests with `status` (or delay them by `delay` seconds)."""
+    """Answer the next `times` requests whose path fully matches the regex `path` with `status`
+    (or delay them by `delay` seconds)."""
 
     method: str
-    path_prefix: str
+    path: str
     status: int = 0
     times: int = 1
     delay: float = 0.0
@@ -87,7 +89,7 @@ class FakeDatadog:
         handler = type("Handler", (_Handler,), {"fake": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="fakedd", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="fakedd", daemon=True)
         self.thread.start()
         return self
 
@@ -103,8 +105,8 @@ class FakeDatadog:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     # --- test helpers ----------------------------------------------------------
-    def inject(self, method: str, path_prefix: str, **kwargs) -> Fault:
-        fault = Fault(method, path_prefix, **kwargs)
+    def inject(self, method: str, path: str, **kwargs) -> Fault:
+        fault = Fault(method, path, **kwargs)
         self.faults.append(fault)
         return fault
 
@@ -121,7 +123,7 @@ class FakeDatadog:
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.times > 0 and fault.method in (method, "*") and path.startswith(fault.path_prefix):
+                if fault.times > 0 and fault.method in (method, "*") and re.fullmatch(fault.path, path):
                     fault.times -= 1
                     return fault
         return None
@@ -446,6 +448,11 @@ ROUTES = [
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeDatadog
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # No Nagle: otherwise every small answer waits for a delayed ACK (~40 ms per request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, *args) -> None:  # quiet: the request log is in fake.requests
         pass

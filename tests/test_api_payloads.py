@@ -1,0 +1,205 @@
+"""The payloads in payloads/: what the exercise asks, and offline validation that catches bad ones.
+
+No network: datadog-api-client's models and this runbook's checks only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import date, datetime, timedelta
+
+import pytest
+from dateutil.rrule import rrulestr
+
+from recipes import payloads as P
+
+VALUES = {"HOST": "vagrant", "NOTIFY": "@oncall@example.com", "TIMEZONE": "Europe/Paris", "SERVICE": "flask", "ENV": "dev", "MONITOR_ID": 4242}
+
+
+def rendered(key: str, **extra) -> dict:
+    return P.render(P.spec(key), {**VALUES, **extra})
+
+
+def queries(dashboard: dict) -> list[str]:
+    return [r["q"] for w in dashboard["widgets"] for r in w["definition"]["requests"]]
+
+
+@pytest.mark.parametrize("spec", P.SPECS, ids=lambda s: s.key)
+def test_every_payload_is_plain_json_and_valid_once_filled(spec):
+    raw = json.loads((P.PAYLOAD_DIR / spec.file).read_text())  # plain JSON before filling too
+    assert P.placeholders(raw), f"{spec.file} uses no placeholder at all"
+    assert P.validate(spec, rendered(spec.key)) == []
+
+
+def test_timeboard_has_the_three_exercise_graphs_in_order():
+    assert queries(rendered("timeboard")) == [
+        "avg:my_metric{host:vagrant}",
+        "anomalies(avg:mysql.performance.cpu_time{host:vagrant}, 'basic', 2)",
+        "avg:my_metric{host:vagrant}.rollup(sum, 3600)",
+    ]
+    assert rendered("timeboard")["layout_type"] == "ordered"
+
+
+def test_monitor_thresholds_no_data_and_grouping_match_the_exercise():
+    monitor = rendered("monitor")
+    assert monitor["query"] == "avg(last_5m):avg:my_metric{*} by {host} > 800"
+    assert monitor["options"]["thresholds"] == {"critical": 800, "warning": 500}
+    assert monitor["options"]["notify_no_data"] is True
+    assert monitor["options"]["no_data_timeframe"] == 10
+    assert "managed-by:dd-runbook" in monitor["tags"]
+
+
+def test_monitor_message_has_four_blocks_each_notifying_and_the_alert_carries_value_and_ip():
+    blocks = dict(P.BLOCK.findall(rendered("monitor")["message"]))
+    assert set(blocks) == {"is_alert", "is_warning", "is_no_data", "is_recovery"}
+    for name, text in blocks.items():
+        assert "@oncall@example.com" in text, f"{name} would notify no one"
+    assert "{{value}}" in blocks["is_alert"] and "{{host.ip}}" in blocks["is_alert"]
+
+
+def test_at_least_once_variant_only_changes_the_aggregation():
+    normal, once = rendered("monitor"), P.render(P.spec("monitor"), VALUES, at_least_once=True)
+    assert once["query"] == "max(last_5m):avg:my_metric{*} by {host} > 800"
+    assert {**once, "query": normal["query"]} == normal
+
+
+def windows(key: str, first: date):
+    """(start, end) of each window of a downtime payload over three weeks from `first`."""
+    rec = rendered(key, START_DATE=first.isoformat())["data"]["attributes"]["schedule"]["recurrences"][0]
+    hours = int(rec["duration"].rstrip("h"))
+    starts = rrulestr(rec["rrule"], dtstart=datetime.fromisoformat(rec["start"]))
+    return [(s, s + timedelta(hours=hours)) for s in starts.between(datetime.fromisoformat(rec["start"]), datetime.fromisoformat(rec["start"]) + timedelta(days=21), inc=True)]
+
+
+def test_downtimes_cover_nights_and_weekends_with_no_gap_and_leave_working_hours_alone():
+    monday = date(2026, 11, 30)
+    spans = windows("downtime-weeknights", monday) + windows("downtime-weekends", monday + timedelta(days=5))
+    t = datetime(2026, 12, 7, 0, 0)  # a full week once both series are running
+    while t < datetime(2026, 12, 14, 0, 0):
+        covered = any(start <= t < end for start, end in spans)
+        working = t.weekday() < 5 and 9 <= t.hour < 19
+        assert covered == (not working), f"{t:%a %H:%M} covered={covered}"
+        t += timedelta(minutes=15)
+
+
+def test_downtime_payloads_use_v2_shape_monitor_id_as_integer_and_timezone():
+    for key in ("downtime-weeknights", "downtime-weekends"):
+        attrs = rendered(key)["data"]["attributes"]
+        assert attrs["monitor_identifier"] == {"monitor_id": 4242}
+        assert attrs["schedule"]["timezone"] == "Europe/Paris"
+        assert "@oncall@example.com" in attrs["message"]
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", attrs["schedule"]["recurrences"][0]["start"])
+
+
+def test_start_date_is_the_next_day_the_rule_allows():
+    template = P.load_template(P.spec("downtime-weekends"))
+    assert P.next_start_date(template, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-05"  # Wed -> Sat
+    template = P.load_template(P.spec("downtime-weeknights"))
+    assert P.next_start_date(template, "Europe/Paris", today=date(2026, 12, 5)) == "2026-12-07"  # Sat -> Mon
+    assert P.next_start_date(template, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-02"
+
+
+def test_apm_dashboard_shows_requests_errors_latency_cpu_and_network_of_the_service():
+    text = "\n".join(queries(rendered("apm-dashboard")))
+    for needle in ("trace.flask.request.hits{service:flask,env:dev}", "trace.flask.request.errors", "p95:trace.flask.request", "system.cpu", "system.net.bytes_rcvd{host:vagrant}"):
+        assert needle in text
+
+
+# --- bad payloads: each caught offline, naming the file and the field ---------------------------------
+@pytest.fixture
+def bad_dir(tmp_path):
+    for path in P.PAYLOAD_DIR.glob("*.json"):
+        shutil.copy(path, tmp_path)
+    return tmp_path
+
+
+def edit(folder, file, change):
+    body = json.loads((folder / file).read_text())
+    change(body)
+    (folder / file).write_text(json.dumps(body))
+
+
+def problems(folder, key, **extra):
+    spec = P.spec(key)
+    return "\n".join(P.validate(spec, P.render(spec, {**VALUES, **extra}, folder)))
+
+
+def test_unknown_widget_type_is_refused_by_the_client_models(bad_dir):
+    edit(bad_dir, "timeboard.json", lambda b: b["widgets"][1]["definition"].update(type="timeserie"))
+    assert "timeboard.json: widgets[1].definition: not a known WidgetDefinition (got 'timeserie')" in problems(bad_dir, "timeboard")
+
+
+def test_missing_required_field_is_named_with_its_path(bad_dir):
+    edit(bad_dir, "apm-dashboard.json", lambda b: b["widgets"][2]["definition"].pop("requests"))
+    assert "apm-dashboard.json: widgets[2].definition.requests: required field is missing" in problems(bad_dir, "apm-dashboard")
+
+
+def test_bad_query_is_refused(bad_dir):
+    edit(bad_dir, "timeboard.json", lambda b: b["widgets"][2]["definition"]["requests"][0].update(q="avg:my_metric{host:${HOST}.rollup(sum, 3600)"))
+    assert "timeboard.json: widgets[2].definition.requests[0].q: unclosed '{'" in problems(bad_dir, "timeboard")
+
+
+def test_bad_anomaly_algorithm_is_refused(bad_dir):
+    edit(bad_dir, "timeboard.json", lambda b: b["widgets"][1]["definition"]["requests"][0].update(q="anomalies(avg:mysql.performance.cpu_time{*}, 'magic', 2)"))
+    assert "widgets[1].definition.requests[0].q: anomalies() needs" in problems(bad_dir, "timeboard")
+
+
+def test_missing_critical_threshold_is_refused(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b["options"]["thresholds"].pop("critical"))
+    assert "monitor.json: options.thresholds.critical: required" in problems(bad_dir, "monitor")
+
+
+def test_warning_above_critical_is_refused(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b["options"]["thresholds"].update(warning=900))
+    assert "monitor.json: options.thresholds.warning: 900 must be below critical 800" in problems(bad_dir, "monitor")
+
+
+def test_mistyped_threshold_is_refused_by_the_client_models(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b["options"]["thresholds"].update(critical="800"))
+    assert "monitor.json: Invalid type for variable 'critical'" in problems(bad_dir, "monitor")
+
+
+def test_host_variables_without_by_host_are_refused(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b.update(query="avg(last_5m):avg:my_metric{*} > 800"))
+    assert "monitor.json: message: uses {{host.*}} but the query is not grouped" in problems(bad_dir, "monitor")
+
+
+def test_handle_missing_from_one_block_is_refused(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b.update(message=b["message"].replace("back to normal on {{host.name}}. ${NOTIFY}", "back.")))
+    assert "the @-handle is missing from is_recovery" in problems(bad_dir, "monitor")
+
+
+def test_downtime_start_with_an_offset_is_refused(bad_dir):
+    edit(bad_dir, "downtime-weeknights.json", lambda b: b["data"]["attributes"]["schedule"]["recurrences"][0].update(start="${START_DATE}T19:00+01:00"))
+    assert "downtime-weeknights.json: data.attributes.schedule.recurrences[0].start:" in problems(bad_dir, "downtime-weeknights")
+
+
+@pytest.mark.parametrize("rule, expected", [
+    ("FREQ=FORTNIGHTLY;BYDAY=SA", "is not a valid RRULE"),
+    ("FREQ=WEEKLY;BYDAY=XX", "is not a valid RRULE"),
+    ("DTSTART:20260101T000000\nRRULE:FREQ=WEEKLY;BYDAY=SA", "DTSTART, DTEND and DURATION are not accepted"),
+])
+def test_invalid_rrule_is_refused(bad_dir, rule, expected):
+    edit(bad_dir, "downtime-weekends.json", lambda b: b["data"]["attributes"]["schedule"]["recurrences"][0].update(rrule=rule))
+    found = problems(bad_dir, "downtime-weekends", START_DATE="2026-12-05")
+    assert "downtime-weekends.json: data.attributes.schedule.recurrences[0].rrule:" in found and expected in found
+
+
+def test_unfilled_placeholder_names_file_field_and_how_to_set_it():
+    with pytest.raises(P.PayloadError) as caught:
+        P.render(P.spec("timeboard"), {**VALUES, "HOST": ""})
+    assert str(caught.value) == "timeboard.json: title: placeholder ${HOST} is not filled (set api.host or pass --define HOST=...)"
+
+
+def test_unknown_placeholder_in_a_payload_is_an_error(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b.update(name="${TEAM} monitor"))
+    with pytest.raises(P.PayloadError, match=r"monitor.json: name: placeholder \$\{TEAM\} is not filled"):
+        P.render(P.spec("monitor"), VALUES, bad_dir)
+
+
+def test_invalid_json_names_the_file(bad_dir):
+    (bad_dir / "timeboard.json").write_text('{"title": ')
+    with pytest.raises(P.PayloadError, match=r"timeboard.json: not valid JSON \(line 1"):
+        P.render(P.spec("timeboard"), VALUES, bad_dir)
