@@ -2,8 +2,9 @@
 
 The write-up's loop opened a new connection for every request to a hard-coded NAT address.
 This one takes the target and routes as options, runs N threads that each keep one HTTP
-connection open (urllib3, one pool of size 1 per thread), stops after a number of requests or
-a duration, and reports per route: requests, status codes, errors, p50/p90/p99 latency.
+connection open (``app.http_client``: a lean keep-alive client for http, urllib3 for https),
+stops after a number of requests or a duration, and reports per route: requests, status
+codes, errors, p50/p90/p99 latency.
 
     python -m app.traffic http://127.0.0.1:5050 -n 300 -c 4 [--json] [--no-keepalive]
 
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.http_client import KeepAliveClient, ProtocolError, Urllib3Client
 from app.stats import summarize
 
 DEFAULT_URL = "http://127.0.0.1:5050"
@@ -67,7 +69,7 @@ class Plan:
         return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     route: str
     status: int | None
@@ -162,22 +164,27 @@ class Run:
             return None
         return self.plan.routes[ticket % len(self.plan.routes)]
 
+    def client(self):
+        opened = self.opened.append
+        on_connect = lambda: opened(1)  # noqa: E731
+        if urlsplit(self.plan.url).scheme == "https":
+            return Urllib3Client(self.plan.url, self.plan.timeout, self.plan.keepalive, on_connect)
+        host, port = self.plan.address
+        return KeepAliveClient(host, port, self.plan.timeout, self.plan.keepalive, on_connect)
+
     def worker(self, out: list[Sample]) -> None:
-        pool = urllib3.connection_from_url(
-            self.plan.url, maxsize=1, block=True, retries=False, timeout=self.plan.timeout
-        )
-        pool.ConnectionCls = counting(pool.ConnectionCls, self.opened)
-        headers = {} if self.plan.keepalive else {"Connection": "close"}
+        client = self.client()
         prefix = urlsplit(self.plan.url).path.rstrip("/")
+        clock = time.perf_counter
         while (route := self.next_route()) is not None:
-            start = time.perf_counter()
+            start = clock()
             try:
-                response = pool.request("GET", prefix + route, headers=headers, redirect=False)
-                status, error = response.status, None
-            except urllib3.exceptions.HTTPError as exc:
+                status, error = client.get(prefix + route), None
+            except (OSError, ProtocolError, urllib3.exceptions.HTTPError) as exc:
                 status, error = None, error_kind(exc)
-            out.append(Sample(route, status, error, time.perf_counter() - start))
-        pool.close()
+                client.close()
+            out.append(Sample(route, status, error, clock() - start))
+        client.close()
 
     def start(self) -> list[threading.Thread]:
         if self.plan.duration:
@@ -186,17 +193,6 @@ class Run:
         for thread in threads:
             thread.start()
         return threads
-
-
-def counting(connection_cls: type, opened: list[int]) -> type:
-    """A connection class that records each real connect, so keep-alive is measured, not assumed."""
-
-    class CountingConnection(connection_cls):
-        def connect(self):
-            super().connect()
-            opened.append(1)
-
-    return CountingConnection
 
 
 def error_kind(exc: Exception) -> str:
