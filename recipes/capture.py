@@ -35,6 +35,6 @@ def text_to_svg(output: str, path: Path, title: str, width: int = WIDTH) -> Path
 
 def capture_command(c, command: str, path: Path, title: str | None = None, width: int = WIDTH) -> Path:
     """Run ``command`` through the invoke context ``c`` and save its output (stdout then stderr) as a picture."""
-    result = c.run(command, hide=True, warn=True, pty=False)
+    result = c.run(command, hide=True, warn=True, pty=False, in_stream=False)
     shown = f"$ {command}\n{result.stdout}{result.stderr}"
     return text_to_svg(shown, path, title or command, width)

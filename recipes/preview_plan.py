@@ -27,6 +27,7 @@ from recipes.preview_inputs import (ROOT, PreviewInputError, load_monitor, load_
 
 FIGURES_FILE = ROOT / "docs" / "figures.yml"
 MANIFEST = "manifest.json"
+OUT = "<out_dir>"  # manifest prefix of inputs stored beside the pictures
 HERE = Path(__file__).resolve().parent
 COMMON_CODE = ["recipes/preview_plan.py", "recipes/preview_inputs.py", "recipes/preview_style.py",
                "recipes/payloads.py"]
@@ -58,11 +59,14 @@ class Picture:
     payloads: list[str] = field(default_factory=list)
     params: dict = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)  # other input files (captures, summaries)
+    out_sources: list[str] = field(default_factory=list)  # inputs kept beside the pictures (snapshots)
 
-    def inputs(self) -> dict[str, str]:
+    def inputs(self, folder: Path) -> dict[str, str]:
         files = [*COMMON_CODE, *self.code, *self.sources,
                  *(str(p.relative_to(ROOT)) for key in self.payloads for p in payload_files(key))]
-        return {name: _sha_or_missing(ROOT / name) for name in sorted(set(files))}
+        hashes = {name: _sha_or_missing(ROOT / name) for name in files}
+        hashes.update({f"{OUT}/{name}": _sha_or_missing(folder / name) for name in self.out_sources})
+        return dict(sorted(hashes.items()))
 
     def all_params(self) -> dict:
         return {**self.params, "matplotlib": matplotlib.__version__, "rich": _rich_version()}
@@ -72,6 +76,11 @@ def _rich_version() -> str:
     from importlib.metadata import version  # noqa: PLC0415
 
     return version("rich")
+
+
+def _rel(path: Path) -> str:
+    """``path`` relative to the repository when inside it (manifest keys stay machine-independent)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _sha_or_missing(path: Path) -> str:
@@ -224,12 +233,14 @@ def _apm_picture(config, cfg: dict, code: list[str]) -> Picture:
     measured = measured_path.is_file() or snapshot.is_file()
 
     def draw(path):
-        if measured_path.is_file():
-            snapshot.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(measured_path, snapshot)
-        where = str(snapshot.relative_to(ROOT))
+        copy = path.parent.parent / "data" / "apm-demo.json"  # beside the pictures, wherever they go
+        source = measured_path if measured_path.is_file() else snapshot
+        if measured and source.resolve() != copy.resolve():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, copy)
+        where = f"{OUT}/data/apm-demo.json"
         try:
-            summary = (json.loads(snapshot.read_text(encoding="utf-8")) if measured
+            summary = (json.loads(copy.read_text(encoding="utf-8")) if measured
                        else dash.simulated_apm_summary(cfg["simulation"]["seed"], service))
             resources = dash.apm_resources(summary, service, where if measured else "simulated summary")
         except (ValueError, json.JSONDecodeError) as error:
@@ -240,7 +251,7 @@ def _apm_picture(config, cfg: dict, code: list[str]) -> Picture:
     return Picture("apm-infra-dashboard", "dashboard/apm-infra-dashboard.svg", code, draw,
                    figure="apm-infra-dashboard", payloads=["apm-dashboard"],
                    params={"service": service, "measured": measured},
-                   sources=[str(snapshot.relative_to(ROOT))] if measured else [])
+                   out_sources=["data/apm-demo.json"] if measured else [])
 
 
 def _widget_kind(widget: dict) -> str:
@@ -268,7 +279,7 @@ def captures_plan(config, source: str | None = None) -> list[Picture]:
         if found is None:
             continue
         text = found.read_text(encoding="utf-8", errors="replace")
-        rel = str(found.relative_to(ROOT)) if found.is_relative_to(ROOT) else str(found)
+        rel = _rel(found)
         pictures.append(Picture(
             figure, f"captures/{figure}.svg", ["recipes/capture.py"],
             lambda path, text=text, name=found.stem: capture.text_to_svg(text, path, f"captured run: {name}"),
@@ -311,7 +322,7 @@ def generate(config, pictures: list[Picture], out: str | None = None) -> list[tu
     manifest_path = folder / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for picture, path in written:
-        manifest[picture.key] = {"file": picture.file, "figure": picture.figure, "inputs": picture.inputs(),
+        manifest[picture.key] = {"file": picture.file, "figure": picture.figure, "inputs": picture.inputs(folder),
                                  "params": picture.all_params(), "output": sha256_file(path)}
     manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1, sort_keys=True) + "\n")
     if folder == out_folder(config, None):
@@ -348,7 +359,7 @@ def check_stale(config) -> list[str]:
     folder = out_folder(config, None)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        return [f"{manifest_path.relative_to(ROOT)} is missing"]
+        return [f"{_rel(manifest_path)} is missing"]
     manifest = json.loads(manifest_path.read_text())
     problems = []
     for picture in full_plan(config, captures=False):
@@ -358,7 +369,7 @@ def check_stale(config) -> list[str]:
         if entry is None:
             problems.append(f"{picture.key}: never generated")
             continue
-        for name, sha in picture.inputs().items():
+        for name, sha in picture.inputs(folder).items():
             if entry["inputs"].get(name) != sha:
                 problems.append(f"{picture.key}: input {name} changed since the picture was drawn")
         if entry["params"] != json.loads(json.dumps(picture.all_params())):
@@ -366,12 +377,14 @@ def check_stale(config) -> list[str]:
     for key, entry in manifest.items():
         path = folder / entry["file"]
         if not path.is_file():
-            problems.append(f"{key}: {path.relative_to(ROOT)} is missing")
+            problems.append(f"{key}: {entry['file']} is missing")
         elif sha256_file(path) != entry["output"]:
-            problems.append(f"{key}: {path.relative_to(ROOT)} was changed by hand or by another tool")
+            problems.append(f"{key}: {entry['file']} was changed by hand or by another tool")
         for name, sha in entry["inputs"].items():
             if name.startswith("artifacts/") and (ROOT / name).is_file() and sha256_file(ROOT / name) != sha:
                 problems.append(f"{key}: capture {name} is newer than its picture (run `invoke preview-captures`)")
+    if not folder.is_relative_to(ROOT / "docs"):
+        return problems  # a copy outside the site: no figures.yml to compare with
     declared = figure_files()
     docs_rel = folder.relative_to(ROOT / "docs")
     for key, entry in manifest.items():

@@ -1,0 +1,256 @@
+"""The numbers behind the site's pictures: monitor simulation, downtime windows, message lint, and staleness."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import subprocess
+import sys
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from invoke import Config, Context
+
+from recipes import capture, monitor_lint, preview_downtimes, preview_plan, preview_simulation as sim
+from recipes.defaults import CONFIG
+from recipes.preview_inputs import PreviewInputError, ROOT, load_monitor, load_payload, sample_values
+from recipes.previews import expand_and_check
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def make_config(**previews_changes) -> Config:
+    raw = copy.deepcopy(CONFIG)
+    raw["previews"].update(previews_changes)
+    return Config(overrides=raw)
+
+
+# --- monitor behaviour -------------------------------------------------------------------------
+def test_irwin_hall_closed_form_matches_a_hand_computed_value():
+    # P(sum of 6 uniforms <= 1.2) = (1.2^6 - 6 * 0.2^6) / 6!
+    assert sim.irwin_hall_cdf(1.2, 6) == pytest.approx((1.2**6 - 6 * 0.2**6) / math.factorial(6))
+    assert sim.irwin_hall_cdf(3.0, 6) == pytest.approx(0.5)
+
+
+def test_a_five_minute_window_holds_six_or_seven_points_at_45_seconds():
+    assert sim.points_per_window(300, 45) == pytest.approx({6: 1 / 3, 7: 2 / 3})
+
+
+def test_evaluation_matches_a_brute_force_window_scan():
+    series = sim.simulate(seed=11, duration_s=3 * 3600, interval_s=45)
+    ev = sim.evaluate(series, "avg", 300, 60, 500, 800)
+    for now, reduced in zip(ev.times, ev.reduced):
+        window = [v for t, v in zip(series.times, series.values) if now - 300 < t <= now]
+        assert reduced == pytest.approx(sum(window) / len(window))
+
+
+@pytest.mark.parametrize(("aggregator", "threshold", "tolerance"), [
+    ("avg", 800, 0.0012),   # rare: about 0.28 % of evaluations
+    ("avg", 500, 0.01),
+    ("max", 800, 0.01),
+])
+def test_simulated_share_above_threshold_matches_the_closed_form(aggregator, threshold, tolerance):
+    series = sim.simulate(seed=2026, duration_s=60 * 86400, interval_s=45)
+    ev = sim.evaluate(series, aggregator, 300, 60, warning=threshold, critical=threshold)
+    simulated = 1 - ev.fraction(sim.OK)
+    assert simulated == pytest.approx(sim.expected_fraction_above(aggregator, threshold, 300, 45), abs=tolerance)
+
+
+def test_the_monitor_as_written_almost_never_alerts_and_at_least_once_mostly_does():
+    """Pitfall 10 in numbers, on the configured simulated day and the real monitor payloads."""
+    values = sample_values(make_config())
+    mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
+    from recipes.preview_monitor import evaluations
+
+    _, (as_written, at_least_once) = evaluations(CONFIG["previews"]["simulation"], mon, variant["query"])
+    assert as_written.aggregator == "avg" and at_least_once.aggregator == "max"
+    assert as_written.fraction(sim.ALERT) < 0.01
+    assert at_least_once.fraction(sim.ALERT) > 0.7
+    assert at_least_once.alert_notifications() > 10 * max(1, as_written.alert_notifications())
+
+
+# --- downtimes -----------------------------------------------------------------------------------
+def windows_between(first: date, days: int, wall_clock: bool = False):
+    return expand_and_check(make_config(), first, days, wall_clock)
+
+
+def test_weeknight_windows_are_the_hand_computed_dates():
+    windows, gaps, over = windows_between(date(2026, 6, 1), 14)
+    nights = [w for w in windows if w.name == "downtime-weeknights"]
+    assert len(nights) == 10
+    assert (nights[0].start, nights[0].end) == (datetime(2026, 6, 1, 19, tzinfo=PARIS), datetime(2026, 6, 2, 9, tzinfo=PARIS))
+    assert (nights[4].start, nights[4].end) == (datetime(2026, 6, 5, 19, tzinfo=PARIS), datetime(2026, 6, 6, 9, tzinfo=PARIS))
+    weekends = [(w.start, w.end) for w in windows if w.name == "downtime-weekends"]
+    assert (datetime(2026, 6, 6, 0, tzinfo=PARIS), datetime(2026, 6, 8, 9, tzinfo=PARIS)) in weekends
+    assert gaps == [] and over == []
+
+
+def test_spring_dst_weekend_window_runs_an_hour_into_monday_business_hours():
+    # Sat 28 Mar 2026 00:00 CET = Fri 23:00 UTC; + 57 h = Mon 30 Mar 08:00 UTC = 10:00 CEST.
+    windows, gaps, over = windows_between(date(2026, 3, 23), 14)
+    weekend = next(w for w in windows if w.name == "downtime-weekends" and w.start.date() == date(2026, 3, 28))
+    assert weekend.end == datetime(2026, 3, 30, 10, tzinfo=PARIS)
+    assert weekend.end.utcoffset() == timedelta(hours=2)
+    assert gaps == []
+    assert [(o.start.astimezone(PARIS).hour, o.end.astimezone(PARIS).hour) for o in over] == [(9, 10)]
+
+
+def test_autumn_dst_weekend_window_leaves_monday_0800_to_0900_uncovered():
+    # Sat 24 Oct 2026 00:00 CEST = Fri 22:00 UTC; + 57 h = Mon 26 Oct 07:00 UTC = 08:00 CET.
+    windows, gaps, over = windows_between(date(2026, 10, 19), 14)
+    weekend = next(w for w in windows if w.name == "downtime-weekends" and w.start.date() == date(2026, 10, 24))
+    assert weekend.end == datetime(2026, 10, 26, 8, tzinfo=PARIS)
+    assert [(g.start.astimezone(PARIS), g.end.astimezone(PARIS)) for g in gaps] == [
+        (datetime(2026, 10, 26, 8, tzinfo=PARIS), datetime(2026, 10, 26, 9, tzinfo=PARIS))]
+    assert over == []
+
+
+def test_wall_clock_durations_close_both_dst_gaps():
+    for first in (date(2026, 3, 23), date(2026, 10, 19)):
+        _, gaps, over = windows_between(first, 14, wall_clock=True)
+        assert gaps == [] and over == []
+
+
+def test_a_bad_duration_is_reported_with_file_and_field():
+    body = load_payload("downtime-weeknights", sample_values(make_config(), START_DATE="2026-06-01"))
+    body["data"]["attributes"]["schedule"]["recurrences"][0]["duration"] = "14 hours"
+    since = datetime(2026, 6, 1, tzinfo=PARIS)
+    with pytest.raises(PreviewInputError, match=r"downtime-weeknights: schedule.recurrences\[0\].duration"):
+        preview_downtimes.expand("downtime-weeknights", body, since, since + timedelta(days=7))
+
+
+def test_quiet_hours_are_the_complement_of_business_hours():
+    needed = preview_downtimes.quiet_hours(PARIS, date(2026, 6, 1), 7, time(9), time(19), {0, 1, 2, 3, 4})
+    hours = sum((i.end - i.start).total_seconds() for i in needed) / 3600
+    assert hours == 7 * 24 - 5 * 10
+
+
+# --- monitor message lint and rendering ------------------------------------------------------------
+GOOD = ("{{#is_alert}}ALERT {{value}} on {{host.name}} ({{host.ip}}) above {{threshold}} @ops@example.com{{/is_alert}}\n"
+        "{{#is_warning}}WARN {{value}} above {{warn_threshold}} @ops@example.com{{/is_warning}}\n"
+        "{{#is_recovery}}back to normal @ops@example.com{{/is_recovery}}")
+GROUPED = "avg(last_5m):avg:my_metric{*} by {host} > 800"
+
+
+def test_a_good_message_has_no_finding():
+    assert monitor_lint.lint(GOOD, GROUPED) == []
+
+
+def test_the_payload_message_is_clean():
+    mon = load_monitor(sample_values(make_config()))
+    assert monitor_lint.lint(mon["message"], mon["query"]) == []
+
+
+def test_a_handle_missing_from_recovery_gets_the_editor_warning():
+    message = "{{#is_warning}}warn @ops@example.com{{/is_warning}}{{#is_alert}}alert @ops@example.com{{/is_alert}}"
+    texts = [f.message for f in monitor_lint.lint(message, GROUPED)]
+    assert ("In message: @ops@example.com is used in is_warning but not in is_recovery. "
+            "No recovery notification will be sent.") in texts
+    assert any("is_alert but not in is_recovery" in t for t in texts)
+
+
+def test_a_handle_outside_blocks_is_notified_in_every_state():
+    message = "{{#is_alert}}alert{{/is_alert}} @ops@example.com"
+    assert monitor_lint.lint(message, GROUPED) == []
+    assert monitor_lint.recipients(message, "recovery") == ["@ops@example.com"]
+
+
+def test_host_ip_without_grouping_is_flagged():
+    findings = monitor_lint.lint(GOOD, "avg(last_5m):avg:my_metric{*} > 800")
+    assert [f.level for f in findings] == ["warning", "warning"]
+    assert "{{host.ip}} is empty unless the monitor is grouped by host" in findings[1].message
+
+
+def test_unknown_variables_and_blocks_are_errors():
+    findings = monitor_lint.lint("{{#is_alrt}}x{{/is_alrt}} {{valu}} @a", GROUPED)
+    assert {f.message for f in findings} >= {"Unknown block {{#is_alrt}}.", "Unknown template variable {{valu}}."}
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("{{#is_alert}}x @a", "{{#is_alert}} is never closed"),
+    ("x{{/is_alert}} @a", "closes a block that was never opened"),
+    ("{{#is_alert}}{{#is_warning}}x{{/is_alert}}{{/is_warning}} @a", "closes {{#is_warning}}"),
+])
+def test_unbalanced_blocks_are_errors(message, expected):
+    findings = monitor_lint.lint(message, GROUPED)
+    assert any(f.level == "error" and expected in f.message for f in findings), findings
+
+
+def test_render_keeps_only_the_state_blocks_and_fills_values():
+    values = {"value": "873.4", "threshold": "800", "warn_threshold": "500", "host.name": "vagrant",
+              "host.ip": "10.0.2.15"}
+    assert monitor_lint.render(GOOD, "alert", values) == \
+        "ALERT 873.4 on vagrant (10.0.2.15) above 800 @ops@example.com"
+    assert monitor_lint.render(GOOD, "warning", values) == "WARN 873.4 above 500 @ops@example.com"
+    assert monitor_lint.render("{{^is_alert}}calm{{/is_alert}}", "warning", {}) == "calm"
+    assert monitor_lint.render("{{^is_alert}}calm{{/is_alert}}", "alert", {}) == ""
+
+
+# --- captures ---------------------------------------------------------------------------------------
+def test_ansi_output_becomes_an_offline_svg(tmp_path):
+    path = capture.text_to_svg("\x1b[31mPermission denied\x1b[0m: /var/log/mysql\n", tmp_path / "x.svg", "t")
+    svg = path.read_text()
+    assert svg.startswith("<svg") and "Permission" in svg and "denied" in svg
+    assert "#cc555a" in svg  # the red of the ANSI escape survived
+    assert "cdnjs" not in svg and "url(" not in svg.replace("url(#", "")
+
+
+def test_a_real_command_is_captured(tmp_path):
+    path = capture.capture_command(Context(), "printf 'tags:\\n  - env:dev\\n'", tmp_path / "c.svg")
+    svg = path.read_text()
+    assert "env:dev" in svg and "tags:" in svg
+
+
+# --- staleness ------------------------------------------------------------------------------------------
+def test_committed_pictures_match_their_inputs():
+    """Fails when a payload, the generator code or a setting changed without `invoke previews`."""
+    assert preview_plan.check_stale(make_config()) == []
+
+
+def test_every_previews_figure_has_a_committed_picture():
+    declared = preview_plan.figure_files()
+    for picture in preview_plan.full_plan(make_config(), captures=False):
+        if picture.figure:
+            assert declared[picture.figure], f"docs/figures.yml: {picture.figure}.file is not set"
+            assert (ROOT / "docs" / declared[picture.figure]).is_file()
+
+
+def test_regenerated_pictures_are_byte_identical_to_the_committed_ones(tmp_path):
+    config = make_config()
+    manifest = json.loads((ROOT / "docs/img/generated/manifest.json").read_text())
+    pictures = [p for p in preview_plan.full_plan(config, captures=False)
+                if not manifest.get(p.key, {}).get("params", {}).get("capture")]
+    preview_plan.generate(config, pictures, str(tmp_path))
+    for picture in pictures:
+        fresh = (tmp_path / picture.file).read_bytes()
+        committed = (ROOT / "docs/img/generated" / picture.file).read_bytes()
+        assert fresh == committed, f"{picture.file} differs from a fresh drawing: run `invoke previews`"
+
+
+def test_the_check_catches_a_changed_input_and_a_hand_edited_picture(tmp_path):
+    copy_dir = tmp_path / "generated"
+    shutil.copytree(ROOT / "docs/img/generated", copy_dir)
+    config = make_config(out_dir=str(copy_dir))
+    assert preview_plan.check_stale(config) == []
+    manifest = json.loads((copy_dir / "manifest.json").read_text())
+    manifest["alert-monitor"]["inputs"]["payloads/monitor.json"] = "0" * 64
+    (copy_dir / "manifest.json").write_text(json.dumps(manifest))
+    (copy_dir / "dashboard/five-min.svg").write_text("<svg/>")
+    problems = preview_plan.check_stale(config)
+    assert "alert-monitor: input payloads/monitor.json changed since the picture was drawn" in problems
+    assert "five-min: dashboard/five-min.svg was changed by hand or by another tool" in problems
+    changed = make_config(out_dir=str(copy_dir), calendar_week="2026-06-08")
+    assert "nightly-downtime: parameters changed since the picture was drawn" in preview_plan.check_stale(changed)
+
+
+def test_preview_downtimes_task_prints_the_dst_gap(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "invoke", "preview-downtimes", "--start", "2026-10-19",
+                             "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "gap (monitor live outside business hours): Mon 2026-10-26 08:00 CET -> Mon 2026-10-26 09:00 CET" in \
+        result.stdout
+    assert (tmp_path / "downtimes/weekend-downtime.svg").is_file()
