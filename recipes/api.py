@@ -147,6 +147,7 @@ def export(c, out_dir=None, define=None):
             written = ddsync.export(apis, chosen, target)
     for path in written:
         out.print(f"[green]exported[/] {path}")
+    out.print(f"{len(written)} file(s) written to {target}; the others already match the live objects")
     return written
 
 
@@ -162,5 +163,5 @@ def destroy(c, dry_run=False, define=None):
                 if not dry_run:
                     ddsync.apply_change(apis, change)
                 show(out, change, dry_run)
-    out.print(f"{len(changes)} deleted" + (" (dry run: nothing sent)" if dry_run else ""))
+    out.print(f"{len(changes)} " + ("would be deleted (dry run: nothing sent)" if dry_run else "deleted"))
     return changes

@@ -216,7 +216,7 @@ def render_checked(spec: P.Spec, inputs: Inputs, values: dict) -> dict:
 def plan_one(apis: Apis, spec: P.Spec, body: dict, monitor_id=None) -> list[Change]:
     """The change for one payload, plus deletions of duplicates or strays that carry its mark."""
     kind = KINDS[spec.kind]
-    found = kind.find(apis, body)
+    found = [live for live in kind.find(apis, body) if kind.ours(live)]  # a look-alike of someone else's is left alone
     extra = []
     if spec.kind == "downtime":
         extra = [Change(spec, "delete", live=d, reason="stale: mutes another monitor") for d in found if monitored_id(d) != monitor_id]
@@ -347,7 +347,8 @@ def destroy_plan(apis: Apis, inputs: Inputs) -> list[Change]:
 
 
 def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
-    """Write each live object back in its payload's form, with the placeholders restored."""
+    """Write each live object back in its payload's form, with the placeholders restored; returns the
+    files written (a file whose content already matches is left as it is)."""
     written = []
     monitor_id = current_monitor_id(apis, inputs)
     for spec in [s for s in P.SPECS if not inputs.only or s.key in inputs.only]:
@@ -355,12 +356,14 @@ def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
         template = P.load_template(spec, inputs.payload_dir)
         body = P.render(spec, values, inputs.payload_dir)
         kind = KINDS[spec.kind]
-        found = [f for f in kind.find(apis, body) if spec.kind != "downtime" or monitored_id(f) == monitor_id]
+        found = [f for f in kind.find(apis, body) if kind.ours(f) and (spec.kind != "downtime" or monitored_id(f) == monitor_id)]
         if not found:
             continue
-        live = kind.comparable(found[0], body)
+        exported = restore(template, body, kind.comparable(found[0], body))
         path = out_dir / spec.file
-        path.write_text(json.dumps(restore(template, body, live), indent=2, ensure_ascii=False) + "\n")
+        if path.exists() and P._read_json(path) == exported:
+            continue  # same content: keep the file's own layout
+        path.write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n")
         written.append(path)
     return written
 

@@ -93,6 +93,33 @@ def test_plan_after_a_payload_edit_shows_the_change(dd, tmp_path, capsys):
     assert [ch.spec.key for ch in changes if ch.action == "update"] == ["timeboard"]
     assert "rollup(sum, 7200)" in shown and "rollup(sum, 3600)" in shown
     assert fake.writes() == []
+    api.apply(edited)
+    (dash_id,) = [d["id"] for d in fake.state.dashboards.values() if d["title"].startswith("Exercise timeboard")]
+    assert writes(fake) == [("PUT", f"/api/v1/dashboard/{dash_id}")]
+    assert "rollup(sum, 7200)" in json.dumps(fake.state.dashboards[dash_id]["widgets"])
+
+
+def test_an_edited_downtime_window_is_patched_in_place(dd, tmp_path):
+    fake, c = dd
+    api.apply(c)
+    for path in P.PAYLOAD_DIR.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text().replace('"57h"', '"58h"'))
+    fake.clear_log()
+    api.apply(api_context(fake, payload_dir=str(tmp_path)))
+    (weekend,) = [d for d in fake.active_downtimes() if "weekends" in d["attributes"]["message"]]
+    assert writes(fake) == [("PATCH", f"/api/v2/downtime/{weekend['id']}")]
+    assert weekend["attributes"]["schedule"]["recurrences"][0]["duration"] == "58h"
+    assert counts(fake) == EXPECTED
+
+
+def test_fake_monitor_search_answers_in_the_documented_shape(dd):
+    from recipes.ddapi import connect
+
+    fake, c = dd
+    api.apply(c)
+    with connect(c.config.api) as apis:
+        found = apis.monitors.search_monitors(query="tag:managed-by:dd-runbook")
+    assert [m.id for m in found.monitors] == [the_monitor(fake)["id"]]
 
 
 def test_plan_before_anything_exists_lists_creations_without_writing(dd, capsys):
@@ -124,6 +151,27 @@ def test_export_round_trip_restores_placeholders_and_plan_stays_clean(dd, tmp_pa
     again = api_context(fake, payload_dir=str(tmp_path))
     (tmp_path / "monitor-at-least-once.json").write_text((P.PAYLOAD_DIR / "monitor-at-least-once.json").read_text())
     assert {ch.action for ch in api.plan(again)} == {"unchanged"}
+
+
+def test_export_over_matching_files_rewrites_nothing(dd, tmp_path):
+    fake, c = dd
+    api.apply(c)
+    for path in P.PAYLOAD_DIR.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    assert api.export(c, out_dir=str(tmp_path)) == []
+    the_monitor(fake)["options"]["no_data_timeframe"] = 20
+    assert [p.name for p in api.export(c, out_dir=str(tmp_path))] == ["monitor.json"]
+    assert json.loads((tmp_path / "monitor.json").read_text())["options"]["no_data_timeframe"] == 20
+
+
+def test_a_look_alike_dashboard_that_is_not_ours_is_left_alone(dd):
+    fake, c = dd
+    keys = {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY}
+    theirs = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Exercise timeboard: my_metric on vagrant", "layout_type": "ordered", "widgets": []}, keys)[1]
+    api.apply(c)
+    api.apply(c)
+    assert fake.state.dashboards[theirs["id"]]["widgets"] == []
+    assert counts(fake) == {**EXPECTED, "dashboards": 3}
 
 
 def test_export_keeps_a_live_edit_with_placeholders_around_it(dd, tmp_path):

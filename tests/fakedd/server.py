@@ -85,9 +85,9 @@ class FakeDatadog:
         self.thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------
-    def serve(self) -> "FakeDatadog":
+    def serve(self, port: int = 0) -> "FakeDatadog":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="fakedd", daemon=True)
         self.thread.start()
