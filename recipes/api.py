@@ -15,7 +15,7 @@ from rich.table import Table
 
 from recipes import ddsync
 from recipes import payloads as P
-from recipes.ddapi import ApiFailure, ApiSetupError, call, connect
+from recipes.ddapi import ApiFailure, ApiSetupError, call, connect, keys_present
 
 DRY = {"dry_run": "validate and show what would be sent; send nothing"}
 DEFINE = {"define": "fill a placeholder, NAME=VALUE (repeatable), e.g. --define HOST=web-1"}
@@ -59,8 +59,14 @@ def run_apply(c, dry_run=False, at_least_once=False, define=None, only=()) -> li
     out = console()
     with clear_errors():
         chosen = inputs(c, define, at_least_once, only)
-        with connect(c.config.get("api", {})) as apis:
-            changes = ddsync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=dry_run)
+        if dry_run and not keys_present():
+            out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
+            changes = ddsync.offline_changes(chosen)
+            for change in changes:
+                show(out, change, dry_run)
+        else:
+            with connect(c.config.get("api", {})) as apis:
+                changes = ddsync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=dry_run)
     counts = {a: sum(ch.action == a for ch in changes) for a in STYLE}
     out.print(", ".join(f"{n} {a}" for a, n in counts.items()) + (" (dry run: nothing sent)" if dry_run else ""))
     return changes

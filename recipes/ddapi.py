@@ -35,6 +35,10 @@ class ApiSetupError(Exception):
 class ApiFailure(Exception):
     """A request failed after retries; the message names the call, never a key."""
 
+    def __init__(self, message: str, timed_out: bool = False):
+        super().__init__(message)
+        self.timed_out = timed_out
+
 
 class RunbookRetry(ClientRetry):
     """The client's retry (429 waits for X-RateLimit-Reset, 5xx backs off), but a POST that timed out
@@ -42,6 +46,10 @@ class RunbookRetry(ClientRetry):
 
     def _is_method_retryable(self, method: str) -> bool:
         return method.upper() != "POST" and super()._is_method_retryable(method)
+
+
+def keys_present() -> bool:
+    return all(os.environ.get(name, "").strip() for name in KEY_HELP)
 
 
 def configuration(api: dict) -> Configuration:
@@ -123,7 +131,7 @@ def call(what: str, where: str = ""):
     except ApiException as err:
         raise ApiFailure(f"{what}: HTTP {err.status} {err.reason or ''}".rstrip() + f"{_server_says(err)} (after retries)") from None
     except urllib3.exceptions.HTTPError as err:
-        raise ApiFailure(f"{what}: {describe(err)}{_at(where)} (after retries)") from None
+        raise ApiFailure(f"{what}: {describe(err)}{_at(where)} (after retries)", timed_out=is_timeout(err)) from None
 
 
 def _at(where: str) -> str:

@@ -25,7 +25,7 @@ from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRe
 from datadog_api_client.v2.model.downtime_update_request import DowntimeUpdateRequest
 
 from recipes import payloads as P
-from recipes.ddapi import Apis, ApiFailure, call, is_timeout
+from recipes.ddapi import Apis, ApiFailure, call
 
 MONITOR_TAG = "managed-by:dd-runbook"
 DASHBOARD_MARK = "Managed by dd-runbook."
@@ -55,7 +55,7 @@ def to_json(model) -> dict:
 
 
 def to_model(body: dict, cls: type):
-    return validate_and_convert_types(copy.deepcopy(body), (cls,), ["body"], True, True, configuration=P._CONFIG)
+    return validate_and_convert_types(copy.deepcopy(body), (cls,), ["body"], True, True, configuration=P.MODEL_CONFIG)
 
 
 # --- comparison ------------------------------------------------------------------------
@@ -213,6 +213,15 @@ def render_checked(spec: P.Spec, inputs: Inputs, values: dict) -> dict:
     return body
 
 
+def offline_changes(inputs: Inputs) -> list[Change]:
+    """Without keys: every selected payload, validated, as a create (nothing live to compare with)."""
+    changes = []
+    for spec in [s for s in P.SPECS if not inputs.only or s.key in inputs.only]:
+        body = downtime_body(spec, inputs, None) if spec.kind == "downtime" else render_checked(spec, inputs, inputs.values)
+        changes.append(Change(spec, "create", body=body, reason="not compared: no keys"))
+    return changes
+
+
 def plan_one(apis: Apis, spec: P.Spec, body: dict, monitor_id=None) -> list[Change]:
     """The change for one payload, plus deletions of duplicates or strays that carry its mark."""
     kind = KINDS[spec.kind]
@@ -290,7 +299,7 @@ def create_once(apis: Apis, kind, body: dict, label: str, attempts: int = 2) -> 
             with call(label, apis.where):
                 return kind.create(apis, body)
         except ApiFailure as err:
-            if "timed out" not in str(err):
+            if not err.timed_out:
                 raise
             found = kind.find(apis, body)  # the POST may have landed although the answer did not
             if found:
@@ -369,15 +378,15 @@ def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
 
 
 def restore(template, filled, live):
-    """live in template form: where live equals the filled value, the template (with placeholders) wins;
-    where it differs, the live value is kept with the template's placeholder values substituted back."""
+    """live in template form. filled is template with its placeholders filled (same shape): where live
+    equals it, the template wins; where live differs, live is kept with the placeholder values put back."""
     if isinstance(template, dict) and isinstance(live, dict):
-        return {k: restore(v, filled.get(k) if isinstance(filled, dict) else None, live[k]) if k in live else v for k, v in template.items()}
+        return {k: restore(v, filled[k], live[k]) if k in live else v for k, v in template.items()}
     if isinstance(template, list) and isinstance(live, list):
-        return [restore(template[i], filled[i], item) if i < len(template) and isinstance(filled, list) and i < len(filled) else item for i, item in enumerate(live)]
+        return [restore(t, f, item) for t, f, item in zip(template, filled, live)] + live[len(template) :]
     if live == filled:
         return template
-    if isinstance(template, str) and isinstance(live, str) and isinstance(filled, str):
+    if isinstance(template, str) and isinstance(live, str):
         return unfill(template, filled, live)
     return live
 
@@ -390,6 +399,6 @@ def unfill(template: str, filled: str, live: str) -> str:
     values = re.match(pattern, filled, re.S)
     out = live
     for name, value in zip(names, values.groups() if values else ()):
-        if value and len(value) > 2:
+        if value and len(value) > 2:  # a one- or two-character value would be replaced everywhere
             out = out.replace(value, "${" + name + "}")
     return out

@@ -169,7 +169,7 @@ def render(spec: Spec, values: dict, payload_dir: Path = PAYLOAD_DIR, at_least_o
 
 
 # --- validation ------------------------------------------------------------------------
-_CONFIG = Configuration()
+MODEL_CONFIG = Configuration()  # only for model checks: no keys, no host
 
 
 def validate(spec: Spec, body: dict) -> list[str]:
@@ -188,7 +188,7 @@ def model_problems(body: dict, model: type) -> list[str]:
     if missing:
         return missing
     try:
-        instance = validate_and_convert_types(copy.deepcopy(body), (model,), ["body"], True, True, configuration=_CONFIG)
+        instance = validate_and_convert_types(copy.deepcopy(body), (model,), ["body"], True, True, configuration=MODEL_CONFIG)
     except (OpenApiException, TypeError, ValueError) as err:
         return [str(err).replace("['body']", "").strip() or type(err).__name__]
     return list(_unparsed(instance, body, ""))

@@ -211,6 +211,16 @@ def test_dry_run_validates_shows_the_body_and_sends_nothing(dd, capsys):
     assert '"monitor_id": "<new monitor id>"' in shown
 
 
+def test_dry_run_without_keys_still_validates_and_shows_the_bodies(fake_dd, monkeypatch, capsys):
+    monkeypatch.delenv("DD_API_KEY", raising=False)
+    monkeypatch.delenv("DD_APP_KEY", raising=False)
+    changes = api.apply(api_context(fake_dd), dry_run=True)
+    shown = capsys.readouterr().out
+    assert [ch.spec.key for ch in changes] == [s.key for s in P.SPECS]
+    assert "anomalies(avg:mysql.performance.cpu_time{host:vagrant}, 'basic', 2)" in shown
+    assert fake_dd.requests == []
+
+
 def test_single_object_tasks_touch_only_their_object(dd):
     fake, c = dd
     api.timeboard(c)
