@@ -96,9 +96,9 @@ def apm_dashboard(c, dry_run=False, define=None):
     run_apply(c, dry_run, define=define, only=["apm-dashboard"])
 
 
-@task(help={**DEFINE, "online": "also check the monitor with POST /api/v1/monitor/validate (needs the keys)"}, iterable=["define"])
-def validate(c, define=None, online=False):
-    """Check every payload offline (client models + our checks) before anything is sent."""
+@task(help={**DEFINE, "offline": "skip POST /api/v1/monitor/validate even when DD_API_KEY/DD_APP_KEY are set"}, iterable=["define"])
+def validate(c, define=None, offline=False):
+    """Check every payload (client models + our checks; the monitor also online when keys are set)."""
     out = console()
     values = P.config_values(c.config, P.parse_overrides(define))
     problems = []
@@ -108,7 +108,7 @@ def validate(c, define=None, online=False):
             found = P.validate(spec, body)
             problems += found
             out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {spec.file}")
-        if online and not problems:
+        if keys_present() and not offline and not problems:
             with connect(c.config.get("api", {})) as apis, call("validate monitor", apis.where):
                 apis.monitors.validate_monitor(ddsync.to_model(P.render(P.spec("monitor"), values, inputs(c).payload_dir), ddsync.Monitor))
             out.print("[green]      ok[/] monitor.json (POST /api/v1/monitor/validate)")

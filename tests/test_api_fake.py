@@ -406,9 +406,9 @@ def test_validate_checks_every_file_offline_without_keys(fake_dd, monkeypatch, c
     assert fake_dd.requests == []
 
 
-def test_validate_online_also_asks_the_monitor_validate_endpoint_and_writes_nothing(dd):
+def test_validate_with_keys_also_asks_the_monitor_validate_endpoint_and_writes_nothing(dd):
     fake, c = dd
-    api.validate(c, online=True)
+    api.validate(c)
     assert [(r.method, r.path) for r in fake.requests] == [("GET", "/api/v1/validate"), ("POST", "/api/v1/monitor/validate")]
     assert fake.writes() == [] and counts(fake) == {"dashboards": 0, "monitors": 0, "downtimes": 0}
 
@@ -418,7 +418,7 @@ def test_validate_fails_listing_every_problem(fake_dd, tmp_path):
         text = path.read_text().replace('"warning": 500', '"warning": 900').replace("INTERVAL=1;", "INTERVAL=x;")
         (tmp_path / path.name).write_text(text)
     with pytest.raises(Exit) as caught:
-        api.validate(api_context(fake_dd, payload_dir=str(tmp_path)))
+        api.validate(api_context(fake_dd, payload_dir=str(tmp_path)), offline=True)
     message = str(caught.value)
     assert "monitor.json: options.thresholds.warning: 900 must be below critical 800" in message
     assert "downtime-weeknights.json: data.attributes.schedule.recurrences[0].rrule:" in message
