@@ -69,7 +69,8 @@ def configuration(api: dict) -> Configuration:
     config.api_key["apiKeyAuth"] = keys["DD_API_KEY"]
     config.api_key["appKeyAuth"] = keys["DD_APP_KEY"]
     config.request_timeout = float(api.get("timeout", 30))
-    config.retry_policy = RunbookRetry(
+    config.enable_retry, config.max_retries = True, int(api.get("max_retries", 3))
+    config.retry_policy = RunbookRetry(  # the client's own retry, with the POST rule above
         total=int(api.get("max_retries", 3)),
         backoff_factor=float(api.get("backoff", 2)),
         backoff_max=float(api.get("backoff_max", 30)),
