@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 
 from invoke import task
@@ -20,6 +21,7 @@ HOST_HELP = {
 KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
 SOURCE_LIST = "/etc/apt/sources.list.d/datadog.list"
 DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
+FINGERPRINT_RE = re.compile(r"\b[0-9A-F]{40}\b")
 RESTART_AGENT = ("restart datadog-agent", "svc datadog-agent restart >/dev/null\n")
 
 
@@ -49,7 +51,7 @@ def keyring_step(run: HostRun, key_urls: list[str]) -> None:
     """Import Datadog's current signing keys into the signed-by keyring, only the ones missing."""
     with run.step("Datadog apt signing keys in " + KEYRING) as step:
         fetch = "\n".join(
-            f"curl -fsSL --retry 2 {shlex.quote(url)} | GNUPGHOME=$g gpg --batch --show-keys --with-colons"
+            f"curl -fsSL --retry 2 {shlex.quote(url)} | GNUPGHOME=$g gpg --batch --show-keys --with-colons 2>/dev/null"
             for url in key_urls
         )
         probes = {
@@ -60,10 +62,11 @@ def keyring_step(run: HostRun, key_urls: list[str]) -> None:
             "want": f"g=$(mktemp -d); trap 'rm -rf $g' EXIT; set -o pipefail; {{ {fetch}; }} | awk -F: '/^fpr/{{print $10}}'",
         }
         found = run.probe(probes)
-        have = set(found["have"][1].split())
+        have = set(FINGERPRINT_RE.findall(found["have"][1]))
         want_code, want_out = found["want"]
         mode_ok = "mode 644" in found["have"][1]
-        if want_code == 0 and set(want_out.split()) <= have and mode_ok:
+        want = set(FINGERPRINT_RE.findall(want_out))
+        if want_code == 0 and want and want <= have and mode_ok:
             return
         step.changed(("would import" if run.dry_run else "imported") + f" {len(key_urls)} key(s)")
         if run.dry_run:

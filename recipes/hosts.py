@@ -190,6 +190,7 @@ def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str,
     for label, run in runs.items():
         tally = run.counts() if run else {OK: 0, CHANGED: 0, FAILED: 1}
         verdict = errors.get(label) or ("dry run" if run and run.dry_run else "done")
+        verdict = verdict if len(verdict) <= 90 else verdict[:87] + "..."
         style = "red" if label in errors else "green"
         table.add_row(label, str(tally[OK]), str(tally[CHANGED]), str(tally[FAILED]), f"{seconds.get(label, 0):.1f}",
                       f"[{style}]{verdict}[/]")
@@ -198,7 +199,7 @@ def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str,
 
 def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: Callable[[HostRun], None], console: Console | None = None):
     """Run ``plan`` on every selected host in parallel (one connection each), print a summary, exit 1 on failure."""
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, width=max(Console().width, 120))
     try:
         targets = resolve_targets(c, hosts)
     except HostError as error:

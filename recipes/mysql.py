@@ -102,7 +102,13 @@ def replication_query(version: str) -> str:
     return "SHOW REPLICA STATUS" if numbers >= ((10, 5, 1) if mariadb else (8, 0, 22)) else "SHOW SLAVE STATUS"
 
 
-def grant_sql(settings: MysqlSettings, password: str, mariadb: bool) -> str:
+def needs_slave_monitor(version: str) -> bool:
+    """MariaDB 10.5.9+ split SLAVE MONITOR from REPLICATION CLIENT: replication status needs it granted too."""
+    mariadb, numbers = server_kind(version)
+    return mariadb and numbers >= (10, 5, 9)
+
+
+def grant_sql(settings: MysqlSettings, password: str, version: str) -> str:
     """Idempotent SQL for the user and the grants of the current docs (MySQL 8 and MariaDB)."""
     user = f"'{settings.username}'@'localhost'"
     lines = [
@@ -112,19 +118,24 @@ def grant_sql(settings: MysqlSettings, password: str, mariadb: bool) -> str:
         f"GRANT PROCESS ON *.* TO {user};",
         f"GRANT SELECT ON performance_schema.* TO {user};",
     ]
+    mariadb, _ = server_kind(version)
+    if needs_slave_monitor(version):
+        lines.append(f"GRANT SLAVE MONITOR ON *.* TO {user};")
     if not mariadb:
         lines.append(f"ALTER USER {user} WITH MAX_USER_CONNECTIONS 5;")
     return "\n".join(lines) + "\n"
 
 
-def grants_complete(grants: str, mariadb: bool, max_connections: str) -> bool:
+def grants_complete(grants: str, version: str, max_connections: str) -> bool:
     """Does SHOW GRANTS hold every privilege the integration needs?"""
+    mariadb, _ = server_kind(version)
     text = grants.upper().replace("`", "")
     global_line = next((line for line in text.splitlines() if " ON *.* " in line), "")
     replication = "BINLOG MONITOR" in global_line or "REPLICATION CLIENT" in global_line
     perf = re.search(r"GRANT [^\n]*SELECT[^\n]* ON PERFORMANCE_SCHEMA\.\*", text) is not None
     capped = mariadb or max_connections.strip() == "5"
-    return "PROCESS" in global_line and replication and perf and capped
+    monitor = "SLAVE MONITOR" in global_line or not needs_slave_monitor(version)
+    return "PROCESS" in global_line and replication and perf and capped and monitor
 
 
 def mysql_service(run: HostRun, configured: str) -> str:
@@ -152,19 +163,25 @@ def server_step(run: HostRun, settings: MysqlSettings) -> None:
 def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
     with run.step("server drop-in: performance_schema=ON, error and slow logs") as step:
         dirs = " ".join(DROPIN_DIRS)
+        log_dir = shlex.quote(settings.log_dir)
         found = run.probe({
             "dir": f"for d in {dirs}; do [ -d $d ] && {{ echo $d; break; }}; done",
-            "live": "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log'",
+            "live": "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'",
+            "logdir": f"stat -c '%U %G %a' {log_dir}",
         })
         path = f"{found['dir'][1].strip() or DROPIN_DIRS[-1]}/{DROPIN_NAME}"
         states, _ = run.files([path])
         wanted = render("mysql/server.cnf", "mysql", error_log=settings.error_log, slow_log=settings.slow_log)
-        restart = (f"restart {mysql_service(run, settings.service_name)}",
-                   f"svc {mysql_service(run, settings.service_name)} restart >/dev/null\n")
+        name = mysql_service(run, settings.service_name)
+        restart = (f"restart {name}", f"svc {name} restart >/dev/null\n")
+        if found["logdir"][0] != 0:  # MariaDB 10.11 on Debian logs to the journal and ships no /var/log/mysql
+            step.changed(f"{'would create' if run.dry_run else 'created'} {settings.log_dir}")
+            if not run.dry_run:
+                run.root(f"install -d -o mysql -g adm -m 2750 {log_dir}\n")
         if run.put_file(step, states[path], wanted, "root", "root", "0644"):
             run.notify(*restart)
-        elif found["live"][0] == 0 and found["live"][1].split() != ["1", "1"]:
-            step.changed("the running server has not loaded it yet")  # a run cut before the restart
+        elif found["live"][0] == 0 and found["live"][1].split() != ["1", "1", settings.error_log]:
+            step.changed("the running server has not loaded it yet: restart")  # a run cut before the restart
             run.notify(*restart)
     run.flush(restart[0])
 
@@ -189,11 +206,11 @@ def user_step(run: HostRun, settings: MysqlSettings) -> str:
         mariadb, _ = server_kind(version)
         run.facts["mysql_version"] = version
         login = run.probe({"login": as_user(settings, password, "SELECT 1")})["login"][0] == 0
-        if login and found["grants"][0] == 0 and grants_complete(found["grants"][1], mariadb, found["maxconn"][1]):
+        if login and found["grants"][0] == 0 and grants_complete(found["grants"][1], version, found["maxconn"][1]):
             return password
         step.changed(f"{'would set' if run.dry_run else 'set'} password and grants ({'MariaDB' if mariadb else 'MySQL'} {version})")
         if not run.dry_run:
-            run.root(f"mysql {heredoc(grant_sql(settings, password, mariadb))}\n")
+            run.root(f"mysql {heredoc(grant_sql(settings, password, version))}\n")
         return password
 
 
@@ -234,7 +251,7 @@ def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
             "digest": "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest",
         }
         found = run.probe({name: as_user(settings, password, sql) for name, sql in queries.items()})
-        failed = [f"{queries[n]}: {found[n][1].strip()[:160]}" for n in queries if found[n][0] != 0]
+        failed = [f"{queries[n]}: {(found[n][1].strip().splitlines() or ['?'])[-1][:200]}" for n in queries if found[n][0] != 0]
         if failed:
             raise StepFailed("; ".join(failed))
         step.note(f"{len(queries)} queries ok ({queries['replication']})")

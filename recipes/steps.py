@@ -136,6 +136,47 @@ def heredoc(text: str) -> str:
     return f"<<'{delimiter}'\n{text if text.endswith(chr(10)) else text + chr(10)}{delimiter}"
 
 
+@dataclass
+class Outcome:
+    exited: int
+    stdout: str
+    stderr: str
+
+
+def run_script(conn, command: str, stdin_text: str, timeout: float = 1800) -> Outcome:
+    """Run ``command`` on the connection's transport with ``stdin_text`` on its stdin, in one round trip.
+
+    Fabric's ``run(in_stream=...)`` feeds stdin one byte per 10 ms (5 s for a 500-byte script), so the
+    engine opens a session channel on the same connection itself.
+    """
+    if not conn.is_connected:
+        conn.open()
+    channel = conn.transport.open_session()
+    try:
+        channel.exec_command(command)
+        channel.sendall(stdin_text.encode())
+        channel.shutdown_write()
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = False
+            if channel.recv_ready():
+                out += channel.recv(65536)
+                busy = True
+            if channel.recv_stderr_ready():
+                err += channel.recv_stderr(65536)
+                busy = True
+            if not busy:
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    break
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"remote command timed out after {timeout:.0f} s")
+                time.sleep(0.002)
+        return Outcome(channel.recv_exit_status(), out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    finally:
+        channel.close()
+
+
 class HostRun:
     """The state of one host during one task run: its connection, its step results and pending handlers."""
 
@@ -154,7 +195,7 @@ class HostRun:
     # --- output -------------------------------------------------------------------------------
     def say(self, text: str) -> None:
         with self._lock:
-            self.console.print(f"[bold cyan]{escape(self.label)}[/] {text}", highlight=False)
+            self.console.print(f"[bold cyan]{escape(self.label)}[/] {text}", highlight=False, soft_wrap=True)
 
     def show_diff(self, diff: str) -> None:
         with self._lock:
@@ -164,15 +205,13 @@ class HostRun:
                 self.console.print(f"    [{style}]{escape(line)}[/]", highlight=False, soft_wrap=True)
 
     # --- remote execution ---------------------------------------------------------------------
-    def root(self, script: str, warn: bool = False):
+    def root(self, script: str, warn: bool = False) -> "Outcome":
         """Run a bash script as root. The script travels on stdin, so nothing in it shows on a command line."""
-        result = self.conn.run(
-            "sudo -n bash -s", in_stream=io.StringIO(SHELL_PRELUDE + script), hide=True, warn=True, pty=False
-        )
-        if result.exited != 0 and not warn:
-            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            raise StepFailed(f"remote command failed (exit {result.exited}): {' | '.join(detail)}")
-        return result
+        outcome = run_script(self.conn, "sudo -n bash -s", SHELL_PRELUDE + script)
+        if outcome.exited != 0 and not warn:
+            detail = (outcome.stderr or outcome.stdout).strip().splitlines()[-3:]
+            raise StepFailed(f"remote command failed (exit {outcome.exited}): {' | '.join(detail)}")
+        return outcome
 
     def probe(self, probes: dict[str, str]) -> dict[str, tuple[int, str]]:
         """Run every state check in one round trip; name -> (exit code, output)."""

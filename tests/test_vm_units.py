@@ -227,20 +227,28 @@ MYSQL_GRANTS = """GRANT PROCESS, REPLICATION CLIENT ON *.* TO `datadog`@`localho
 GRANT SELECT ON `performance_schema`.* TO `datadog`@`localhost`"""
 
 
+MARIADB = "10.11.6-MariaDB-0+deb12u1"
+MYSQL8 = "8.0.41-0ubuntu0.24.04.1"
+
+
 def test_grants_are_complete_on_mariadb_and_mysql_only_with_every_privilege():
-    assert mysql.grants_complete(MARIADB_GRANTS, True, "0")
-    assert mysql.grants_complete(MYSQL_GRANTS, False, "5")
-    assert not mysql.grants_complete(MYSQL_GRANTS, False, "0")  # MySQL 8 caps connections at 5
-    assert not mysql.grants_complete(MARIADB_GRANTS.replace("PROCESS", "USAGE"), True, "0")
-    assert not mysql.grants_complete(MARIADB_GRANTS.splitlines()[0], True, "0")
+    maria = MARIADB_GRANTS.replace("BINLOG MONITOR", "BINLOG MONITOR, SLAVE MONITOR")
+    assert mysql.grants_complete(maria, MARIADB, "0")
+    assert not mysql.grants_complete(MARIADB_GRANTS, MARIADB, "0")  # 10.5.9+: replica status needs SLAVE MONITOR
+    assert mysql.grants_complete(MARIADB_GRANTS, "10.5.2-MariaDB", "0")
+    assert mysql.grants_complete(MYSQL_GRANTS, MYSQL8, "5")
+    assert not mysql.grants_complete(MYSQL_GRANTS, MYSQL8, "0")  # MySQL 8 caps connections at 5
+    assert not mysql.grants_complete(maria.replace("PROCESS", "USAGE"), MARIADB, "0")
+    assert not mysql.grants_complete(maria.splitlines()[0], MARIADB, "0")
 
 
 def test_grant_sql_suits_both_servers():
     settings = mysql.settings_from(config())
-    maria = mysql.grant_sql(settings, "pw" * 10, True)
-    mysql8 = mysql.grant_sql(settings, "pw" * 10, False)
+    maria = mysql.grant_sql(settings, "pw" * 10, MARIADB)
+    mysql8 = mysql.grant_sql(settings, "pw" * 10, MYSQL8)
     assert "CREATE USER IF NOT EXISTS 'datadog'@'localhost'" in maria
     assert "MAX_USER_CONNECTIONS 5" in mysql8 and "MAX_USER_CONNECTIONS" not in maria
+    assert "SLAVE MONITOR" in maria and "SLAVE MONITOR" not in mysql8
 
 
 @pytest.mark.parametrize("version, query", [
@@ -277,22 +285,22 @@ def test_bad_interval_is_refused(interval):
 class RecordingConnection:
     """Records the scripts the engine would run; answers probes as if every file were missing."""
 
-    def __init__(self):
+    def __init__(self, monkeypatch):
         self.scripts = []
+        monkeypatch.setattr(steps, "run_script", self.run_script)
 
-    def run(self, command, in_stream=None, **kwargs):
-        script = in_stream.read()
+    def run_script(self, conn, command, script):
+        assert conn is self and command == "sudo -n bash -s"
         self.scripts.append(script)
         names = re.findall(r"^printf '\\n@@%s ' '?([\w.-]+)'?$", script, re.MULTILINE)
-        stdout = "".join(f"@@{name}  1\n" for name in names)
-        return type("Result", (), {"exited": 0, "stdout": stdout, "stderr": ""})()
+        return steps.Outcome(0, "".join(f"@@{name}  1\n" for name in names), "")
 
     def sftp(self):
         raise AssertionError("a dry run must not open SFTP")
 
 
-def test_dry_run_shows_the_masked_diff_writes_nothing_and_runs_no_handler():
-    conn, out = RecordingConnection(), io.StringIO()
+def test_dry_run_shows_the_masked_diff_writes_nothing_and_runs_no_handler(monkeypatch):
+    conn, out = RecordingConnection(monkeypatch), io.StringIO()
     run = steps.HostRun(conn, "h", Console(file=out, width=200), dry_run=True)
     with run.step("datadog.yaml") as step:
         states, _ = run.files(["/etc/datadog-agent/datadog.yaml"])
@@ -307,8 +315,8 @@ def test_dry_run_shows_the_masked_diff_writes_nothing_and_runs_no_handler():
     assert [r.status for r in run.results] == ["changed", "changed"]  # the step, then the handler (would run)
 
 
-def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host():
-    conn = RecordingConnection()
+def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host(monkeypatch):
+    conn = RecordingConnection(monkeypatch)
     run = steps.HostRun(conn, "h", Console(file=io.StringIO()), dry_run=False)
     for _ in range(3):
         run.notify("restart datadog-agent", "svc datadog-agent restart\n")
