@@ -266,7 +266,7 @@ def test_interrupted_apply_converges_on_rerun_without_duplicates(dd):
 
 def test_a_create_whose_answer_times_out_is_found_instead_of_sent_twice(dd):
     fake, c = dd
-    fake.inject("POST", "/api/v1/monitor", delay=1.6, after=True)  # created, but the answer comes too late
+    fake.inject("POST", "/api/v1/monitor", delay=2.5, after=True)  # created, but the answer comes too late
     started = time.monotonic()
     api.apply(c)
     assert time.monotonic() - started >= 1.0  # the client did wait for, and give up on, that answer
@@ -306,7 +306,7 @@ def test_500_beyond_the_retry_budget_stops_with_one_line(dd):
 
 def test_slow_read_times_out_and_is_retried(dd):
     fake, c = dd
-    fake.inject("GET", "/api/v1/monitor", delay=1.6, times=1)
+    fake.inject("GET", "/api/v1/monitor", delay=2.5, times=1)
     api.apply(c)
     assert counts(fake) == EXPECTED
     assert len([r for r in fake.requests if (r.method, r.path) == ("GET", "/api/v1/monitor")]) >= 2  # the slow one, then again

@@ -33,7 +33,7 @@ def dd_keys(monkeypatch):
 
 def api_context(fake: FakeDatadog, **api) -> Context:
     config = copy.deepcopy(CONFIG)
-    config["api"].update({"base_url": fake.url, "timeout": 1.0, "max_retries": 3, "backoff": 0.01, "backoff_max": 0.05, **api})
+    config["api"].update({"base_url": fake.url, "timeout": 1.5, "max_retries": 3, "backoff": 0.01, "backoff_max": 0.05, **api})
     config["api"]["notify"] = "@oncall@example.com"
     return Context(Config(overrides=config))
 
