@@ -2,4 +2,5 @@
 
 pytest_plugins: list[str] = [
     "tests.fakedd.fixtures",
+    "tests.testhost_fixtures",
 ]

@@ -14,7 +14,7 @@ from . import netns
 from .locking import file_lock
 from .proxy import start_proxy, stop_process
 from .rootfs import cached_rootfs, restore
-from .settings import PROXY_PORT, cache_dir
+from .settings import PROXY_PORT, cache_dir, work_root
 
 USER = "vagrant"
 UID = 1000
@@ -51,13 +51,13 @@ class TestHost:
     port = 22
     user = USER
 
-    def __init__(self, index: int, key_file: Path):
+    def __init__(self, index: int, key_file: Path, root: Path):
         self.index = index
         self.name = netns.ns_name(index)
         self.addr = netns.guest_addr(index)
         self.host_addr = netns.host_addr(index)
         self.key_file = str(key_file)
-        self.workdir = cache_dir() / "hosts" / self.name
+        self.workdir = root / self.name
         self.rootfs = self.workdir / "rootfs"
         self.known_hosts = str(self.workdir / "known_hosts")
         self.ssh_config = str(self.workdir / "ssh_config")
@@ -166,11 +166,15 @@ class TestHost:
         stop_process(self._proxy)
         netns.unwire(self.index)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            self.workdir.parent.rmdir()  # only when no other host uses it
+        except OSError:
+            pass
         _running.discard(self)
 
 
-def _start_one(tar: Path, key: Path) -> TestHost:
-    host = TestHost(netns.allocate(), key)
+def _start_one(tar: Path, key: Path, root: Path) -> TestHost:
+    host = TestHost(netns.allocate(), key, root)
     _running.add(host)
     try:
         host.start(tar)
@@ -182,9 +186,9 @@ def _start_one(tar: Path, key: Path) -> TestHost:
 
 def start_hosts(n: int = 1) -> list[TestHost]:
     """Boot n fresh hosts in parallel from the cached prepared rootfs (built first if missing)."""
-    tar, key = cached_rootfs(), test_key()
+    tar, key, root = cached_rootfs(), test_key(), work_root(n)
     with ThreadPoolExecutor(max_workers=n) as pool:
-        futures = [pool.submit(_start_one, tar, key) for _ in range(n)]
+        futures = [pool.submit(_start_one, tar, key, root) for _ in range(n)]
     hosts, errors = [], []
     for future in futures:
         try:
