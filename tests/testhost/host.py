@@ -76,15 +76,22 @@ class TestHost:
     def __repr__(self) -> str:
         return f"<TestHost {self.name} {self.target} pid1={self.pid1}>"
 
-    def root(self, cmd: str, check: bool = False, input: str | None = None,
+    def root(self, cmd: str, check: bool = False, input: str | bytes | None = None,
              timeout: float = 600) -> subprocess.CompletedProcess:
-        """Run a shell command as root inside the guest (via nsenter, not SSH), capturing text output."""
+        """Run a shell command as root inside the guest (via nsenter, not SSH); stdin from input,
+        stdout/stderr captured as text."""
         if self.pid1 is None:
             raise RuntimeError(f"{self.name} is not running")
         enter = ["nsenter", "-t", str(self.pid1), "-m", "-u", "-i", "-n", "-p", "-r", "-w"]
         env = {"PATH": GUEST_PATH, "HOME": "/root", "LC_ALL": "C", "TERM": "dumb"}
-        return subprocess.run([*enter, "/bin/sh", "-c", cmd], input=input, capture_output=True, text=True,
-                              env=env, check=check, timeout=timeout)
+        data = input.encode() if isinstance(input, str) else input
+        result = subprocess.run([*enter, "/bin/sh", "-c", cmd], input=data, capture_output=True, env=env,
+                                timeout=timeout)
+        result.stdout = result.stdout.decode(errors="replace")
+        result.stderr = result.stderr.decode(errors="replace")
+        if check:
+            result.check_returncode()
+        return result
 
     def start(self, tar: Path) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)  # left over by a killed run; its netns was free

@@ -4,9 +4,10 @@ import glob
 import hashlib
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from rich.console import Console
 
 from .locking import file_lock
 from .settings import FILES, SUITE, cache_dir
@@ -58,7 +59,7 @@ def build_inputs_hash(mirror: str, security: str) -> str:
 
 def cached_rootfs(log=None) -> Path:
     """Path of the cached rootfs tar, building it first if the build recipe changed (slow: ~2 min)."""
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log = log or Console(stderr=True, highlight=False).print
     mirror, security = host_mirrors()
     cache = cache_dir()
     tar = cache / f"rootfs-{SUITE}-{build_inputs_hash(mirror, security)}.tar.zst"
@@ -81,7 +82,7 @@ def _build(tar: Path, mirror: str, security: str, log) -> None:
            "sh", str(FILES / "build-rootfs.sh"), str(rootfs), mirror, security]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
-            log(f"[testhost] {time.monotonic() - started:6.1f}s {line.rstrip()}")
+            log(f"[testhost] {time.monotonic() - started:6.1f}s {line.rstrip()}", markup=False)
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         raise RuntimeError(f"building the test host rootfs failed (exit {proc.returncode}); see the lines above")

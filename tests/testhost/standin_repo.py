@@ -142,6 +142,7 @@ class StandinAptRepo:
     keyring_fingerprint: str
     key_armored: str
     workdir: Path
+    keyring_file: Path  # the binary keyring (as gpg --export writes it), on this machine
     _server: ThreadingHTTPServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     dist: str = DIST
@@ -186,6 +187,7 @@ def standin_apt_repo() -> StandinAptRepo:
         key = throwaway_key(work / "gnupg", "Runbook stand-in apt repo")
         try:
             build_repo(work / "repo", key, work)
+            key.export_binary(work / "keyring.gpg")
         finally:
             key.close()
         addr = _allocate_service_addr()
@@ -196,4 +198,5 @@ def standin_apt_repo() -> StandinAptRepo:
     server.requests = []
     thread = threading.Thread(target=server.serve_forever, name="standin-apt-repo", daemon=True)
     thread.start()
-    return StandinAptRepo(addr, server.server_address[1], key.fingerprint, key.armored, work, server, thread)
+    return StandinAptRepo(addr, server.server_address[1], key.fingerprint, key.armored, work, work / "keyring.gpg",
+                          server, thread)
