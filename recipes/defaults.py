@@ -82,6 +82,15 @@ CONFIG = {
         "version": "1.0.0",
         "bind": "127.0.0.1",
         "port": 5050,
+        # On the VM: Vagrant's forwarded port reaches the guest's NAT address, not its loopback.
+        "vm_bind": "0.0.0.0",
+        "app_dir": "/opt/flask-app",
+        "user": "flaskapp",
+        "unit": "flask-app",
+        # pip's proxy on the VM: "auto" = the http proxy apt uses there (if any), "" = none, or a URL.
+        "pip_proxy": "auto",
+        # A local folder of wheels to upload and install from instead of PyPI ("" = PyPI, the normal case).
+        "wheelhouse": "",
     },
     # --- previews (recipes/previews.py) -----------------------------------------
     "previews": {
