@@ -28,20 +28,16 @@ def connect(host, known_hosts: str | None = None) -> Connection:
     return conn
 
 
-def install_datadog_repo(conn: Connection, repo, armored_key_url: str) -> None:
+def install_datadog_repo(conn: Connection, repo) -> None:
     """Datadog's documented install path (keyring + signed-by line), pointed at the stand-in."""
     keyring = repo.keyring_path
     conn.sudo("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnupg", hide=True)
-    conn.put(_text_file(f"{repo.apt_line}\n"), "/tmp/datadog.list")
+    conn.put(io.BytesIO(f"{repo.apt_line}\n".encode()), "/tmp/datadog.list")
     conn.sudo("install -m 0644 /tmp/datadog.list /etc/apt/sources.list.d/datadog.list", hide=True)
     conn.sudo(f"touch {keyring}", hide=True)
     conn.sudo(f"chmod a+r {keyring}", hide=True)
-    conn.run(f"curl -fsS {armored_key_url} | sudo gpg --no-default-keyring --keyring {keyring} --import --batch",
+    conn.run(f"curl -fsS {repo.key_url} | sudo gpg --no-default-keyring --keyring {keyring} --import --batch",
              hide=True)
-
-
-def _text_file(text: str) -> io.BytesIO:
-    return io.BytesIO(text.encode())
 
 
 def add_repo_with_keyring(host, repo, keyring: bytes) -> None:
@@ -104,7 +100,7 @@ def test_prefetched_packages_are_cached_but_not_installed(test_host):
 
 def test_standin_agent_installs_from_the_signed_repo(test_host, standin_repo):
     with connect(test_host) as conn:
-        install_datadog_repo(conn, standin_repo, standin_repo.key_url)
+        install_datadog_repo(conn, standin_repo)
         update = conn.sudo("apt-get update", hide=True, warn=True)
         assert update.ok and "W:" not in update.stderr, update.stderr
         install = conn.sudo("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q datadog-agent "

@@ -59,7 +59,7 @@ def build_inputs_hash(mirror: str, security: str) -> str:
 
 def cached_rootfs(log=None) -> Path:
     """Path of the cached rootfs tar, building it first if the build recipe changed (slow: ~2 min)."""
-    log = log or Console(stderr=True, highlight=False).print
+    log = log or Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print
     mirror, security = host_mirrors()
     cache = cache_dir()
     tar = cache / f"rootfs-{SUITE}-{build_inputs_hash(mirror, security)}.tar.zst"
@@ -82,7 +82,7 @@ def _build(tar: Path, mirror: str, security: str, log) -> None:
            "sh", str(FILES / "build-rootfs.sh"), str(rootfs), mirror, security]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
-            log(f"[testhost] {time.monotonic() - started:6.1f}s {line.rstrip()}", markup=False)
+            log(f"[testhost] {time.monotonic() - started:6.1f}s {line.rstrip()}")
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
         raise RuntimeError(f"building the test host rootfs failed (exit {proc.returncode}); see the lines above")
