@@ -1,0 +1,317 @@
+"""End to end: the VM recipes run over real SSH (`invoke ... --host`) against the Debian test host, with the
+STAND-IN Datadog Agent apt repository; the tests then inspect the host as root (files, owners, modes, ACLs,
+the MariaDB user and grants, performance_schema, the integration's queries as the datadog user).
+
+Cost here (2 cores, warm rootfs cache): about 4 minutes for the module.
+"""
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+from invoke import Program
+
+from tests.testhost_fixtures import requires_root
+
+pytestmark = [pytest.mark.e2e, requires_root]
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = ROOT / "artifacts" / "captures"
+FIGURES = ROOT / "artifacts" / "vm-timings.json"
+STANDIN_API_KEY = "standin0123456789abcdef01234567"  # a stand-in key: nothing here talks to Datadog
+DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
+CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
+RESTARTS = "/var/log/datadog-standin/restarts.log"
+DROPIN = "/etc/mysql/mariadb.conf.d/99-datadog.cnf"
+
+
+def write_config(tmp_path, host, repo, **extra) -> Path:
+    """An invoke runtime config pointing the recipes at the test host's key and the stand-in repo."""
+    config = {
+        "ssh": {"key_file": host.key_file, "known_hosts": host.known_hosts},
+        "agent": {"repo_url": repo.url, "key_urls": [repo.key_url]},
+    }
+    for section, values in extra.items():
+        config.setdefault(section, {}).update(values)
+    path = tmp_path / f"invoke-{len(list(tmp_path.glob('invoke-*')))}.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def invoke(config: Path, *args: str, api_key: str | None = STANDIN_API_KEY, subprocess_: bool = False):
+    """Run a task as a user would (`invoke -f CONFIG task ...`, no terminal), as a child process or in-process.
+
+    In-process runs go through invoke's own Program (same parser, config files and exit codes); they save
+    the ~4 s that importing every recipe module (matplotlib included) costs each new process.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "DD_API_KEY"}
+    env["COLUMNS"] = "160"
+    if api_key is not None:
+        env["DD_API_KEY"] = api_key
+    argv = ["invoke", "-f", str(config), *args]
+    if subprocess_:
+        return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=900)
+    import tasks
+
+    out, err, saved_env = io.StringIO(), io.StringIO(), dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                Program(namespace=tasks.ns, name="invoke", binary="invoke").run(argv)
+                code = 0
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def changed_count(output: str) -> int:
+    return len(re.findall(r"^\S+ (?:\[\d+/\d+\] )?changed\b", output, re.MULTILINE))
+
+
+def restarts(host) -> int:
+    out = host.root(f"cat {RESTARTS} 2>/dev/null").stdout
+    return len(out.splitlines())
+
+
+def capture(name: str, text: str) -> None:
+    CAPTURES.mkdir(parents=True, exist_ok=True)
+    (CAPTURES / name).write_text(text)
+
+
+def record_figure(name: str, seconds: float) -> None:
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    figures = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    figures[name] = round(seconds, 1)
+    FIGURES.write_text(json.dumps(figures, indent=1))
+
+
+def timed(config, *args, **kwargs):
+    """Run a task; also return the engine's own figure (connect to summary, printed as `N host(s) in X s`)."""
+    result = invoke(config, *args, **kwargs)
+    found = re.search(r"host\(s\) in ([\d.]+) s", result.stdout)
+    return result, float(found.group(1)) if found else -1.0
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert STANDIN_API_KEY not in result.stdout + result.stderr
+    return result.stdout
+
+
+def assert_configured(host) -> None:
+    """Inspect a host after `setup` as root: files, owners, modes, ACLs, MariaDB user, grants, queries."""
+    stat = host.root(f"stat -c '%U %G %a %n' {DATADOG_YAML} {CONF_YAML} /usr/share/keyrings/datadog-archive-keyring.gpg "
+                     "/etc/datadog-agent/checks.d/custom_my_metric.py /etc/datadog-agent/conf.d/custom_my_metric.yaml "
+                     "/etc/logrotate.d/dd-agent_ACLs").stdout.splitlines()
+    assert stat == [f"dd-agent dd-agent 640 {DATADOG_YAML}", f"dd-agent dd-agent 640 {CONF_YAML}",
+                    "root root 644 /usr/share/keyrings/datadog-archive-keyring.gpg",
+                    "dd-agent dd-agent 644 /etc/datadog-agent/checks.d/custom_my_metric.py",
+                    "dd-agent dd-agent 644 /etc/datadog-agent/conf.d/custom_my_metric.yaml",
+                    "root root 644 /etc/logrotate.d/dd-agent_ACLs"]
+    datadog_yaml = host.root(f"cat {DATADOG_YAML}").stdout
+    assert f"api_key: {STANDIN_API_KEY}" in datadog_yaml and "site: datadoghq.com" in datadog_yaml
+    assert "tags:\n  - env:dev\n  - role:database\n  - owner:runbook\n" in datadog_yaml
+    assert "logs_enabled: true" in datadog_yaml
+    source = host.root("cat /etc/apt/sources.list.d/datadog.list").stdout
+    assert "deb [signed-by=/usr/share/keyrings/datadog-archive-keyring.gpg] http://" in source
+    assert host.root("dpkg-query -W -f='${Status}' datadog-agent").stdout == "install ok installed"
+    acl = host.root("getfacl -cp /var/log/mysql").stdout
+    assert "user:dd-agent:r-x" in acl and "default:user:dd-agent:r-x" in acl
+    listing = host.root("su -s /bin/sh dd-agent -c 'ls /var/log/mysql && head -c 0 /var/log/mysql/mysql_error.log'")
+    assert listing.returncode == 0 and "mysql_error.log" in listing.stdout, listing.stderr
+    live = host.root("mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'").stdout.split()
+    assert live == ["1", "1", "/var/log/mysql/mysql_error.log"]
+    users = host.root("mysql -N -B -e \"SELECT CONCAT(user,'@',host) FROM mysql.user WHERE user='datadog'\"").stdout
+    assert users.split() == ["datadog@localhost"]
+    grants = host.root("mysql -N -B -e \"SHOW GRANTS FOR 'datadog'@'localhost'\"").stdout
+    assert re.search(r"GRANT .*BINLOG MONITOR.* ON \*\.\*", grants) and "PROCESS" in grants and "SLAVE MONITOR" in grants
+    assert re.search(r"GRANT SELECT ON `performance_schema`\.\*", grants)
+    # The integration's queries as the datadog user, over TCP as the integration connects, password from conf.yaml.
+    password = re.search(r'password: "([^"]+)"', host.root(f"cat {CONF_YAML}").stdout).group(1)
+    for sql in ("SHOW GLOBAL STATUS LIKE 'Uptime'", "SELECT COUNT(*) FROM information_schema.PROCESSLIST",
+                "SHOW REPLICA STATUS", "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest"):
+        query = host.root("mysql --defaults-extra-file=/dev/stdin --protocol=TCP -h 127.0.0.1 -P 3306 -N -B "
+                          f"-e \"{sql}\"", input=f"[client]\nuser=datadog\npassword={password}\n")
+        assert query.returncode == 0, f"{sql}: {query.stderr}"
+    conf = host.root(f"cat {CONF_YAML}").stdout
+    assert "    port: 3306\n" in conf
+    assert [line for line in conf.splitlines() if "<" in line and not line.lstrip().startswith("#")] == []
+
+
+def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(tmp_path, test_host, standin_repo):
+    config = write_config(tmp_path, test_host, standin_repo)
+    first, first_seconds = timed(config, "setup", "--host", test_host.target, subprocess_=True)
+    out = ok(first)
+    assert changed_count(out) >= 10 and "restart datadog-agent" in out
+    assert_configured(test_host)
+    assert any("/dists/stable/InRelease" in path for path in standin_repo.requests)  # apt really used the repo
+    restarts_after_first = restarts(test_host)
+    assert restarts_after_first >= 1
+
+    second, second_seconds = timed(config, "setup", "--host", test_host.target)
+    out = ok(second)
+    assert changed_count(out) == 0, out
+    assert restarts(test_host) == restarts_after_first, "the second run restarted the Agent"
+    record_figure("setup_first_run_s", first_seconds)
+    record_figure("setup_second_run_s", second_seconds)
+
+    verify = ok(invoke(config, "verify", "--host", test_host.target))
+    assert "Agent (v7" in verify and "custom_my_metric" in verify
+
+    dry = ok(invoke(config, "setup", "--dry-run", "--host", test_host.target))
+    assert changed_count(dry) == 0 and "diff:" not in dry
+
+
+def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_host, standin_repo):
+    config = write_config(tmp_path, test_host, standin_repo)
+    ok(invoke(config, "setup", "--host", test_host.target))
+    # Cut after CREATE USER but before conf.yaml was written: the password is lost with it.
+    test_host.root(f"rm -f {CONF_YAML}", check=True)
+    # Cut after the drop-in was written but before the server restart: the running server lacks it.
+    test_host.root(f"sed -i 's/performance_schema = ON/performance_schema = OFF/' {DROPIN} && service mariadb restart"
+                   f" >/dev/null && sed -i 's/performance_schema = OFF/performance_schema = ON/' {DROPIN}", check=True)
+    assert test_host.root("mysql -N -B -e 'SELECT @@performance_schema'").stdout.strip() == "0"
+    before = restarts(test_host)
+    out = ok(invoke(config, "setup-mysql", "--host", test_host.target))
+    assert "the running server has not loaded it yet" in out and "restart mariadb" in out
+    assert_configured(test_host)
+    assert restarts(test_host) == before + 1  # conf.yaml was rewritten: exactly one Agent restart
+    assert test_host.root(f"grep -c '^tags:' {DATADOG_YAML}").stdout.strip() == "1"
+    again = ok(invoke(config, "setup", "--host", test_host.target))
+    assert changed_count(again) == 0
+
+
+def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, standin_repo):
+    config = write_config(tmp_path, test_host, standin_repo)
+    # A dry run on a fresh host shows diffs and changes nothing.
+    files_before = test_host.root("ls /etc/apt/sources.list.d /etc/datadog-agent 2>&1; dpkg -l | wc -l").stdout
+    dry = ok(invoke(config, "setup", "--dry-run", "--host", test_host.target))
+    assert "+deb [signed-by=/usr/share/keyrings/datadog-archive-keyring.gpg]" in dry
+    assert "+api_key: ********" in dry and "changed (dry run)" in dry
+    assert test_host.root("ls /etc/apt/sources.list.d /etc/datadog-agent 2>&1; dpkg -l | wc -l").stdout == files_before
+
+    ok(invoke(config, "install-agent", "--host", test_host.target))
+    tags_dry = ok(invoke(config, "tag-host", "--dry-run", "--host", test_host.target))
+    capture("tags-yaml.txt", tags_dry)
+    assert "+tags:" in tags_dry and "+  - env:dev" in tags_dry
+    assert "tags:" not in test_host.root(f"cat {DATADOG_YAML}").stdout
+    before = restarts(test_host)
+    ok(invoke(config, "tag-host", "--host", test_host.target))
+    assert restarts(test_host) == before + 1
+    out = ok(invoke(config, "tag-host", "--tag", "env:prod", "--tag", "team:db", "--host", test_host.target))
+    assert "tags:\n  - env:prod\n  - team:db\n" in test_host.root(f"cat {DATADOG_YAML}").stdout
+    assert restarts(test_host) == before + 2 and "ran once" in out
+    ok(invoke(config, "tag-host", "--tag", "env:prod", "--tag", "team:db", "--host", test_host.target))
+    assert restarts(test_host) == before + 2  # unchanged tags: no restart
+
+    # What Ubuntu's MySQL leaves: /var/log/mysql as mysql:adm 2750, unreadable by dd-agent.
+    test_host.root("getent group adm >/dev/null || groupadd adm; groupadd --system mysql && useradd --system -g mysql "
+                   "--no-create-home -d /nonexistent -s /bin/false mysql; "
+                   "install -d -o mysql -g adm -m 2750 /var/log/mysql && touch /var/log/mysql/mysql_error.log", check=True)
+    denied = test_host.root("su -s /bin/sh dd-agent -c 'ls -l /var/log/mysql' 2>&1")
+    capture("permissions-error.txt", "$ sudo -u dd-agent ls -l /var/log/mysql\n" + denied.stdout)
+    assert denied.returncode != 0 and "Permission denied" in denied.stdout
+
+    mysql_dry = ok(invoke(config, "setup-mysql", "--dry-run", "--host", test_host.target))
+    capture("integration-fix.txt", mysql_dry)
+    assert "+    port: 3306" in mysql_dry and "password: ********" in mysql_dry
+    assert re.search(r"^\s*\+\s*extra_performance_metrics\s*:", mysql_dry, re.MULTILINE) is None
+    ok(invoke(config, "setup-mysql", "--host", test_host.target))
+    allowed = test_host.root("su -s /bin/sh dd-agent -c 'ls -l /var/log/mysql' 2>&1")
+    capture("logs-agent.txt", "$ sudo -u dd-agent ls -l /var/log/mysql\n" + allowed.stdout)
+    assert allowed.returncode == 0 and "mysql_error.log" in allowed.stdout
+    facl = test_host.root("getfacl -p /var/log/mysql")
+    capture("permissions.txt", "$ getfacl /var/log/mysql\n" + facl.stdout)
+
+    check_out = ok(invoke(config, "custom-check", "--host", test_host.target))
+    verify = ok(invoke(config, "verify", "--host", test_host.target))
+    capture("my-metric-terminal.txt", check_out + "\n$ invoke verify\n" + verify)
+    assert "custom_my_metric" in verify
+    assert_configured(test_host)
+
+
+def test_parallel_setup_on_three_hosts(tmp_path, test_hosts, standin_repo):
+    targets = [arg for h in test_hosts for arg in ("--host", h.target)]
+    # Each host has its own known_hosts file: join them for the run.
+    joined = tmp_path / "known_hosts"
+    joined.write_text("".join(Path(h.known_hosts).read_text() for h in test_hosts))
+    config = write_config(tmp_path, test_hosts[0], standin_repo, ssh={"known_hosts": str(joined)})
+    result, seconds = timed(config, "setup", *targets)
+    out = ok(result)
+    record_figure("setup_parallel_3_hosts_s", seconds)
+    for host in test_hosts:
+        assert host.target.replace(":22", "") in out.replace(":22", "")
+        assert_configured(host)
+    second = ok(invoke(config, "setup", *targets))
+    assert changed_count(second) == 0
+
+
+# --- bad input: each stops with a message naming what is wrong, and changes nothing ------------------------
+def host_fingerprint(host) -> str:
+    return host.root("ls -la /etc/apt/sources.list.d /etc/mysql 2>&1; cat /etc/datadog-agent/datadog.yaml 2>&1; "
+                     "dpkg -l | wc -l").stdout
+
+
+def test_bad_input_stops_before_anything_is_written(tmp_path, test_host, standin_repo):
+    before = host_fingerprint(test_host)
+    cases = [
+        (write_config(tmp_path, test_host, standin_repo, mysql={"port": "<3306>"}), ["setup-mysql"],
+         "mysql.port is a placeholder ('<3306>')"),
+        (write_config(tmp_path, test_host, standin_repo, mysql={"port": "33o6"}), ["setup"],
+         "mysql.port must be an integer port"),
+        (write_config(tmp_path, test_host, standin_repo), ["tag-host", "--tag", "env dev"], "--tag: bad tag"),
+        (write_config(tmp_path, test_host, standin_repo, check={"min_collection_interval": "<45>"}),
+         ["custom-check"], "check.min_collection_interval"),
+    ]
+    for config, args, message in cases:
+        result = invoke(config, *args, "--host", test_host.target)
+        assert result.returncode == 2 and message in result.stdout + result.stderr, (args, result.stderr)
+    missing_key = invoke(write_config(tmp_path, test_host, standin_repo), "install-agent", "--host",
+                         test_host.target, api_key=None)
+    assert missing_key.returncode == 2 and "DD_API_KEY is not set" in missing_key.stderr
+
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    unknown = invoke(write_config(tmp_path, test_host, standin_repo, ssh={"known_hosts": str(empty)}),
+                     "install-agent", "--host", test_host.target, subprocess_=True)
+    assert unknown.returncode == 1 and "unknown host key, refused" in unknown.stdout
+    trusted = invoke(write_config(tmp_path, test_host, standin_repo,
+                                  ssh={"known_hosts": str(empty), "trust_unknown_hosts": True}),
+                     "custom-check", "--dry-run", "--host", test_host.target)
+    ok(trusted)
+
+    test_host.root("useradd -m nosudo && mkdir -p ~nosudo/.ssh && cp ~vagrant/.ssh/authorized_keys ~nosudo/.ssh/ "
+                   "&& chown -R nosudo: ~nosudo/.ssh", check=True)
+    refused = invoke(write_config(tmp_path, test_host, standin_repo), "install-agent", "--host",
+                     test_host.target.replace("vagrant@", "nosudo@"))
+    assert refused.returncode == 1 and "cannot run sudo without a password" in refused.stdout
+    assert host_fingerprint(test_host) == before
+
+    # Malformed YAML under tags: on the host -> the file and line are named; the file is left as it was.
+    broken = "api_key: x\nsite: datadoghq.com\ntags:\n  - env:dev\n - role:db\n"
+    test_host.root("mkdir -p /etc/datadog-agent && cat > /etc/datadog-agent/datadog.yaml", input=broken, check=True)
+    result = invoke(write_config(tmp_path, test_host, standin_repo), "tag-host", "--host", test_host.target)
+    assert result.returncode == 1
+    assert re.search(r"/etc/datadog-agent/datadog.yaml: line [45]: malformed YAML", result.stdout), result.stdout
+    assert test_host.root(f"cat {DATADOG_YAML}").stdout == broken
+
+
+def test_the_vagrant_box_is_the_default_host_through_its_ssh_config(tmp_path, test_host, standin_repo):
+    config = write_config(tmp_path, test_host, standin_repo,
+                          vagrant={"ssh_config": test_host.ssh_config, "machine": test_host.name})
+    out = ok(invoke(config, "custom-check", "--dry-run"))
+    assert f"{test_host.name} " in out and "+  - min_collection_interval: 45" in out
+    assert test_host.root("ls /etc/datadog-agent/conf.d/custom_my_metric.yaml").returncode != 0
