@@ -12,7 +12,7 @@ from pathlib import Path
 import urllib3
 
 from app import processes
-from app.service_page import ROOT_SPAN, log_correlation, service_page
+from app.service_page import ROOT_SPAN, log_correlation, service_page, timeline
 from app.traffic import Plan, Report, execute
 
 APP_DIR = Path(__file__).resolve().parent
@@ -117,5 +117,6 @@ def summary(settings: DemoSettings, report: Report, traces: list[list[dict]], ap
         "traces_received": len(traces),
         "spans_received": sum(len(trace) for trace in traces),
         "services": service_page(traces),
+        "timeline": timeline(traces),
         "log_correlation": log_correlation(app_log, traces),
     }

@@ -60,6 +60,28 @@ def service_page(traces: list[list[dict]]) -> dict:
     return page
 
 
+def timeline(traces: list[list[dict]], bucket_s: float = 1.0) -> list[dict]:
+    """Hits per resource and p50/p90 latency per time bucket, from the root spans (for dashboard pictures)."""
+    roots = [span for span in root_spans(traces) if span.get("name") == ROOT_SPAN]
+    if not roots:
+        return []
+    start = min(span["start"] for span in roots)
+    buckets: dict[int, list[dict]] = defaultdict(list)
+    for span in roots:
+        buckets[int((span["start"] - start) / 1e9 / bucket_s)].append(span)
+    rows = []
+    for index in range(max(buckets) + 1):
+        spans = buckets.get(index, [])
+        latency = summarize([span["duration"] / 1e6 for span in spans])
+        hits: dict[str, int] = defaultdict(int)
+        for span in spans:
+            hits[span["resource"]] += 1
+        rows.append({"t_s": round(index * bucket_s, 3), "hits": dict(sorted(hits.items())),
+                     "errors": sum(1 for span in spans if span.get("error")),
+                     "p50_ms": round(latency.get("p50", 0.0), 3), "p90_ms": round(latency.get("p90", 0.0), 3)})
+    return rows
+
+
 def log_correlation(log_text: str, traces: list[list[dict]]) -> dict:
     """How many app log lines carry ids, and how many of those match a span the agent received."""
     known = {(full_trace_id(trace), str(span["span_id"])) for trace in traces for span in trace}

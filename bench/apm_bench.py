@@ -11,6 +11,7 @@ import argparse
 import datetime
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,6 +53,23 @@ def start_server(workdir: Path, traced: bool, started: list) -> str:
     started.append(server)
     processes.wait_port(server, HOST, port, timeout=60)
     return f"http://{HOST}:{port}"
+
+
+def client_cpu(fn):
+    """Wrap a client: add the CPU seconds it used per request (this process, or its child for wrk)."""
+
+    def measured(url: str, duration: float, concurrency: int) -> dict:
+        before = cpu_seconds()
+        result = fn(url, duration, concurrency)
+        result["cpu_us"] = (cpu_seconds() - before) / max(1, result["requests"]) * 1e6
+        return result
+
+    return measured
+
+
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def ours(url: str, duration: float, concurrency: int) -> dict:
@@ -112,7 +130,8 @@ def row(total: int, elapsed: float, seconds: list[float], connections: int, erro
             "p99": lat["p99"] * 1e3, "connections": connections, "errors": errors}
 
 
-CLIENTS = {"our generator (keep-alive)": ours, "write-up loop (requests.get)": writeup_loop, "wrk": wrk}
+CLIENTS = {name: client_cpu(fn) for name, fn in
+           {"our generator (keep-alive)": ours, "write-up loop (requests.get)": writeup_loop, "wrk": wrk}.items()}
 
 
 def bench(duration: float, concurrency: int, rounds: int, workdir: Path) -> list[tuple[str, str, dict]]:
@@ -145,13 +164,14 @@ def median_row(rows: list[dict]) -> dict:
 def markdown(results, duration: float, concurrency: int, rounds: int) -> str:
     wrk_rate = {server: r["rate"] for server, client, r in results if client == "wrk"}
     lines = [
-        "| server | client | req/s | vs wrk | p50 ms | p90 ms | p99 ms | connections opened | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | client | req/s | vs wrk | p50 ms | p90 ms | p99 ms | client CPU µs/req | connections opened | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for server, client, r in results:
         lines.append(
             f"| {server} | {client} | {r['rate']:.0f} | {r['rate'] / wrk_rate[server] * 100:.0f}% | "
-            f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['connections']:.0f} | {r['errors']:.0f} |"
+            f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} | {r['connections']:.0f} | "
+            f"{r['errors']:.0f} |"
         )
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     lines += [
@@ -162,7 +182,9 @@ def markdown(results, duration: float, concurrency: int, rounds: int) -> str:
         "threads and keep-alive (`app/gunicorn_conf.py`), the three routes in turn, a warm-up of 300 requests "
         f"per server, then {rounds} rounds of {duration:g} s per client at concurrency {concurrency} in rotating "
         "order; each figure is the median over the rounds. Latency percentiles are nearest-rank (wrk's come "
-        "from its own histogram); for wrk, \"connections opened\" is its connection count.",
+        "from its own histogram); for wrk, \"connections opened\" is its connection count. Client and server "
+        "share the cores, so the client's CPU per request is what it takes away from the app: on a busy "
+        "machine that figure is steadier than req/s.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,6 @@
 """APM: the exercise's Flask app under ddtrace-run, a traffic generator and a local demo needing no account."""
 
-import json
+import json as jsonlib  # `json` is also a task option
 import re
 import secrets
 import shlex
@@ -414,20 +414,16 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
     show_demo(console, summary, json)
     if save:
         DEMO_SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-        DEMO_SUMMARY.write_text(_json().dumps(summary, indent=2) + "\n")
+        DEMO_SUMMARY.write_text(jsonlib.dumps(summary, indent=2) + "\n")
         console.print(f"summary written to {DEMO_SUMMARY}", highlight=False)
     check_demo(summary)
-
-
-def _json():
-    return json  # the module, shadowed inside apm_demo by its --json option
 
 
 def show_demo(console: Console, summary: dict, as_json: bool) -> None:
     from app.service_page import render
 
     if as_json:
-        print(_json().dumps(summary, indent=2))
+        print(jsonlib.dumps(summary, indent=2))
         return
     console.print(render(summary["services"]))
     logs = summary["log_correlation"]

@@ -61,6 +61,14 @@ def test_the_three_resources_are_received_with_service_env_version_as_configured
     assert all(row["errors"] == 0 and row["latency_ms"]["p50"] > 0 for row in page["resources"].values())
 
 
+def test_the_timeline_for_dashboard_pictures_adds_up_to_the_hits(demo):
+    summary, _, _ = demo
+    rows = summary["timeline"]
+    assert rows and rows[0]["t_s"] == 0
+    assert sum(sum(row["hits"].values()) for row in rows) == 60
+    assert all(row["p90_ms"] >= row["p50_ms"] for row in rows)
+
+
 def test_app_log_lines_carry_the_ids_of_the_trace_that_served_them(demo):
     _, traces, log = demo
     by_id = {full_trace_id(trace): trace for trace in traces}
