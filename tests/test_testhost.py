@@ -129,6 +129,10 @@ def test_standin_init_script_logs_each_start_and_restart(test_host, standin_repo
     log = test_host.root("cat /var/log/datadog-standin/restarts.log").stdout.split("\n")
     assert [line.split()[1] for line in log if line] == ["start", "restart"]
     assert test_host.root("service datadog-agent status").returncode == 0
+    status = test_host.root("datadog-agent status")
+    assert status.returncode == 0 and "STAND-IN" in status.stdout and "running (pid" in status.stdout
+    test_host.root("service datadog-agent stop", check=True)
+    assert test_host.root("datadog-agent status").returncode == 1
     check = test_host.root("datadog-agent check mysql")
     assert check.returncode == 1 and "no config found" in check.stdout
 
