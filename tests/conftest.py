@@ -3,4 +3,5 @@
 pytest_plugins: list[str] = [
     "tests.fakedd.fixtures",
     "tests.testhost_fixtures",
+    "tests.previews_fixtures",
 ]

@@ -1,0 +1,40 @@
+"""Session hook of the previews layer: captures of real runs become the site's terminal pictures.
+
+The end-to-end suite saves plain-text outputs as artifacts/captures/<figure-key>.txt; when the session ends,
+each capture that changed since its picture was drawn is converted (docs/img/generated/captures/<key>.svg)
+and docs/figures.yml points at it. Nothing happens when no capture exists (a machine without the e2e layer).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from invoke import Config
+
+from recipes import preview_plan
+from recipes.defaults import CONFIG
+from recipes.preview_inputs import ROOT, sha256_file
+
+
+def changed_captures(config) -> list[preview_plan.Picture]:
+    manifest_path = preview_plan.out_folder(config, None) / preview_plan.MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    todo = []
+    for picture in preview_plan.captures_plan(config):
+        recorded = manifest.get(picture.key, {}).get("inputs", {})
+        if any(recorded.get(src) != sha256_file(ROOT / src) for src in picture.sources):
+            todo.append(picture)
+    return todo
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = Config(overrides=copy.deepcopy(CONFIG))
+    todo = changed_captures(config)
+    if not todo:
+        return
+    preview_plan.generate(config, todo)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line(f"previews: converted {len(todo)} capture(s) of real runs into pictures: "
+                            f"{', '.join(p.key for p in todo)} (commit docs/img/generated and docs/figures.yml)")
