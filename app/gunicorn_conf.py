@@ -10,7 +10,7 @@ import os
 bind = f"{os.environ.get('APM_BIND', '127.0.0.1')}:{os.environ.get('APM_PORT', '5050')}"
 workers = int(os.environ.get("APM_WORKERS", "2"))
 worker_class = os.environ.get("APM_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("APM_THREADS", "4"))
+threads = int(os.environ.get("APM_THREADS", "4"))  # > 1 turns a sync worker into gthread
 keepalive = int(os.environ.get("APM_KEEPALIVE", "5"))
 accesslog = os.environ.get("APM_ACCESSLOG", "-")
 errorlog = "-"

@@ -6,6 +6,9 @@ its trace. Self-contained on purpose: the VM gets this one file.
 
     python my_app.py [--host 127.0.0.1] [--port 5050]      # development server
     gunicorn -c gunicorn_conf.py my_app:app                 # production server
+
+Werkzeug's development server sends ``Connection: close`` on every response, whatever the
+client asks; gunicorn's gthread worker (gunicorn_conf.py) keeps connections alive.
 """
 
 import argparse

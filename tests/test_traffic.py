@@ -138,3 +138,26 @@ def test_a_refused_connection_gives_a_clear_message_and_nonzero_exit():
         out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert out.returncode == 2, out
         assert "cannot connect" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("server, env, expected", [
+    ("gunicorn gthread (our config)", {}, "one per thread"),
+    ("gunicorn sync worker", {"APM_WORKER_CLASS": "sync", "APM_THREADS": "1"}, "one per request"),
+    ("flask development server", None, "one per request"),
+])
+def test_which_servers_keep_connections_alive(tmp_path, server, env, expected):
+    """Measured, not assumed: the client asks for keep-alive; the server decides."""
+    port = processes.free_port()
+    if env is None:
+        argv = [sys.executable, "my_app.py", "--port", str(port)]
+    else:
+        argv = [processes.venv_tool("gunicorn"), "-c", "gunicorn_conf.py", "my_app:app"]
+    proc = processes.start(server, argv, tmp_path / "server.log",
+                           env={"APM_PORT": str(port), "APM_WORKERS": "1", **(env or {})}, cwd=ROOT / "app")
+    try:
+        processes.wait_port(proc, "127.0.0.1", port)
+        report = execute(Plan(url=f"http://127.0.0.1:{port}", requests=30, concurrency=2), quiet=True, show=False)
+    finally:
+        processes.stop(proc)
+    assert report.errors == 0
+    assert report.connections == (2 if expected == "one per thread" else 30)
