@@ -108,5 +108,6 @@ CONFIG = {
         "business_hours": {"opens": "09:00", "closes": "19:00", "workdays": "MO,TU,WE,TH,FR"},
         "calendar_week": "2026-06-01",             # a Monday: the week the calendars show
         "dst_week": "2026-10-26",                  # a Monday after a daylight-saving change in api.timezone
+        "check_run": {"runs": 3, "seed": 45},      # random-int: the check run under datadog_checks.base
     },
 }

@@ -8,8 +8,10 @@ changed setting without ``invoke previews`` makes the check (and its test) fail.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ from zoneinfo import ZoneInfo
 import matplotlib
 import rich
 from rich.syntax import Syntax
+from rich.text import Text
 
 from recipes import capture, preview_dashboard as dash, preview_downtimes as downtimes, preview_simulation as sim
 from recipes import preview_monitor as monitor_preview
@@ -46,6 +49,8 @@ CAPTURES = {
     "apm-demo": ["apm-demo"],
 }
 CHECK_SOURCE = "recipes/files/checks.d/custom_my_metric.py"
+CHECK_TEMPLATE = "recipes/templates/custom_my_metric.yaml"
+CHECK_RUNNER = "recipes/preview_check_run.py"
 
 
 @dataclass
@@ -288,26 +293,45 @@ def captures_plan(config, source: str | None = None) -> list[Picture]:
     return pictures
 
 
-def check_source_plan(config, captured: set[str]) -> list[Picture]:
-    """random-int from the custom check's source when no capture of a run exists."""
+def check_run_output(config) -> str:
+    """The custom check run a few times under the real datadog_checks.base (its own uv project, tests/agent_check)."""
+    run, check = config["previews"]["check_run"], config["check"]
+    command = ["uv", "run", "--project", "tests/agent_check", "--frozen", "--quiet", "python", CHECK_RUNNER,
+               "--runs", str(run["runs"]), "--seed", str(run["seed"]), "--name", check["name"],
+               "--interval", str(check["min_collection_interval"])]
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    try:
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise PreviewInputError(f"random-int: could not run the check with uv ({error})") from None
+    if result.returncode:
+        raise PreviewInputError(f"random-int: {' '.join(command)} failed:\n{result.stderr[-1500:]}")
+    return result.stdout
+
+
+def check_run_plan(config, captured: set[str]) -> list[Picture]:
+    """random-int: the check's source and its runs under datadog_checks.base, unless a capture of a run exists."""
     source = ROOT / CHECK_SOURCE
     if "random-int" in captured or not source.is_file():
         return []
-    code_text = source.read_text(encoding="utf-8")
 
     def draw(path):
-        return capture.renderables_to_svg([Syntax(code_text, "python", theme="monokai", line_numbers=True)],
-                                          path, f"{CHECK_SOURCE} (source; the check's tests run it)")
+        output = check_run_output(config)
+        return capture.renderables_to_svg(
+            [Syntax(source.read_text(encoding="utf-8"), "python", theme="monokai", line_numbers=True),
+             Text.from_ansi(output.rstrip("\n"))],
+            path, f"{CHECK_SOURCE}, run under datadog_checks.base")
 
-    return [Picture("random-int", "captures/random-int.svg", ["recipes/capture.py"], draw, figure="random-int",
-                    sources=[CHECK_SOURCE])]
+    return [Picture("random-int", "captures/random-int.svg", ["recipes/capture.py", CHECK_RUNNER], draw,
+                    figure="random-int", sources=[CHECK_SOURCE, CHECK_TEMPLATE, "tests/agent_check/uv.lock"],
+                    params={"check_run": _plain(config["previews"]["check_run"]), "check": _plain(config["check"])})]
 
 
 def full_plan(config, captures: bool = True) -> list[Picture]:
     """Every picture the site shows, in the order they are drawn."""
     caught = captures_plan(config) if captures else []
     return [*message_plan(config), *monitor_plan(config), *downtime_plan(config), *dashboard_plan(config),
-            *caught, *check_source_plan(config, {p.key for p in caught})]
+            *caught, *check_run_plan(config, {p.key for p in caught})]
 
 
 # --- generating, manifest, figures.yml ----------------------------------------------------------------
