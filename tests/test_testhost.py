@@ -3,6 +3,7 @@ parallel isolated hosts, and a teardown that leaves nothing behind."""
 
 import io
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -188,3 +189,20 @@ def test_stop_leaves_no_namespace_mount_or_process(testhost_rootfs):
                                capture_output=True, text=True).stdout
     assert leftovers == ""
     host.stop()  # idempotent
+
+
+def test_hosts_of_a_killed_run_are_reaped_by_the_next_start(testhost_rootfs):
+    killed_run = ("import os, signal; from tests.testhost import start_hosts\n"
+                  "(h,) = start_hosts(1); print(h.name, h.pid1, h._proxy.pid, h.workdir, flush=True)\n"
+                  "os.kill(os.getpid(), signal.SIGKILL)\n")
+    out = subprocess.run([sys.executable, "-c", killed_run], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent).stdout
+    name, pid1, proxy_pid, workdir = out.split()
+    assert Path(f"/proc/{pid1}").exists(), "the killed run's host should still be running"
+    (host,) = start_hosts(1)
+    try:
+        assert not Path(f"/proc/{pid1}").exists() and not Path(f"/proc/{proxy_pid}").exists()
+        if host.name != name:  # else the new host took over the freed name and work dir
+            assert not Path(workdir).exists() and not Path(f"/run/netns/{name}").exists()
+    finally:
+        host.stop()

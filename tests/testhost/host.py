@@ -10,11 +10,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import netns
+from . import netns, reap
 from .locking import file_lock
 from .proxy import start_proxy, stop_process
 from .rootfs import cached_rootfs, restore
-from .settings import PROXY_PORT, cache_dir, work_root
+from .settings import PROXY_PORT, RAM_WORK_ROOT, cache_dir, work_root
 
 USER = "vagrant"
 UID = 1000
@@ -100,6 +100,8 @@ class TestHost:
         netns.wire(self.index)
         self._proxy = start_proxy(self.host_addr, f"{self.host_addr.rsplit('.', 1)[0]}.0/24", self.workdir)
         self._boot_init()
+        reap.record(self.workdir, self.index, {"pid1": self.pid1, "unshare": self._boot.pid,
+                                               "proxy": self._proxy.pid})
         self._wait_for_sshd()
 
     def _personalize(self) -> None:
@@ -193,6 +195,7 @@ def _start_one(tar: Path, key: Path, root: Path) -> TestHost:
 
 def start_hosts(n: int = 1) -> list[TestHost]:
     """Boot n fresh hosts in parallel from the cached prepared rootfs (built first if missing)."""
+    reap.reap_orphans([RAM_WORK_ROOT, cache_dir() / "hosts", work_root(0)])
     tar, key, root = cached_rootfs(), test_key(), work_root(n)
     with ThreadPoolExecutor(max_workers=n) as pool:
         futures = [pool.submit(_start_one, tar, key, root) for _ in range(n)]
