@@ -109,9 +109,8 @@ WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(url: str, duration: float, concurrency: int) -> dict:
-    threads = min(concurrency, os.cpu_count() or 1)
-    out = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{duration:g}s", "--latency",
+    out = subprocess.run(  # one thread per connection, like our generator
+        ["wrk", "-t", str(concurrency), "-c", str(concurrency), "-d", f"{duration:g}s", "--latency",
          "-s", str(ROOT / "bench/wrk_routes.lua"), url],
         capture_output=True, text=True, check=True, timeout=duration + 30,
     ).stdout
