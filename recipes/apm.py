@@ -36,7 +36,7 @@ TRAFFIC_HELP = {
     "no_keepalive": "open a new connection for every request, like the write-up's loop",
     "json": "print the report as JSON instead of a table",
 }
-DEMO_SUMMARY = Path("artifacts/apm-demo.json")
+DEMO_SUMMARY = ROOT / "artifacts" / "apm-demo.json"
 
 
 # --- the VM: apm-app / apm-stop --------------------------------------------------------------------------
@@ -355,8 +355,6 @@ def apm_stop(c, host=None, dry_run=False):
 
 
 # --- local: traffic and the demo --------------------------------------------------------------------------
-
-
 @task(iterable=["route"], help=TRAFFIC_HELP)
 def traffic(c, url=None, requests=300, duration=0.0, concurrency=4, route=None, no_keepalive=False, json=False):
     """Send traffic to the app's three routes and report counts, errors and latency percentiles."""
@@ -382,7 +380,7 @@ def traffic(c, url=None, requests=300, duration=0.0, concurrency=4, route=None, 
         "concurrency": "parallel connections (default 4)",
         "server": "gunicorn (default, as on the VM) or dev (Flask's development server)",
         "json": "print the whole summary as JSON instead of tables",
-        "save": f"also write the summary to {DEMO_SUMMARY} (the dashboard preview reads it)",
+        "save": "also write the summary (with a per-second timeline) to artifacts/apm-demo.json",
         "keep_logs": "keep the test agent's and the app's logs in a temporary folder and print its path",
     }
 )
@@ -392,7 +390,7 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
     from app.processes import ProcessFailed
     from app.traffic import TargetUnreachable
 
-    console = Console()
+    console = Console(stderr=json, highlight=False)  # with --json, stdout carries only the JSON
     try:
         settings = DemoSettings(
             service=c.config.apm.service, env=c.config.apm.env, version=str(c.config.apm.version),
@@ -408,14 +406,14 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
         raise Exit(f"apm-demo: {exc}", code=1) from None
     finally:
         if keep_logs:
-            console.print(f"logs kept in {workdir}", highlight=False)
+            console.print(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     show_demo(console, summary, json)
     if save:
         DEMO_SUMMARY.parent.mkdir(parents=True, exist_ok=True)
         DEMO_SUMMARY.write_text(jsonlib.dumps(summary, indent=2) + "\n")
-        console.print(f"summary written to {DEMO_SUMMARY}", highlight=False)
+        console.print(f"summary written to {DEMO_SUMMARY.relative_to(ROOT)}")
     check_demo(summary)
 
 
