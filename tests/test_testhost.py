@@ -11,7 +11,7 @@ import paramiko
 import pytest
 from fabric import Config, Connection
 
-from tests.testhost import start_hosts
+from tests.testhost import standin_apt_repo, start_hosts
 from tests.testhost.standin_repo import throwaway_key
 from tests.testhost_fixtures import requires_root
 
@@ -206,3 +206,21 @@ def test_hosts_of_a_killed_run_are_reaped_by_the_next_start(testhost_rootfs):
             assert not Path(workdir).exists() and not Path(f"/run/netns/{name}").exists()
     finally:
         host.stop()
+
+
+def test_a_repo_address_left_by_a_killed_run_is_reclaimed(standin_repo):
+    killed_run = ("import os, signal; from tests.testhost import standin_apt_repo\n"
+                  "r = standin_apt_repo(); print(r.addr, r.workdir, flush=True)\n"
+                  "os.kill(os.getpid(), signal.SIGKILL)\n")
+    out = subprocess.run([sys.executable, "-c", killed_run], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent).stdout
+    addr, workdir = out.split()
+    assert f" {addr}/32" in subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"],
+                                           capture_output=True, text=True).stdout
+    again = standin_apt_repo()  # takes the lowest free address: the orphan's, once reclaimed
+    try:
+        assert not Path(workdir).exists()
+        owner_file = Path(f"/run/runbook-testhost-repo-{addr}.json")
+        assert not owner_file.exists() or workdir not in owner_file.read_text()
+    finally:
+        again.stop()

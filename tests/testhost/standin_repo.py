@@ -5,6 +5,8 @@ with a throwaway key generated per run, served over HTTP on a /32 service addres
 host routes to (never on 0.0.0.0).
 """
 
+import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .locking import file_lock
+from .reap import start_time
 from .settings import SERVICE_NET, STANDIN_SOURCES
 
 DIST, COMPONENT, ARCH = "stable", "7", "amd64"
@@ -121,16 +124,41 @@ class _Handler(SimpleHTTPRequestHandler):
         self.server.requests.append(self.path)
 
 
-def _allocate_service_addr() -> str:
+def _owner_file(addr: str) -> Path:
+    return Path(f"/run/runbook-testhost-repo-{addr}.json")
+
+
+def _allocate_service_addr(workdir: Path) -> str:
+    """Add the lowest free 10.200.255.K/32 to lo, first removing addresses left by killed runs."""
     with file_lock():
         taken = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"], check=True,
                                capture_output=True, text=True).stdout
         for k in range(1, 255):
             addr = f"{SERVICE_NET}.{k}"
-            if f" {addr}/" not in taken:
-                subprocess.run(["ip", "addr", "add", f"{addr}/32", "dev", "lo"], check=True, capture_output=True)
-                return addr
+            if f" {addr}/" in taken and not _orphaned(addr):
+                continue
+            subprocess.run(["ip", "addr", "replace", f"{addr}/32", "dev", "lo"], check=True, capture_output=True)
+            owner = os.getpid()
+            _owner_file(addr).write_text(json.dumps([owner, start_time(owner), str(workdir)]))
+            return addr
     raise RuntimeError(f"no free stand-in service address in {SERVICE_NET}.0/24")
+
+
+def _orphaned(addr: str) -> bool:
+    """True if the run that added addr is gone (an address without an owner file is not ours)."""
+    try:
+        owner, started, workdir = json.loads(_owner_file(addr).read_text())
+    except (OSError, ValueError):
+        return False
+    if start_time(owner) == started:
+        return False
+    shutil.rmtree(workdir, ignore_errors=True)
+    return True
+
+
+def _release_service_addr(addr: str) -> None:
+    subprocess.run(["ip", "addr", "del", f"{addr}/32", "dev", "lo"], capture_output=True)
+    _owner_file(addr).unlink(missing_ok=True)
 
 
 @dataclass
@@ -176,7 +204,7 @@ class StandinAptRepo:
             self._server.shutdown()
             self._thread.join(10)
         self._server.server_close()
-        subprocess.run(["ip", "addr", "del", f"{self.addr}/32", "dev", "lo"], capture_output=True)
+        _release_service_addr(self.addr)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -190,7 +218,7 @@ def standin_apt_repo() -> StandinAptRepo:
             key.export_binary(work / "keyring.gpg")
         finally:
             key.close()
-        addr = _allocate_service_addr()
+        addr = _allocate_service_addr(work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
