@@ -22,7 +22,7 @@ KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
 SOURCE_LIST = "/etc/apt/sources.list.d/datadog.list"
 DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
 FINGERPRINT_RE = re.compile(r"\b[0-9A-F]{40}\b")
-RESTART_AGENT = ("restart datadog-agent", "svc datadog-agent restart >/dev/null\n")
+RESTART_AGENT = ("restart datadog-agent", "svc datadog-agent restart 2>&1\n")
 
 
 def api_key_from_env() -> str:
@@ -99,6 +99,7 @@ def install_plan(config, api_key: str):
                 run.notify(*RESTART_AGENT)
         merge_datadog_yaml(run, "datadog.yaml: api_key and site", {"api_key": api_key, "site": agent.site})
 
+    plan.steps = 5
     return plan
 
 
@@ -106,6 +107,7 @@ def tags_plan(tags: list[str]):
     def plan(run: HostRun) -> None:
         merge_datadog_yaml(run, f"datadog.yaml: tags ({', '.join(tags)})", {"tags": tags})
 
+    plan.steps = 1
     return plan
 
 

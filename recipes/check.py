@@ -9,6 +9,7 @@ from invoke import task
 from invoke.exceptions import Exit
 from ruamel.yaml import YAML
 
+from recipes.agent import RESTART_AGENT
 from recipes.hosts import run_on_hosts
 from recipes.steps import HostRun, render
 
@@ -28,7 +29,8 @@ def check_files(name: str, interval) -> dict[str, str]:
         raise Exit(f"error: check.min_collection_interval must be a positive integer of seconds, not {interval!r}", code=2)
     conf = render("custom_my_metric.yaml", "check", name=name, interval=int(interval))
     instances = YAML(typ="safe").load(conf)["instances"]
-    assert len(instances) == 1 and instances[0]["min_collection_interval"] == int(interval)
+    if len(instances) != 1 or instances[0]["min_collection_interval"] != int(interval):
+        raise Exit("error: templates/custom_my_metric.yaml must render exactly one instance with the interval", code=2)
     with open(os.path.join(FILES, "checks.d", "custom_my_metric.py"), encoding="utf-8") as handle:
         code = handle.read()
     return {f"{AGENT_DIR}/checks.d/{name}.py": code, f"{AGENT_DIR}/conf.d/{name}.yaml": conf}
@@ -41,8 +43,9 @@ def check_plan(files: dict[str, str]):
             changed = [run.put_file(step, states[path], text, "dd-agent", "dd-agent", "0644")
                        for path, text in files.items()]
             if any(changed):
-                run.notify("restart datadog-agent", "svc datadog-agent restart >/dev/null\n")
+                run.notify(*RESTART_AGENT)
 
+    plan.steps = 1
     return plan
 
 

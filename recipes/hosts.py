@@ -219,6 +219,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: Callable[[HostRun], 
         def one(conn_target):
             conn, target = conn_target
             run = HostRun(conn, target.label, console, dry_run=dry_run, lock=lock)
+            run.total_steps = getattr(plan, "steps", 0)
             runs[target.label] = run
             begin = time.monotonic()
             try:

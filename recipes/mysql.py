@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from recipes.agent import merge_datadog_yaml
+from recipes.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.hosts import run_on_hosts
 from recipes.steps import PLACEHOLDER_RE, HostRun, StepFailed, ensure_packages, heredoc, render
 
@@ -173,7 +173,7 @@ def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
         states, _ = run.files([path])
         wanted = render("mysql/server.cnf", "mysql", error_log=settings.error_log, slow_log=settings.slow_log)
         name = mysql_service(run, settings.service_name)
-        restart = (f"restart {name}", f"svc {name} restart >/dev/null\n")
+        restart = (f"restart {name}", f"svc {name} restart 2>&1\n")
         if found["logdir"][0] != 0:  # MariaDB 10.11 on Debian logs to the journal and ships no /var/log/mysql
             step.changed(f"{'would create' if run.dry_run else 'created'} {settings.log_dir}")
             if not run.dry_run:
@@ -265,7 +265,7 @@ def mysql_plan(settings: MysqlSettings):
         with run.step("integration config " + CONF_YAML) as step:
             states, _ = run.files([CONF_YAML])
             if run.put_file(step, states[CONF_YAML], render_conf(settings, password), "dd-agent", "dd-agent", "0640"):
-                run.notify("restart datadog-agent", "svc datadog-agent restart >/dev/null\n")
+                run.notify(*RESTART_AGENT)
         merge_datadog_yaml(run, "datadog.yaml: logs_enabled", {"logs_enabled": True})
         acl_step(run, settings)
         with run.step("logrotate re-applies the ACLs: " + LOGROTATE) as step:
@@ -275,6 +275,7 @@ def mysql_plan(settings: MysqlSettings):
             run.put_file(step, states[LOGROTATE], wanted, "root", "root", "0644")
         queries_step(run, settings, password)
 
+    plan.steps = 8
     return plan
 
 

@@ -189,7 +189,8 @@ class HostRun:
         self.handlers: dict[str, str] = {}  # name -> root script, in the order first notified
         self.facts: dict[str, str] = {}
         self.staged: dict[str, FileState] = {}  # in a dry run: files as earlier steps would have left them
-        self.total_steps = 0
+        self.total_steps = 0  # planned steps, for the [n/N] progress counter (handlers are not counted)
+        self.step_index = 0
         self._lock = lock or threading.Lock()
 
     # --- output -------------------------------------------------------------------------------
@@ -278,7 +279,7 @@ class HostRun:
         """Run pending handlers now (all, or one by name); a dry run only says what it would do."""
         for each in [n for n in list(self.handlers) if name is None or n == name]:
             script = self.handlers.pop(each)
-            with self.step(each) as step:
+            with self.step(each, handler=True) as step:
                 if self.dry_run:
                     step.changed("would run (dry run)")
                 else:
@@ -287,26 +288,28 @@ class HostRun:
 
     # --- steps ----------------------------------------------------------------------------------
     @contextmanager
-    def step(self, name: str):
+    def step(self, name: str, handler: bool = False):
         """Run a step's body; record and print ok/changed/failed. A failure stops this host's run."""
         step = Step(name)
+        if not handler:
+            self.step_index += 1
+        counter = f"[{self.step_index}/{self.total_steps}] " if self.total_steps and not handler else ""
         started = time.monotonic()
         try:
             yield step
         except Exception as error:  # noqa: BLE001 - every failure is reported per host, then re-raised
             message = str(error) if isinstance(error, StepFailed) else f"{type(error).__name__}: {error}"
-            self._record(StepResult(name, FAILED, message, time.monotonic() - started))
+            self._record(StepResult(name, FAILED, message, time.monotonic() - started), counter)
             raise StepFailed(f"{name}: {message}") from error
-        self._record(StepResult(name, step.status, "; ".join(step.notes), time.monotonic() - started))
+        self._record(StepResult(name, step.status, "; ".join(step.notes), time.monotonic() - started), counter)
 
-    def _record(self, result: StepResult) -> None:
+    def _record(self, result: StepResult, counter: str = "") -> None:
         self.results.append(result)
         status = result.status
         if self.dry_run and status == CHANGED:
             status_text = "changed (dry run)"
         else:
             status_text = status
-        counter = f"[{len(self.results)}/{self.total_steps}] " if self.total_steps else ""
         detail = f" [dim]{escape(result.detail)}[/]" if result.detail else ""
         self.say(f"{counter}[{STYLES[result.status]}]{status_text:<8}[/] {escape(result.name)}{detail}")
 

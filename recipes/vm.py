@@ -32,6 +32,7 @@ def setup_plan(c):
         for each in plans:
             each(run)
 
+    plan.steps = sum(each.steps for each in plans)
     return plan
 
 
@@ -44,6 +45,7 @@ def verify_plan(check_name: str):
     def plan(run: HostRun) -> None:
         found = run.probe({
             "status": "datadog-agent status",
+            "mysql": "sudo -u dd-agent -- datadog-agent check mysql",
             "check": f"sudo -u dd-agent -- datadog-agent check {check_name}",
         })
         with run.step("datadog-agent status") as step:
@@ -51,12 +53,17 @@ def verify_plan(check_name: str):
             if code != 0:
                 raise StepFailed(f"exit {code}: {summarize(output)}")
             step.note(summarize(output))
-        with run.step(f"datadog-agent check {check_name} (as dd-agent)") as step:
-            code, output = found["check"]
-            if code != 0 or "my_metric" not in output:
-                raise StepFailed(f"exit {code}, my_metric {'seen' if 'my_metric' in output else 'missing'}: {summarize(output)}")
-            step.note(summarize(output))
+        for probe, name in (("mysql", "mysql"), ("check", check_name)):
+            with run.step(f"datadog-agent check {name} (as dd-agent)") as step:
+                code, output = found[probe]
+                if code != 0:
+                    raise StepFailed(f"exit {code}: {summarize(output)}")
+                if probe == "check":
+                    seen = re.search(r"(?<![\w])my_metric\b", output) is not None
+                    step.note("my_metric reported" if seen else "my_metric not in the output")
+                step.note(summarize(output))
 
+    plan.steps = 3
     return plan
 
 

@@ -111,7 +111,7 @@ def ok(result: subprocess.CompletedProcess) -> str:
     return result.stdout
 
 
-def assert_configured(host) -> None:
+def assert_configured(host, tags=("env:dev", "role:database", "owner:runbook")) -> None:
     """Inspect a host after `setup` as root: files, owners, modes, ACLs, MariaDB user, grants, queries."""
     stat = host.root(f"stat -c '%U %G %a %n' {DATADOG_YAML} {CONF_YAML} /usr/share/keyrings/datadog-archive-keyring.gpg "
                      "/etc/datadog-agent/checks.d/custom_my_metric.py /etc/datadog-agent/conf.d/custom_my_metric.yaml "
@@ -123,7 +123,7 @@ def assert_configured(host) -> None:
                     "root root 644 /etc/logrotate.d/dd-agent_ACLs"]
     datadog_yaml = host.root(f"cat {DATADOG_YAML}").stdout
     assert f"api_key: {STANDIN_API_KEY}" in datadog_yaml and "site: datadoghq.com" in datadog_yaml
-    assert "tags:\n  - env:dev\n  - role:database\n  - owner:runbook\n" in datadog_yaml
+    assert "tags:\n" + "".join(f"  - {tag}\n" for tag in tags) in datadog_yaml
     assert "logs_enabled: true" in datadog_yaml
     source = host.root("cat /etc/apt/sources.list.d/datadog.list").stdout
     assert "deb [signed-by=/usr/share/keyrings/datadog-archive-keyring.gpg] http://" in source
@@ -194,6 +194,16 @@ def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_hos
     assert changed_count(again) == 0
 
 
+def check_run_output() -> str:
+    """The check's own submissions under datadog_checks.base (the stand-in Agent runs no check), for the capture."""
+    try:
+        done = subprocess.run(["uv", "run", "--project", "tests/agent_check", "python", "tests/agent_check/run_once.py",
+                               "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        return done.stdout + done.stderr[-500:] if done.returncode else done.stdout
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"(not captured: {error})\n"
+
+
 def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, standin_repo):
     config = write_config(tmp_path, test_host, standin_repo)
     # A dry run on a fresh host shows diffs and changes nothing.
@@ -220,7 +230,8 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
     # What Ubuntu's MySQL leaves: /var/log/mysql as mysql:adm 2750, unreadable by dd-agent.
     test_host.root("getent group adm >/dev/null || groupadd adm; groupadd --system mysql && useradd --system -g mysql "
                    "--no-create-home -d /nonexistent -s /bin/false mysql; "
-                   "install -d -o mysql -g adm -m 2750 /var/log/mysql && touch /var/log/mysql/mysql_error.log", check=True)
+                   "install -d -o mysql -g adm -m 2750 /var/log/mysql && "
+                   "install -o mysql -g adm -m 0640 /dev/null /var/log/mysql/mysql_error.log", check=True)
     denied = test_host.root("su -s /bin/sh dd-agent -c 'ls -l /var/log/mysql' 2>&1")
     capture("permissions-error.txt", "$ sudo -u dd-agent ls -l /var/log/mysql\n" + denied.stdout)
     assert denied.returncode != 0 and "Permission denied" in denied.stdout
@@ -238,9 +249,10 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
 
     check_out = ok(invoke(config, "custom-check", "--host", test_host.target))
     verify = ok(invoke(config, "verify", "--host", test_host.target))
-    capture("my-metric-terminal.txt", check_out + "\n$ invoke verify\n" + verify)
+    capture("my-metric-terminal.txt", "$ invoke custom-check\n" + check_out + "\n$ invoke verify\n" + verify
+            + "\n$ uv run --project tests/agent_check python tests/agent_check/run_once.py 3\n" + check_run_output())
     assert "custom_my_metric" in verify
-    assert_configured(test_host)
+    assert_configured(test_host, tags=("env:prod", "team:db"))
 
 
 def test_parallel_setup_on_three_hosts(tmp_path, test_hosts, standin_repo):
