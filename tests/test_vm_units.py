@@ -326,3 +326,21 @@ def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host(m
         with run.step("bad"):
             raise steps.StepFailed("broken")
     assert run.counts() == {"ok": 0, "changed": 1, "failed": 1}
+
+
+# --- tasks end to end without a host --------------------------------------------------------------
+def test_an_unreachable_host_fails_with_its_name_and_exit_1():
+    out = io.StringIO()
+    with pytest.raises(Exit) as stop:
+        hosts.run_on_hosts(Context(config(ssh={"connect_timeout": 3})), ["vagrant@127.0.0.1:1"], False, "tag-host",
+                           lambda run: None, console=Console(file=out, width=200))
+    assert stop.value.code == 1 and "failed on 1 of 1 host(s)" in str(stop.value.message)
+    assert "vagrant@127.0.0.1:1: cannot connect" in out.getvalue()
+
+
+def test_vm_up_without_vagrant_says_what_to_do(monkeypatch):
+    from recipes import vm
+
+    monkeypatch.setattr(vm.shutil, "which", lambda name: None)
+    with pytest.raises(Exit, match="vagrant. is not installed.*--host"):
+        vm.vm_up.body(None)
