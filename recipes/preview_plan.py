@@ -341,7 +341,8 @@ def out_folder(config, out: str | None) -> Path:
 
 
 def generate(config, pictures: list[Picture], out: str | None = None) -> list[tuple[Picture, Path]]:
-    """Draw ``pictures`` into the output folder; for the site's folder also update manifest and figures.yml."""
+    """Draw ``pictures`` into the output folder and record them in its manifest; for the site's folder under
+    docs/ also point docs/figures.yml at them."""
     folder = out_folder(config, out)
     written = [(picture, picture.draw(folder / picture.file)) for picture in pictures]
     manifest_path = folder / MANIFEST
@@ -350,7 +351,7 @@ def generate(config, pictures: list[Picture], out: str | None = None) -> list[tu
         manifest[picture.key] = {"file": picture.file, "figure": picture.figure, "inputs": picture.inputs(folder),
                                  "params": picture.all_params(), "output": sha256_file(path)}
     manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1, sort_keys=True) + "\n")
-    if folder == out_folder(config, None):
+    if folder == out_folder(config, None) and folder.is_relative_to(ROOT / "docs"):
         docs_rel = folder.relative_to(ROOT / "docs")
         for picture, _ in written:
             if picture.figure:

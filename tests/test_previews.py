@@ -254,3 +254,20 @@ def test_preview_downtimes_task_prints_the_dst_gap(tmp_path):
     assert "gap (monitor live outside business hours): Mon 2026-10-26 08:00 CET -> Mon 2026-10-26 09:00 CET" in \
         result.stdout
     assert (tmp_path / "downtimes/weekend-downtime.svg").is_file()
+
+
+def test_a_new_capture_is_converted_once_by_the_session_hook(tmp_path):
+    from tests.previews_fixtures import changed_captures
+
+    captures, out = tmp_path / "captures", tmp_path / "generated"
+    captures.mkdir()
+    (captures / "permissions-error.txt").write_text("$ sudo -u dd-agent ls /var/log/mysql\nPermission denied\n")
+    config = make_config(captures_dir=str(captures), out_dir=str(out))
+    todo = changed_captures(config)
+    # the permission error also stands for logs-agent-error, which has no capture of its own here
+    assert {p.key for p in todo} == {"permissions-error", "logs-agent-error"}
+    preview_plan.generate(config, todo)
+    assert "Permission" in (out / "captures/permissions-error.svg").read_text()
+    assert changed_captures(config) == []
+    (captures / "permissions-error.txt").write_text("$ sudo -u dd-agent ls /var/log/mysql\nmysql_error.log\n")
+    assert {p.key for p in changed_captures(config)} == {"permissions-error", "logs-agent-error"}

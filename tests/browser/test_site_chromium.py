@@ -221,6 +221,9 @@ def test_phone_width_has_no_horizontal_overflow(phone, site_url, screenshots, pa
     load_all_images(page)
     widths = page.evaluate("({doc: document.documentElement.scrollWidth, view: window.innerWidth})")
     page.screenshot(path=str(screenshots / f"phone-{slug(path)}.png"), full_page=False)
+    first_figure = page.locator("figure[id^='fig-']").first
+    if first_figure.count():
+        first_figure.screenshot(path=str(screenshots / f"phone-{slug(path)}-first-picture.png"))
     assert widths["doc"] <= widths["view"], f"page is {widths['doc']} px wide in a {widths['view']} px viewport"
     wide = page.evaluate("""Array.from(document.querySelectorAll('.md-content img')).filter(
         img => img.getBoundingClientRect().right > window.innerWidth + 1).map(img => img.src)""")
