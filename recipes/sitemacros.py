@@ -103,7 +103,9 @@ def render_include(path: str, lang: str = "", indent: int = 0, title: str | None
     fence = "````" if "```" in text else "```"
     head = f'{fence}{lang} title="{title or path}"'
     block = f"{head}\n{text}\n{fence}"
-    return textwrap.indent(block, " " * indent) if indent else block
+    # The macro call already sits at the indentation of its tab or admonition: indent the lines after it.
+    first, _, rest = block.partition("\n")
+    return first + "\n" + textwrap.indent(rest, " " * indent, lambda line: True)
 
 
 def load_figures() -> dict:
