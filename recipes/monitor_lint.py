@@ -7,6 +7,7 @@ variables such as ``{{value}}`` or ``{{host.ip}}``, and @-handles that say who i
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 
 STATES = ("alert", "warning", "no_data", "recovery")
@@ -66,7 +67,7 @@ def _scan(message: str) -> _Scan:
     for tag in TAG.finditer(message):
         _note_handles(scan, message[pos:tag.start()], stack)
         pos = tag.end()
-        sigil, name = tag.group(1), tag.group(2)
+        sigil, name = tag.group(1), _block_name(tag.group(2))
         if sigil in ("#", "^"):
             if name not in BLOCKS:
                 scan.findings.append(Finding("error", f"Unknown block {{{{{sigil}{name}}}}}."))
@@ -131,10 +132,9 @@ def render(message: str, state: str, values: dict[str, str]) -> str:
             out.append(message[pos:tag.start()])
         pos = tag.end()
         sigil, name = tag.group(1), tag.group(2)
-        if sigil == "#":
-            keep.append(keep[-1] and state in BLOCKS.get(name, set()))
-        elif sigil == "^":
-            keep.append(keep[-1] and state not in BLOCKS.get(name, set()))
+        if sigil in ("#", "^"):
+            shown = _block_applies(name, state, values)
+            keep.append(keep[-1] and (shown if sigil == "#" else not shown))
         elif sigil == "/":
             if len(keep) > 1:
                 keep.pop()
@@ -143,6 +143,23 @@ def render(message: str, state: str, values: dict[str, str]) -> str:
     if keep[-1]:
         out.append(message[pos:])
     return _tidy("".join(out))
+
+
+def _block_name(tag_text: str) -> str:
+    """``is_match "host.name" "db"`` -> ``is_match``; a plain variable is returned whole."""
+    return tag_text.split(None, 1)[0] if tag_text else tag_text
+
+
+def _block_applies(tag_text: str, state: str, values: dict[str, str]) -> bool:
+    name, _, rest = tag_text.partition(" ")
+    if name in ("is_match", "is_exact_match"):
+        try:
+            variable, *wanted = shlex.split(rest)
+        except ValueError:
+            return False
+        actual = str(values.get(variable, ""))
+        return any(w == actual if name == "is_exact_match" else w in actual for w in wanted)
+    return state in BLOCKS.get(name, set())
 
 
 def _tidy(text: str) -> str:

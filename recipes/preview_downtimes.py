@@ -16,7 +16,7 @@ from dateutil.rrule import rrulestr
 from matplotlib.patches import Rectangle
 
 from recipes import preview_style as style
-from recipes.preview_inputs import PreviewInputError, require
+from recipes.preview_inputs import PreviewInputError, load_payload, require, sample_values, settings
 
 DURATION = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -125,6 +125,28 @@ def muted_business_hours(needed: list[Interval], windows: list[Window], since: d
             if end > start:
                 over.append(Interval(start, end))
     return over
+
+
+def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
+    """Windows of both downtime payloads over ``days`` days from ``first``, their gaps and their over-muting.
+
+    The schedules are taken as created a week before ``first`` (steady state), so a Monday morning is covered
+    by the previous weekend's window as it is once the downtimes exist.
+    """
+    cfg = settings(config)
+    zone = _zone(config["api"]["timezone"], "api.timezone")
+    since = datetime.combine(first, time(0), zone)
+    until = since + timedelta(days=days)
+    values = sample_values(config, START_DATE=(first - timedelta(days=7)).isoformat())
+    windows = []
+    for key in ("downtime-weeknights", "downtime-weekends"):
+        windows += expand(key, load_payload(key, values), since, until, wall_clock)
+    windows.sort(key=lambda w: w.start)
+    hours = cfg["business_hours"]
+    needed = quiet_hours(zone, first, days, hours["opens_t"], hours["closes_t"], hours["workdays_set"])
+    gaps = subtract(needed, windows)
+    over = muted_business_hours(needed, windows, since, until)
+    return windows, gaps, over
 
 
 def describe(parts: list[Interval], zone: ZoneInfo, label: str) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
+from datetime import date, time
 from pathlib import Path
 
 from recipes import payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = ROOT / "payloads"
+WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 class PreviewInputError(ValueError):
@@ -60,5 +61,27 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def sha256_json(data) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+def settings(config) -> dict:
+    """The previews block of the configuration, checked and with derived values (errors name the key)."""
+    raw = plain(config["previews"])
+    try:
+        hours = raw["business_hours"]
+        hours["opens_t"] = time.fromisoformat(hours["opens"])
+        hours["closes_t"] = time.fromisoformat(hours["closes"])
+        hours["workdays_set"] = {WEEKDAY_CODES.index(d) for d in hours["workdays"].split(",")}
+        for key in ("calendar_week", "dst_week"):
+            if date.fromisoformat(raw[key]).weekday() != 0:
+                raise PreviewInputError(f"previews.{key}: {raw[key]} is not a Monday")
+    except (KeyError, ValueError) as error:
+        raise PreviewInputError(f"recipes/defaults.py previews: bad or missing setting ({error})") from None
+    raw["sample_ctx"] = {**raw["sample"], "host_name": config["api"]["host"]}
+    return raw
+
+
+def plain(node):
+    """A configuration node (invoke DataProxy or dict) as plain dicts and lists."""
+    if hasattr(node, "items"):
+        return {key: plain(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [plain(value) for value in node]
+    return node

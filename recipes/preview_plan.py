@@ -12,30 +12,28 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, time
 from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 import matplotlib
-import rich
 from rich.syntax import Syntax
 from rich.text import Text
 
 from recipes import capture, preview_dashboard as dash, preview_downtimes as downtimes, preview_simulation as sim
 from recipes import preview_monitor as monitor_preview
-from recipes.preview_inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files,
-                                    sample_values, sha256_file, sha256_json)
+from recipes.preview_inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files, plain,
+                                    sample_values, settings, sha256_file)
 
 FIGURES_FILE = ROOT / "docs" / "figures.yml"
 MANIFEST = "manifest.json"
 OUT = "<out_dir>"  # manifest prefix of inputs stored beside the pictures
-HERE = Path(__file__).resolve().parent
 # The payload loader (recipes/payloads.py) is not hashed: it belongs to another concern, and a change in what
 # it returns is caught by the byte-for-byte regeneration test instead.
 COMMON_CODE = ["recipes/preview_plan.py", "recipes/preview_inputs.py", "recipes/preview_style.py"]
-WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # Figures drawn from a capture of a real run: figure key -> capture files to try, first found wins.
 CAPTURES = {
     "tags-yaml": ["tags-yaml"],
@@ -93,32 +91,6 @@ def _sha_or_missing(path: Path) -> str:
     return sha256_file(path) if path.is_file() else "missing"
 
 
-# --- settings ---------------------------------------------------------------------------------
-def settings(config) -> dict:
-    """The previews block of the configuration, checked and with derived values (errors name the key)."""
-    raw = _plain(config["previews"])
-    try:
-        hours = raw["business_hours"]
-        hours["opens_t"] = time.fromisoformat(hours["opens"])
-        hours["closes_t"] = time.fromisoformat(hours["closes"])
-        hours["workdays_set"] = {WEEKDAY_CODES.index(d) for d in hours["workdays"].split(",")}
-        for key in ("calendar_week", "dst_week"):
-            if date.fromisoformat(raw[key]).weekday() != 0:
-                raise PreviewInputError(f"previews.{key}: {raw[key]} is not a Monday")
-    except (KeyError, ValueError) as error:
-        raise PreviewInputError(f"recipes/defaults.py previews: bad or missing setting ({error})") from None
-    raw["sample_ctx"] = {**raw["sample"], "host_name": config["api"]["host"]}
-    return raw
-
-
-def _plain(node):
-    if hasattr(node, "items"):
-        return {key: _plain(value) for key, value in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_plain(value) for value in node]
-    return node
-
-
 # --- the plan -----------------------------------------------------------------------------------
 def message_plan(config) -> list[Picture]:
     cfg = settings(config)
@@ -156,20 +128,18 @@ def monitor_plan(config) -> list[Picture]:
 
 
 def downtime_plan(config) -> list[Picture]:
-    from recipes.previews import expand_and_check  # noqa: PLC0415 (tasks module imports this one)
-
     cfg = settings(config)
     zone = ZoneInfo(config["api"]["timezone"])
     hours = cfg["business_hours"]
     colours = {"downtime-weeknights": "#7e57c2", "downtime-weekends": "#26a69a"}
     params = {"timezone": zone.key, "business_hours": {k: hours[k] for k in ("opens", "closes", "workdays")},
               "calendar_week": cfg["calendar_week"], "dst_week": cfg["dst_week"]}
-    code = ["recipes/preview_downtimes.py", "recipes/previews.py"]
+    code = ["recipes/preview_downtimes.py"]
 
     def week(monday_iso: str, keys: tuple[str, ...], title: str):
         def draw(path):
             monday = date.fromisoformat(monday_iso)
-            windows, gaps, over = expand_and_check(config, monday, 7)
+            windows, gaps, over = downtimes.expand_and_check(config, monday, 7)
             shown = [w for w in windows if w.name in keys]
             verdict = title
             if len(keys) > 1:
@@ -324,7 +294,7 @@ def check_run_plan(config, captured: set[str]) -> list[Picture]:
 
     return [Picture("random-int", "captures/random-int.svg", ["recipes/capture.py", CHECK_RUNNER], draw,
                     figure="random-int", sources=[CHECK_SOURCE, CHECK_TEMPLATE, "tests/agent_check/uv.lock"],
-                    params={"check_run": _plain(config["previews"]["check_run"]), "check": _plain(config["check"])})]
+                    params={"check_run": plain(config["previews"]["check_run"]), "check": plain(config["check"])})]
 
 
 def full_plan(config, captures: bool = True) -> list[Picture]:
@@ -344,7 +314,18 @@ def generate(config, pictures: list[Picture], out: str | None = None) -> list[tu
     """Draw ``pictures`` into the output folder and record them in its manifest; for the site's folder under
     docs/ also point docs/figures.yml at them."""
     folder = out_folder(config, out)
-    written = [(picture, picture.draw(folder / picture.file)) for picture in pictures]
+    folder.mkdir(parents=True, exist_ok=True)
+    # Draw everything aside first: a bad input stops the run before any picture of the site is replaced.
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".drawing-") as scratch:
+        for picture in pictures:
+            picture.draw(Path(scratch) / picture.file)
+        for picture in pictures:
+            (folder / picture.file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(Path(scratch) / picture.file, folder / picture.file)
+        data = Path(scratch) / "data"
+        if data.is_dir():  # snapshots drawn beside the pictures (apm-demo.json)
+            shutil.copytree(data, folder / "data", dirs_exist_ok=True)
+    written = [(picture, folder / picture.file) for picture in pictures]
     manifest_path = folder / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     for picture, path in written:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from invoke import task
@@ -13,9 +13,9 @@ from rich.table import Table
 
 from recipes import monitor_lint, preview_downtimes as downtimes, preview_monitor as monitor_preview
 from recipes import preview_simulation as sim
-from recipes.preview_inputs import PreviewInputError, load_monitor, load_payload, sample_values
-from recipes.preview_plan import (ROOT, Picture, captures_plan, check_stale, dashboard_plan, downtime_plan,
-                                  full_plan, generate, message_plan, monitor_plan, settings)
+from recipes.preview_inputs import ROOT, PreviewInputError, load_monitor, sample_values, settings
+from recipes.preview_plan import (Picture, captures_plan, check_stale, dashboard_plan, downtime_plan, full_plan,
+                                  generate, message_plan, monitor_plan)
 
 console = Console(highlight=False)
 GROUP_HELP = {"out": "folder for the pictures (default: previews.out_dir)"}
@@ -100,7 +100,7 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     except ValueError:
         _fail(ValueError(f"--start {start!r} is not YYYY-MM-DD"))
     try:
-        windows, gaps, over = expand_and_check(c.config, first, int(days), wall_clock)
+        windows, gaps, over = downtimes.expand_and_check(c.config, first, int(days), wall_clock)
     except PreviewInputError as error:
         _fail(error)
     table = Table("schedule", "starts", "ends", "length", title=f"Downtime windows, {first} + {days} days ({zone.key})")
@@ -116,28 +116,6 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
         console.print(f"[green]no gap:[/] nights and weekends are covered and business hours "
                       f"({cfg['business_hours']['opens']}-{cfg['business_hours']['closes']}) stay live")
     _run(c, downtime_plan(c.config), out)
-
-
-def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
-    """Windows of both downtime payloads over ``days`` days from ``first``, their gaps and their over-muting.
-
-    The schedules are taken as created a week before ``first`` (steady state), so a Monday morning is covered
-    by the previous weekend's window as it is once the downtimes exist.
-    """
-    cfg = settings(config)
-    zone = ZoneInfo(config.api.timezone)
-    since = datetime.combine(first, time(0), zone)
-    until = since + timedelta(days=days)
-    values = sample_values(config, START_DATE=(first - timedelta(days=7)).isoformat())
-    windows = []
-    for key in ("downtime-weeknights", "downtime-weekends"):
-        windows += downtimes.expand(key, load_payload(key, values), since, until, wall_clock)
-    windows.sort(key=lambda w: w.start)
-    hours = cfg["business_hours"]
-    needed = downtimes.quiet_hours(zone, first, days, hours["opens_t"], hours["closes_t"], hours["workdays_set"])
-    gaps = downtimes.subtract(needed, windows)
-    over = downtimes.muted_business_hours(needed, windows, since, until)
-    return windows, gaps, over
 
 
 @task(help=GROUP_HELP)

@@ -17,7 +17,7 @@ from invoke import Config, Context
 from recipes import capture, monitor_lint, preview_downtimes, preview_plan, preview_simulation as sim
 from recipes.defaults import CONFIG
 from recipes.preview_inputs import PreviewInputError, ROOT, load_monitor, load_payload, sample_values
-from recipes.previews import expand_and_check
+from recipes.preview_downtimes import expand_and_check
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -271,3 +271,10 @@ def test_a_new_capture_is_converted_once_by_the_session_hook(tmp_path):
     assert changed_captures(config) == []
     (captures / "permissions-error.txt").write_text("$ sudo -u dd-agent ls /var/log/mysql\nmysql_error.log\n")
     assert {p.key for p in changed_captures(config)} == {"permissions-error", "logs-agent-error"}
+
+
+def test_is_match_blocks_take_arguments_and_render_on_the_value():
+    message = '{{#is_match "host.name" "db"}}database host @dba@example.com{{/is_match}}{{#is_alert}}x{{/is_alert}} @a'
+    assert not [f for f in monitor_lint.lint(message, GROUPED) if f.level == "error"]
+    assert monitor_lint.render(message, "alert", {"host.name": "db-1"}).startswith("database host")
+    assert monitor_lint.render(message, "alert", {"host.name": "web-1"}) == "x @a"
