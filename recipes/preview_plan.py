@@ -255,12 +255,24 @@ def captures_plan(config, source: str | None = None) -> list[Picture]:
         if found is None:
             continue
         text = found.read_text(encoding="utf-8", errors="replace")
+        refuse_secrets(text, _rel(found))
         rel = _rel(found)
         pictures.append(Picture(
             figure, f"captures/{figure}.svg", ["recipes/capture.py"],
             lambda path, text=text, name=found.stem: capture.text_to_svg(text, path, f"captured run: {name}"),
             figure=figure if figure in _figure_keys() else None, sources=[rel], params={"capture": found.name}))
     return pictures
+
+
+SECRET_VARIABLES = ("DD_API_KEY", "DD_APP_KEY")
+
+
+def refuse_secrets(text: str, where: str) -> None:
+    """Stop before a capture that contains a Datadog key from the environment becomes a committed picture."""
+    for name in SECRET_VARIABLES:
+        value = os.environ.get(name, "")
+        if len(value) >= 8 and value in text:
+            raise PreviewInputError(f"{where}: contains the value of ${name}; not converted (mask it in the capture)")
 
 
 def check_run_output(config) -> str:

@@ -14,7 +14,7 @@ from invoke import Config
 
 from recipes import preview_plan
 from recipes.defaults import CONFIG
-from recipes.preview_inputs import ROOT, sha256_file
+from recipes.preview_inputs import ROOT, PreviewInputError, sha256_file
 
 
 def changed_captures(config) -> list[preview_plan.Picture]:
@@ -30,11 +30,16 @@ def changed_captures(config) -> list[preview_plan.Picture]:
 
 def pytest_sessionfinish(session, exitstatus):
     config = Config(overrides=copy.deepcopy(CONFIG))
-    todo = changed_captures(config)
-    if not todo:
-        return
-    preview_plan.generate(config, todo)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter:
-        reporter.write_line(f"previews: converted {len(todo)} capture(s) of real runs into pictures: "
-                            f"{', '.join(p.key for p in todo)} (commit docs/img/generated and docs/figures.yml)")
+    say = reporter.write_line if reporter else print
+    try:
+        todo = changed_captures(config)
+        if todo:
+            preview_plan.generate(config, todo)
+    except PreviewInputError as error:
+        say(f"previews: captures NOT converted: {error}")
+        session.exitstatus = session.exitstatus or 1
+        return
+    if todo:
+        say(f"previews: converted {len(todo)} capture(s) of real runs into pictures: "
+            f"{', '.join(p.key for p in todo)} (commit docs/img/generated and docs/figures.yml)")

@@ -278,3 +278,12 @@ def test_is_match_blocks_take_arguments_and_render_on_the_value():
     assert not [f for f in monitor_lint.lint(message, GROUPED) if f.level == "error"]
     assert monitor_lint.render(message, "alert", {"host.name": "db-1"}).startswith("database host")
     assert monitor_lint.render(message, "alert", {"host.name": "web-1"}) == "x @a"
+
+
+def test_a_capture_holding_a_datadog_key_is_refused_without_printing_it(tmp_path, monkeypatch):
+    secret = "0123456789abcdef0123456789abcdef"
+    monkeypatch.setenv("DD_API_KEY", secret)
+    (tmp_path / "tags-yaml.txt").write_text(f"api_key: {secret}\n")
+    with pytest.raises(PreviewInputError, match=r"tags-yaml.txt: contains the value of \$DD_API_KEY") as caught:
+        preview_plan.captures_plan(make_config(), str(tmp_path))
+    assert secret not in str(caught.value)
