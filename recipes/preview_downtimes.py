@@ -127,6 +127,11 @@ def muted_business_hours(needed: list[Interval], windows: list[Window], since: d
     return over
 
 
+def zone_of(config) -> ZoneInfo:
+    """The configured time zone (api.timezone), or an error naming the setting."""
+    return _zone(config["api"]["timezone"], "recipes/defaults.py api.timezone")
+
+
 def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
     """Windows of both downtime payloads over ``days`` days from ``first``, their gaps and their over-muting.
 
@@ -134,7 +139,7 @@ def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
     by the previous weekend's window as it is once the downtimes exist.
     """
     cfg = settings(config)
-    zone = _zone(config["api"]["timezone"], "api.timezone")
+    zone = zone_of(config)
     since = datetime.combine(first, time(0), zone)
     until = since + timedelta(days=days)
     values = sample_values(config, START_DATE=(first - timedelta(days=7)).isoformat())

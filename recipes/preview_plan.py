@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import matplotlib
 from rich.syntax import Syntax
@@ -129,7 +128,7 @@ def monitor_plan(config) -> list[Picture]:
 
 def downtime_plan(config) -> list[Picture]:
     cfg = settings(config)
-    zone = ZoneInfo(config["api"]["timezone"])
+    zone = downtimes.zone_of(config)
     hours = cfg["business_hours"]
     colours = {"downtime-weeknights": "#7e57c2", "downtime-weekends": "#26a69a"}
     params = {"timezone": zone.key, "business_hours": {k: hours[k] for k in ("opens", "closes", "workdays")},

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from invoke import task
 from invoke.exceptions import Exit
@@ -29,33 +29,36 @@ def _run(c, pictures: list[Picture], out: str | None) -> None:
     console.print(table)
 
 
-def _fail(error: Exception):
-    raise Exit(f"previews: {error}", code=1)
+@contextmanager
+def _stop_on_bad_input():
+    """A bad payload or setting stops the task with one clear line (file and field), before anything is written."""
+    try:
+        yield
+    except PreviewInputError as error:
+        raise Exit(f"previews: {error}", code=1) from None
 
 
 @task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})
 def previews(c, out=None, no_captures=False):
     """Regenerate every picture of the site from the payloads and simulated data."""
-    try:
+    with _stop_on_bad_input():
         _run(c, full_plan(c.config, captures=not no_captures), out)
-    except PreviewInputError as error:
-        _fail(error)
 
 
 @task(help=GROUP_HELP)
 def preview_messages(c, out=None):
     """Render the monitor's alert, warning, no-data and recovery texts and lint the message."""
-    try:
+    with _stop_on_bad_input():
         cfg = settings(c.config)
         mon = load_monitor(sample_values(c.config))
-    except PreviewInputError as error:
-        _fail(error)
+        pictures = message_plan(c.config)
     table = Table("state", "recipients", "text", title=f"Notifications of {mon['name']!r}")
     for state, text in monitor_preview.rendered_messages(mon, cfg["sample_ctx"]).items():
         table.add_row(state, ", ".join(monitor_lint.recipients(mon["message"], state)), text)
     console.print(table)
     _print_lint(monitor_lint.lint(mon["message"], mon["query"]), mon["query"])
-    _run(c, message_plan(c.config), out)
+    with _stop_on_bad_input():
+        _run(c, pictures, out)
 
 
 def _print_lint(findings, query: str) -> None:
@@ -69,12 +72,10 @@ def _print_lint(findings, query: str) -> None:
 @task(help=GROUP_HELP)
 def preview_monitor(c, out=None):
     """Simulate a day of my_metric and compare the monitor as written with the at-least-once variant."""
-    try:
+    with _stop_on_bad_input():
         cfg = settings(c.config)
         values = sample_values(c.config)
         mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
-    except PreviewInputError as error:
-        _fail(error)
     _, evals = monitor_preview.evaluations(cfg["simulation"], mon, variant["query"])
     thresholds = mon["options"]["thresholds"]
     table = Table("query", "OK", "warning", "alert", "notifications", "alerts sent", "closed-form alert share",
@@ -85,7 +86,8 @@ def preview_monitor(c, out=None):
         table.add_row(query, *(f"{ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT)),
                       str(ev.notifications()), str(ev.alert_notifications()), f"{expected:.2%}")
     console.print(table)
-    _run(c, monitor_plan(c.config), out)
+    with _stop_on_bad_input():
+        _run(c, monitor_plan(c.config), out)
 
 
 @task(help={**GROUP_HELP, "start": "first day to expand, YYYY-MM-DD (default: today in api.timezone)",
@@ -93,16 +95,15 @@ def preview_monitor(c, out=None):
             "wall_clock": "count durations on the local clock instead of as elapsed time across a DST change"})
 def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     """Expand the downtime schedules into concrete windows, check nights and weekends have no gap."""
-    cfg = settings(c.config)
-    zone = ZoneInfo(c.config.api.timezone)
-    try:
-        first = date.fromisoformat(start) if start else datetime.now(zone).date()
-    except ValueError:
-        _fail(ValueError(f"--start {start!r} is not YYYY-MM-DD"))
-    try:
+    with _stop_on_bad_input():
+        cfg = settings(c.config)
+        zone = downtimes.zone_of(c.config)
+        try:
+            first = date.fromisoformat(start) if start else datetime.now(zone).date()
+        except ValueError:
+            raise PreviewInputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
         windows, gaps, over = downtimes.expand_and_check(c.config, first, int(days), wall_clock)
-    except PreviewInputError as error:
-        _fail(error)
+        pictures = downtime_plan(c.config)
     table = Table("schedule", "starts", "ends", "length", title=f"Downtime windows, {first} + {days} days ({zone.key})")
     for w in windows:
         table.add_row(w.name, f"{w.start:%a %Y-%m-%d %H:%M %Z}", f"{w.end:%a %Y-%m-%d %H:%M %Z}", str(w.end - w.start))
@@ -115,32 +116,33 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     if not gaps and not over:
         console.print(f"[green]no gap:[/] nights and weekends are covered and business hours "
                       f"({cfg['business_hours']['opens']}-{cfg['business_hours']['closes']}) stay live")
-    _run(c, downtime_plan(c.config), out)
+    with _stop_on_bad_input():
+        _run(c, pictures, out)
 
 
 @task(help=GROUP_HELP)
 def preview_dashboard(c, out=None):
     """Draw each timeboard widget, the Host Map card and the APM dashboard from simulated or measured data."""
-    try:
+    with _stop_on_bad_input():
         _run(c, dashboard_plan(c.config), out)
-    except PreviewInputError as error:
-        _fail(error)
 
 
 @task(help={**GROUP_HELP, "source": "folder of <figure-key>.txt captures (default: previews.captures_dir)"})
 def preview_captures(c, out=None, source=None):
     """Turn the end-to-end suite's captured outputs (artifacts/captures/*.txt) into terminal pictures."""
-    pictures = captures_plan(c.config, source)
-    if not pictures:
-        console.print(f"no capture found in {source or c.config.previews.captures_dir}; nothing to convert")
-        return
-    _run(c, pictures, out)
+    with _stop_on_bad_input():
+        pictures = captures_plan(c.config, source)
+        if not pictures:
+            console.print(f"no capture found in {source or c.config.previews.captures_dir}; nothing to convert")
+            return
+        _run(c, pictures, out)
 
 
 @task
 def previews_check(c):
     """Fail when a committed picture no longer matches its inputs (payloads, generator code, parameters)."""
-    problems = check_stale(c.config)
+    with _stop_on_bad_input():
+        problems = check_stale(c.config)
     for problem in problems:
         console.print(f"[red]stale:[/] {problem}")
     if problems:

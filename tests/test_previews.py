@@ -287,3 +287,12 @@ def test_a_capture_holding_a_datadog_key_is_refused_without_printing_it(tmp_path
     with pytest.raises(PreviewInputError, match=r"tags-yaml.txt: contains the value of \$DD_API_KEY") as caught:
         preview_plan.captures_plan(make_config(), str(tmp_path))
     assert secret not in str(caught.value)
+
+
+def test_a_bad_setting_stops_the_task_with_the_setting_named(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "invoke", "preview-downtimes", "--out", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "INVOKE_API_TIMEZONE": "Mars/Base"})
+    assert result.returncode == 1
+    assert "api.timezone: unknown time zone 'Mars/Base'" in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing written
