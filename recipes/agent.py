@@ -81,6 +81,16 @@ def keyring_step(run: HostRun, key_urls: list[str]) -> None:
                  f"touch {KEYRING}\n{imports}\nrm -f {KEYRING}~\nchmod 0644 {KEYRING}\n")
 
 
+def running_step(run: HostRun) -> None:
+    """Start the Agent if it is not running (a run cut before its restart converges on the next run)."""
+    with run.step("datadog-agent running") as step:
+        if RESTART_AGENT[0] in run.handlers:
+            step.note("a restart is already due")
+        elif run.root("svc datadog-agent status >/dev/null 2>&1", warn=True).exited != 0:
+            step.changed("not running: it will be started once, at the end")
+            run.notify(*RESTART_AGENT)
+
+
 def install_plan(config, api_key: str):
     """The steps of install-agent, as a function of one host run."""
     agent = config.agent
@@ -95,11 +105,13 @@ def install_plan(config, api_key: str):
             states, _ = run.files([SOURCE_LIST])
             source_changed = run.put_file(step, states[SOURCE_LIST], source, "root", "root", "0644")
         with run.step("packages " + " ".join(agent.packages)) as step:
-            if ensure_packages(run, step, list(agent.packages), update=True) or source_changed:
-                run.notify(*RESTART_AGENT)
+            ensure_packages(run, step, list(agent.packages), update=True)
+            if source_changed:
+                step.note("source changed")
         merge_datadog_yaml(run, "datadog.yaml: api_key and site", {"api_key": api_key, "site": agent.site})
+        running_step(run)
 
-    plan.steps = 5
+    plan.steps = 6
     return plan
 
 

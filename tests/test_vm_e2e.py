@@ -190,6 +190,11 @@ def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_hos
     assert_configured(test_host)
     assert restarts(test_host) == before + 1  # conf.yaml was rewritten: exactly one Agent restart
     assert test_host.root(f"grep -c '^tags:' {DATADOG_YAML}").stdout.strip() == "1"
+    # Cut after datadog.yaml was written but before the Agent restart: the Agent is not running.
+    test_host.root("service datadog-agent stop", check=True)
+    started = ok(invoke(config, "setup", "--host", test_host.target))
+    assert re.search(r"changed\s+datadog-agent running", started) and changed_count(started) == 2  # + the restart
+    assert test_host.root("service datadog-agent status").returncode == 0
     again = ok(invoke(config, "setup", "--host", test_host.target))
     assert changed_count(again) == 0
 
