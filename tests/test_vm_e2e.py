@@ -86,6 +86,11 @@ def restarts(host) -> int:
     return len(out.splitlines())
 
 
+def ssh_logins(host) -> int:
+    """Connections the guest's sshd accepted so far (sshd -e logs to the host's console.log)."""
+    return (Path(host.workdir) / "console.log").read_text(errors="replace").count("Accepted publickey for")
+
+
 def capture(name: str, text: str) -> None:
     CAPTURES.mkdir(parents=True, exist_ok=True)
     (CAPTURES / name).write_text(text)
@@ -161,9 +166,11 @@ def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(t
     restarts_after_first = restarts(test_host)
     assert restarts_after_first >= 1
 
+    logins = ssh_logins(test_host)
     second, second_seconds = timed(config, "setup", "--host", test_host.target)
     out = ok(second)
     assert changed_count(out) == 0, out
+    assert ssh_logins(test_host) == logins + 1, "one SSH connection per host per run"
     assert restarts(test_host) == restarts_after_first, "the second run restarted the Agent"
     record_figure("setup_first_run_s", first_seconds)
     record_figure("setup_second_run_s", second_seconds)
