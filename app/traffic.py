@@ -151,6 +151,7 @@ class Run:
         self.stop = threading.Event()
         self.per_thread: list[list[Sample]] = [[] for _ in range(plan.concurrency)]
         self.opened: list[int] = []  # one item per TCP connection opened (list.append is atomic)
+        self.finished: list[float] = []  # each worker's end time: elapsed does not include polling delays
         self.deadline = 0.0
 
     def done(self) -> int:
@@ -184,6 +185,7 @@ class Run:
                 status, error = None, error_kind(exc)
                 client.close()
             out.append(Sample(route, status, error, clock() - start))
+        self.finished.append(clock())
         client.close()
 
     def start(self) -> list[threading.Thread]:
@@ -208,14 +210,14 @@ def run(plan: Plan, progress: Progress | None = None) -> Report:
     threads = job.start()
     try:
         while any(t.is_alive() for t in threads):
-            threads[0].join(0.1) if threads[0].is_alive() else time.sleep(0.1)
+            time.sleep(0.1)
             if progress:
                 progress.update(task, completed=job.done())
     except KeyboardInterrupt:
         job.stop.set()
         for thread in threads:
             thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = max(job.finished, default=time.perf_counter()) - started
     if progress:
         progress.update(task, completed=job.done())
     samples = [s for out in job.per_thread for s in out]

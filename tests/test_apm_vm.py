@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,16 @@ def tally(runs, host) -> dict:
     return runs[host.target].counts()
 
 
+def new_log_lines(host, since: int, marker: str, expected: int) -> str:
+    """The service log after line `since`, once `expected` lines hold marker (access lines come just after)."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = "\n".join(host.root("cat /var/log/flask-app.log").stdout.splitlines()[since:])
+        if text.count(marker) >= expected or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)
+
+
 def refused(addr: str, port: int) -> bool:
     try:
         socket.create_connection((addr, port), timeout=2).close()
@@ -87,7 +98,7 @@ def test_apm_app_installs_starts_serves_traffic_and_a_rerun_changes_nothing(test
     assert report.errors == 0
     assert {route: row["statuses"] for route, row in report.by_route().items()} == {
         "/": {"200": 20}, "/api/apm": {"200": 20}, "/api/trace": {"200": 20}}
-    log = "\n".join(test_host.root("cat /var/log/flask-app.log").stdout.splitlines()[log_before:])
+    log = new_log_lines(test_host, log_before, '" 200 ', 60)
     traced = re.findall(r" - my_app - INFO - GET \S+ \[dd\.service=flask dd\.env=dev .*dd\.trace_id=\w+", log)
     assert len(traced) == 60  # under ddtrace-run: every request's log line carries its trace id
     assert len(re.findall(r'"GET /\S* HTTP/1\.1" 200 ', log)) == 60  # gunicorn's access log agrees

@@ -5,6 +5,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -41,9 +42,15 @@ def gunicorn_app(tmp_path_factory):
         processes.stop(proc)
 
 
-def access_counts(access: Path, since: int) -> Counter:
-    lines = access.read_text().splitlines()[since:]
-    return Counter((m["path"], int(m["status"])) for m in map(ACCESS_LINE.search, lines) if m)
+def access_counts(access: Path, since: int, expected: int) -> Counter:
+    """Access-log lines after line `since`; gunicorn writes each one just after its response, so wait a little."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = access.read_text().splitlines()[since:]
+        counts = Counter((m["path"], int(m["status"])) for m in map(ACCESS_LINE.search, lines) if m)
+        if sum(counts.values()) >= expected or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.05)
 
 
 def line_count(path: Path) -> int:
@@ -88,7 +95,7 @@ def test_counts_match_the_server_access_log_and_connections_are_reused(gunicorn_
     report = execute(Plan(url=url, requests=151, concurrency=3), quiet=True, show=False)
     routes = report.by_route()
     assert [routes[r]["requests"] for r in ("/", "/api/apm", "/api/trace")] == [51, 50, 50]
-    served = access_counts(access, before)
+    served = access_counts(access, before, 151)
     assert served == {("/", 200): 51, ("/api/apm", 200): 50, ("/api/trace", 200): 50}
     assert report.errors == 0
     assert report.connections == 3  # one per thread: gthread keeps each connection alive
@@ -99,7 +106,7 @@ def test_without_keepalive_every_request_opens_a_connection(gunicorn_app):
     before = line_count(access)
     report = execute(Plan(url=url, requests=40, concurrency=2, keepalive=False), quiet=True, show=False)
     assert report.connections == 40
-    assert sum(access_counts(access, before).values()) == 40
+    assert sum(access_counts(access, before, 40).values()) == 40
 
 
 def test_statuses_are_counted_per_route_and_404_is_not_an_error(gunicorn_app):
