@@ -148,7 +148,8 @@ def simulated_apm_summary(seed: int, service: str) -> dict:
     for name, base in (("GET /", 2.0), ("GET /api/apm", 2.5), ("GET /api/trace", 3.0)):
         p50 = base + rng.random()
         resources[name] = {"hits": rng.randint(80, 120), "errors": 0,
-                           "latency_ms": {"p50": p50, "p90": p50 * 1.8, "p99": p50 * 3.1, "max": p50 * 5}}
+                           "latency_ms": {"p50": p50, "p90": p50 * 1.8, "p99": p50 * 3.1, "mean": p50 * 1.3,
+                                          "max": p50 * 5}}
     return {"simulated": True, "services": {service: {"resources": resources}}}
 
 
@@ -168,37 +169,100 @@ def apm_resources(summary: dict, service: str, where: str) -> dict:
     return resources
 
 
-def draw_apm_dashboard(resources: dict, measured: bool, cpu: list[float], title: str, path):
-    """Requests, errors and latency per resource next to the host's CPU, as one dashboard."""
+def _panel_kind(widget: dict) -> str:
+    queries = " ".join(r.get("q", "") for r in widget.get("requests", []))
+    for needle, kind in ((".hits", "hits"), (".errors", "errors"), ("p50:", "latency"), (".duration", "duration"),
+                         ("system.cpu", "cpu"), ("system.net", "network")):
+        if needle in queries:
+            return kind
+    return "other"
+
+
+def draw_apm_dashboard(widgets: list[dict], resources: dict, measured: bool, seed: int, title: str, path):
+    """One panel per widget of the APM dashboard payload, in its order: APM panels from the summary's
+    resources, host panels simulated."""
     names = list(resources)
-    fig, axes = style.figure(9.5, 5.4, nrows=2, ncols=2)
-    (hits_ax, errors_ax), (latency_ax, cpu_ax) = axes
-    hits_ax.bar(names, [resources[n]["hits"] for n in names], color=style.PURPLE)
-    hits_ax.set_title("Requests per resource (trace.flask.request.hits)", fontsize=9, loc="left")
-    errors_ax.bar(names, [resources[n]["errors"] for n in names], color=style.ALERT)
-    errors_ax.set_title("Errors per resource (trace.flask.request.errors)", fontsize=9, loc="left")
-    errors_ax.set_ylim(0, max(1, *[resources[n]["errors"] for n in names]) * 1.2)
-    width = 0.27
-    for offset, (quantile, colour) in enumerate((("p50", "#c4b0e8"), ("p90", "#9b7fd1"), ("p99", style.PURPLE))):
-        latency_ax.bar([p + (offset - 1) * width for p in range(len(names))],
-                       [resources[n]["latency_ms"].get(quantile, 0) for n in names], width, label=quantile, color=colour)
-    latency_ax.set_xticks(list(range(len(names))))
-    latency_ax.set_xticklabels(names)
-    latency_ax.set_ylabel("ms")
-    latency_ax.legend(fontsize=7, frameon=False)
-    latency_ax.set_title("Latency p50 / p90 / p99 (trace.flask.request)", fontsize=9, loc="left")
-    cpu_ax.fill_between(range(len(cpu)), cpu, color="#9b7fd1", alpha=0.6, linewidth=0)
-    cpu_ax.set_title("Host CPU user % (system.cpu.user, simulated)", fontsize=9, loc="left")
-    cpu_ax.set_xlabel("minutes")
-    for ax in (hits_ax, errors_ax, latency_ax):
+    rows = math.ceil(len(widgets) / 2)
+    fig, axes = style.figure(9.5, 2.5 * rows, nrows=rows, ncols=2, squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    source = "measured" if measured else "SIMULATED"
+    for ax, widget in zip(flat, widgets):
+        kind = _panel_kind(widget)
+        ax.set_title(f"{widget['title']}\n({_PANEL_NOTE.get(kind, 'not previewed').format(source=source)})",
+                     fontsize=8, loc="left")
+        _PANELS.get(kind, _panel_other)(ax, names, resources, seed)
         ax.tick_params(axis="x", labelsize=7)
+    for ax in flat[len(widgets):]:
+        ax.set_visible(False)
     fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     fig.tight_layout()
-    style.footnote(fig, "APM panels from apm-demo's measured run (artifacts/apm-demo.json, real ddtrace spans); "
-                        "host CPU simulated -- not a Datadog screenshot"
+    style.footnote(fig, "APM panels from apm-demo's measured run (real ddtrace spans received by ddapm-test-agent); "
+                        "host panels simulated -- not a Datadog screenshot"
                    if measured else "SIMULATED APM summary: artifacts/apm-demo.json was not available when this was "
                                     "drawn -- not measured, not a Datadog screenshot")
     return style.save(fig, path)
+
+
+_PANEL_NOTE = {"hits": "{source}: requests per resource", "errors": "{source}: errors per resource",
+               "latency": "{source}: p50 / p90 / p99 per resource, ms", "duration": "{source}: mean per resource, ms",
+               "cpu": "simulated", "network": "simulated"}
+
+
+def _bars(ax, names, values, colour):
+    ax.bar(names, values, color=colour)
+
+
+def _panel_hits(ax, names, resources, seed):
+    _bars(ax, names, [resources[n]["hits"] for n in names], style.PURPLE)
+
+
+def _panel_errors(ax, names, resources, seed):
+    errors = [resources[n]["errors"] for n in names]
+    _bars(ax, names, errors, style.ALERT)
+    ax.set_ylim(0, max(1, *errors) * 1.2)
+    if not any(errors):
+        total = sum(resources[n]["hits"] for n in names)
+        ax.text(0.5, 0.5, f"0 errors in {total} requests", ha="center", va="center", transform=ax.transAxes,
+                fontsize=9, color="#555555")
+
+
+def _panel_latency(ax, names, resources, seed):
+    width = 0.27
+    for offset, (quantile, colour) in enumerate((("p50", "#c4b0e8"), ("p90", "#9b7fd1"), ("p99", style.PURPLE))):
+        ax.bar([p + (offset - 1) * width for p in range(len(names))],
+               [resources[n]["latency_ms"].get(quantile, 0) for n in names], width, label=quantile, color=colour)
+    ax.set_xticks(list(range(len(names))))
+    ax.set_xticklabels(names)
+    ax.legend(fontsize=7, frameon=False)
+
+
+def _panel_duration(ax, names, resources, seed):
+    _bars(ax, names, [resources[n]["latency_ms"].get("mean", resources[n]["latency_ms"].get("p50", 0))
+                      for n in names], "#9b7fd1")
+
+
+def _panel_cpu(ax, names, resources, seed):
+    user = host_cpu(seed, 60)
+    system = [v * 0.35 for v in host_cpu(seed + 1, 60)]
+    ax.stackplot(range(60), user, system, colors=["#9b7fd1", "#c4b0e8"], labels=["user %", "system %"])
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.set_xlabel("minutes", fontsize=7)
+
+
+def _panel_network(ax, names, resources, seed):
+    rng = random.Random(seed)
+    ax.plot([1500 + rng.gauss(0, 200) for _ in range(60)], color=style.PURPLE, label="bytes_rcvd/s")
+    ax.plot([4200 + rng.gauss(0, 500) for _ in range(60)], color="#26a69a", label="bytes_sent/s")
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.set_xlabel("minutes", fontsize=7)
+
+
+def _panel_other(ax, names, resources, seed):
+    ax.text(0.5, 0.5, "no preview for this widget", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+
+
+_PANELS = {"hits": _panel_hits, "errors": _panel_errors, "latency": _panel_latency, "duration": _panel_duration,
+           "cpu": _panel_cpu, "network": _panel_network}
 
 
 def host_cpu(seed: int, minutes: int) -> list[float]:

@@ -220,8 +220,8 @@ def _apm_picture(config, cfg: dict, code: list[str]) -> Picture:
             resources = dash.apm_resources(summary, service, where if measured else "simulated summary")
         except (ValueError, json.JSONDecodeError) as error:
             raise PreviewInputError(f"{where}: {error}") from None
-        cpu = dash.host_cpu(cfg["simulation"]["seed"], 60)
-        return dash.draw_apm_dashboard(resources, measured, cpu, board["title"], path)
+        widgets = [w["definition"] for w in board["widgets"]]
+        return dash.draw_apm_dashboard(widgets, resources, measured, cfg["simulation"]["seed"], board["title"], path)
 
     return Picture("apm-infra-dashboard", "dashboard/apm-infra-dashboard.svg", code, draw,
                    figure="apm-infra-dashboard", payloads=["apm-dashboard"],
