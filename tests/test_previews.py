@@ -296,3 +296,13 @@ def test_a_bad_setting_stops_the_task_with_the_setting_named(tmp_path):
     assert result.returncode == 1
     assert "api.timezone: unknown time zone 'Mars/Base'" in result.stderr
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_an_apm_summary_without_latency_is_reported_with_the_field():
+    from recipes import preview_dashboard
+
+    summary = {"services": {"flask": {"resources": {"GET /": {"hits": 3, "errors": 0}}}}}
+    with pytest.raises(ValueError, match=r"apm-demo.json: services.flask.resources\['GET /'\] has no 'latency_ms'"):
+        preview_dashboard.apm_resources(summary, "flask", "apm-demo.json")
+    simulated = preview_dashboard.simulated_apm_summary(6, "flask")
+    assert set(preview_dashboard.apm_resources(simulated, "flask", "x")) == {"GET /", "GET /api/apm", "GET /api/trace"}
