@@ -6,6 +6,7 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import task
 from invoke.exceptions import Exit
@@ -13,9 +14,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
-from recipes import ddsync
-from recipes import payloads as P
-from recipes.ddapi import ApiFailure, ApiSetupError, call, connect, keys_present
+if TYPE_CHECKING:
+    from recipes import ddsync
 
 DRY = {"dry_run": "validate and show what would be sent; send nothing"}
 DEFINE = {"define": "fill a placeholder, NAME=VALUE (repeatable), e.g. --define HOST=web-1"}
@@ -23,11 +23,20 @@ ONCE = {"at_least_once": "alert when any point crosses the threshold (max) inste
 STYLE = {"create": "green", "update": "yellow", "unchanged": "dim", "delete": "red"}
 
 
+def engine():
+    """The API engine, loaded on first use: datadog-api-client takes seconds to import,
+    and `invoke --list` or a VM task should not wait for it."""
+    from recipes import ddapi, ddsync, payloads  # noqa: PLC0415
+
+    return ddapi, ddsync, payloads
+
+
 def console() -> Console:
     return Console(width=int(os.environ.get("COLUMNS", 120)), highlight=False)
 
 
 def inputs(c, define=None, at_least_once=False, only=()) -> ddsync.Inputs:
+    _, ddsync, P = engine()
     api = c.config.get("api", {})
     return ddsync.Inputs(
         values=P.config_values(c.config, P.parse_overrides(define)),
@@ -40,9 +49,10 @@ def inputs(c, define=None, at_least_once=False, only=()) -> ddsync.Inputs:
 @contextmanager
 def clear_errors():
     """Bad payloads, keys or answers end the task with one clear message and exit code 1."""
+    ddapi, _, P = engine()
     try:
         yield
-    except (P.PayloadError, ApiSetupError, ApiFailure) as err:
+    except (P.PayloadError, ddapi.ApiSetupError, ddapi.ApiFailure) as err:
         raise Exit(f"error: {err}", code=1) from None
 
 
@@ -56,16 +66,17 @@ def show(out: Console, change: ddsync.Change, dry_run: bool) -> None:
 
 
 def run_apply(c, dry_run=False, at_least_once=False, define=None, only=()) -> list[ddsync.Change]:
+    ddapi, ddsync, P = engine()
     out = console()
     with clear_errors():
         chosen = inputs(c, define, at_least_once, only)
-        if dry_run and not keys_present():
+        if dry_run and not ddapi.keys_present():
             out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
             changes = ddsync.offline_changes(chosen)
             for change in changes:
                 show(out, change, dry_run)
         else:
-            with connect(c.config.get("api", {})) as apis:
+            with ddapi.connect(c.config.get("api", {})) as apis:
                 changes = ddsync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=dry_run)
     counts = {a: sum(ch.action == a for ch in changes) for a in STYLE}
     out.print(", ".join(f"{n} {a}" for a, n in counts.items()) + (" (dry run: nothing sent)" if dry_run else ""))
@@ -99,6 +110,7 @@ def apm_dashboard(c, dry_run=False, define=None):
 @task(help={**DEFINE, "offline": "skip POST /api/v1/monitor/validate even when DD_API_KEY/DD_APP_KEY are set"}, iterable=["define"])
 def validate(c, define=None, offline=False):
     """Check every payload (client models + our checks; the monitor also online when keys are set)."""
+    ddapi, ddsync, P = engine()
     out = console()
     values = P.config_values(c.config, P.parse_overrides(define))
     problems = []
@@ -108,8 +120,8 @@ def validate(c, define=None, offline=False):
             found = P.validate(spec, body)
             problems += found
             out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {spec.file}")
-        if keys_present() and not offline and not problems:
-            with connect(c.config.get("api", {})) as apis, call("validate monitor", apis.where):
+        if ddapi.keys_present() and not offline and not problems:
+            with ddapi.connect(c.config.get("api", {})) as apis, ddapi.call("validate monitor", apis.where):
                 apis.monitors.validate_monitor(ddsync.to_model(P.render(P.spec("monitor"), values, inputs(c).payload_dir), ddsync.Monitor))
             out.print("[green]      ok[/] monitor.json (POST /api/v1/monitor/validate)")
     if problems:
@@ -119,10 +131,11 @@ def validate(c, define=None, offline=False):
 @task(help={**ONCE, **DEFINE}, iterable=["define"])
 def plan(c, at_least_once=False, define=None):
     """Show what apply would create, update or leave alone, with a diff against the live objects."""
+    ddapi, ddsync, P = engine()
     out = console()
     with clear_errors():
         chosen = inputs(c, define, at_least_once)
-        with connect(c.config.get("api", {})) as apis:
+        with ddapi.connect(c.config.get("api", {})) as apis:
             changes = ddsync.plan(apis, chosen)
     table = Table("object", "kind", "action", "live id", "note")
     for ch in changes:
@@ -144,12 +157,13 @@ def apply(c, dry_run=False, at_least_once=False, define=None):
 @task(help={**DEFINE, "out_dir": "where to write the JSON files (default: payloads/)"}, iterable=["define"])
 def export(c, out_dir=None, define=None):
     """Write the live objects back into payloads/ form."""
+    ddapi, ddsync, P = engine()
     out = console()
     with clear_errors():
         chosen = inputs(c, define)
         target = Path(out_dir) if out_dir else chosen.payload_dir
         target.mkdir(parents=True, exist_ok=True)
-        with connect(c.config.get("api", {})) as apis:
+        with ddapi.connect(c.config.get("api", {})) as apis:
             written = ddsync.export(apis, chosen, target)
     for path in written:
         out.print(f"[green]exported[/] {path}")
@@ -160,10 +174,11 @@ def export(c, out_dir=None, define=None):
 @task(help={**DRY, **DEFINE}, iterable=["define"])
 def destroy(c, dry_run=False, define=None):
     """Delete what this runbook created, and nothing else."""
+    ddapi, ddsync, P = engine()
     out = console()
     with clear_errors():
         chosen = inputs(c, define)
-        with connect(c.config.get("api", {})) as apis:
+        with ddapi.connect(c.config.get("api", {})) as apis:
             changes = ddsync.destroy_plan(apis, chosen)
             for change in changes:
                 if not dry_run:
