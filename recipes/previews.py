@@ -11,17 +11,17 @@ from invoke.exceptions import Exit
 from rich.console import Console
 from rich.table import Table
 
-from recipes import monitor_lint, preview_downtimes as downtimes, preview_monitor as monitor_preview
-from recipes import preview_simulation as sim
-from recipes.preview_inputs import ROOT, PreviewInputError, load_monitor, sample_values, settings
-from recipes.preview_plan import (Picture, captures_plan, check_stale, dashboard_plan, downtime_plan, full_plan,
-                                  generate, message_plan, monitor_plan)
+# The drawing modules load matplotlib, which takes seconds: they are imported inside the tasks that draw,
+# so `invoke --list` and the other recipes do not pay for them.
 
 console = Console(highlight=False)
 GROUP_HELP = {"out": "folder for the pictures (default: previews.out_dir)"}
 
 
-def _run(c, pictures: list[Picture], out: str | None) -> None:
+def _run(c, pictures: list, out: str | None) -> None:
+    from recipes.preview_inputs import ROOT
+    from recipes.preview_plan import generate
+
     written = generate(c.config, pictures, out)
     table = Table("figure", "picture", title="Pictures written")
     for picture, path in written:
@@ -32,6 +32,8 @@ def _run(c, pictures: list[Picture], out: str | None) -> None:
 @contextmanager
 def _stop_on_bad_input():
     """A bad payload or setting stops the task with one clear line (file and field), before anything is written."""
+    from recipes.preview_inputs import PreviewInputError
+
     try:
         yield
     except PreviewInputError as error:
@@ -41,6 +43,8 @@ def _stop_on_bad_input():
 @task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})
 def previews(c, out=None, no_captures=False):
     """Regenerate every picture of the site from the payloads and simulated data."""
+    from recipes.preview_plan import full_plan
+
     with _stop_on_bad_input():
         _run(c, full_plan(c.config, captures=not no_captures), out)
 
@@ -48,6 +52,10 @@ def previews(c, out=None, no_captures=False):
 @task(help=GROUP_HELP)
 def preview_messages(c, out=None):
     """Render the monitor's alert, warning, no-data and recovery texts and lint the message."""
+    from recipes import monitor_lint, preview_monitor as monitor_preview
+    from recipes.preview_inputs import load_monitor, sample_values, settings
+    from recipes.preview_plan import message_plan
+
     with _stop_on_bad_input():
         cfg = settings(c.config)
         mon = load_monitor(sample_values(c.config))
@@ -72,6 +80,10 @@ def _print_lint(findings, query: str) -> None:
 @task(help=GROUP_HELP)
 def preview_monitor(c, out=None):
     """Simulate a day of my_metric and compare the monitor as written with the at-least-once variant."""
+    from recipes import preview_monitor as monitor_preview, preview_simulation as sim
+    from recipes.preview_inputs import load_monitor, sample_values, settings
+    from recipes.preview_plan import monitor_plan
+
     with _stop_on_bad_input():
         cfg = settings(c.config)
         values = sample_values(c.config)
@@ -95,6 +107,10 @@ def preview_monitor(c, out=None):
             "wall_clock": "count durations on the local clock instead of as elapsed time across a DST change"})
 def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     """Expand the downtime schedules into concrete windows, check nights and weekends have no gap."""
+    from recipes import preview_downtimes as downtimes
+    from recipes.preview_inputs import PreviewInputError, settings
+    from recipes.preview_plan import downtime_plan
+
     with _stop_on_bad_input():
         cfg = settings(c.config)
         zone = downtimes.zone_of(c.config)
@@ -123,6 +139,8 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
 @task(help=GROUP_HELP)
 def preview_dashboard(c, out=None):
     """Draw each timeboard widget, the Host Map card and the APM dashboard from simulated or measured data."""
+    from recipes.preview_plan import dashboard_plan
+
     with _stop_on_bad_input():
         _run(c, dashboard_plan(c.config), out)
 
@@ -130,6 +148,8 @@ def preview_dashboard(c, out=None):
 @task(help={**GROUP_HELP, "source": "folder of <figure-key>.txt captures (default: previews.captures_dir)"})
 def preview_captures(c, out=None, source=None):
     """Turn the end-to-end suite's captured outputs (artifacts/captures/*.txt) into terminal pictures."""
+    from recipes.preview_plan import captures_plan
+
     with _stop_on_bad_input():
         pictures = captures_plan(c.config, source)
         if not pictures:
@@ -141,6 +161,9 @@ def preview_captures(c, out=None, source=None):
 @task
 def previews_check(c):
     """Fail when a committed picture no longer matches its inputs (payloads, generator code, parameters)."""
+    from recipes.preview_inputs import ROOT
+    from recipes.preview_plan import check_stale
+
     with _stop_on_bad_input():
         problems = check_stale(c.config)
     for problem in problems:
