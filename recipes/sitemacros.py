@@ -137,6 +137,15 @@ def render_screenshot(key: str, page_url: str) -> str:
     return f'<figure class="{css}" id="fig-{key}">\n{body}\n<figcaption>{caption}</figcaption>\n</figure>\n'
 
 
+def render_picture(path: str, caption: str, page_url: str) -> str:
+    if not (ROOT / "docs" / path).is_file():
+        raise SiteError(f"picture docs/{path} does not exist")
+    return (
+        f'<figure class="rb-figure">\n<img src="{relative_url(path, page_url)}" alt="{html.escape(caption)}" loading="lazy">\n'
+        f"<figcaption>{html.escape(caption)}</figcaption>\n</figure>\n"
+    )
+
+
 def relative_url(doc_path: str, page_url: str) -> str:
     """Path from the page's URL (directory-style, e.g. 'monitoring-data/') to a file under docs/."""
     depth = len([part for part in page_url.split("/") if part])
@@ -163,6 +172,29 @@ def all_run_its() -> str:
             for name in tasks.Collection.from_module(module).tasks:
                 out.append(f"### {name}\n\n{render_run_it(name)}")
     return "\n".join(out)
+
+
+def monitor_simulation_table() -> str:
+    """The monitor as written vs "at least once" on a simulated day, computed at build time from the payloads."""
+    import json  # noqa: PLC0415
+
+    from recipes import preview_simulation as sim  # noqa: PLC0415
+    from recipes.defaults import CONFIG  # noqa: PLC0415
+
+    cfg = CONFIG["previews"]["simulation"]
+    monitor = json.loads(repo_file("payloads/monitor.json").read_text())
+    variant = json.loads(repo_file("payloads/monitor-at-least-once.json").read_text())
+    thresholds = monitor["options"]["thresholds"]
+    series = sim.simulate(cfg["seed"], cfg["duration_s"], cfg["interval_s"])
+    rows = ["| Monitor query | OK | Warning | Alert | Notifications | Of which alerts | Alert share expected |",
+            "|---|---|---|---|---|---|---|"]
+    for query in (monitor["query"], variant["query"]):
+        aggregator = query.split("(", 1)[0]
+        ev = sim.evaluate(series, aggregator, cfg["window_s"], cfg["every_s"], thresholds["warning"], thresholds["critical"])
+        expected = sim.expected_fraction_above(aggregator, thresholds["critical"], cfg["window_s"], cfg["interval_s"])
+        shares = " | ".join(f"{ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT))
+        rows.append(f"| `{query}` | {shares} | {ev.notifications()} | {ev.alert_notifications()} | {expected:.2%} |")
+    return "\n".join(rows)
 
 
 def defaults_yaml() -> str:
@@ -200,9 +232,15 @@ def define_env(env):
         """The picture standing for one of the write-up's screenshots, or a marked placeholder."""
         return render_screenshot(key, env.page.url)
 
+    @env.macro
+    def picture(path: str, caption: str) -> str:
+        """A generated picture that is not one of the write-up's screenshots (path under docs/)."""
+        return render_picture(path, caption, env.page.url)
+
     env.macro(task_table)
     env.macro(all_run_its)
     env.macro(defaults_yaml)
+    env.macro(monitor_simulation_table)
 
 
 def on_post_page_macros(env):
