@@ -166,8 +166,9 @@ class Run:
         return self.plan.routes[ticket % len(self.plan.routes)]
 
     def client(self):
-        opened = self.opened.append
-        on_connect = lambda: opened(1)  # noqa: E731
+        def on_connect():
+            self.opened.append(1)
+
         if urlsplit(self.plan.url).scheme == "https":
             return Urllib3Client(self.plan.url, self.plan.timeout, self.plan.keepalive, on_connect)
         host, port = self.plan.address

@@ -24,13 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402  (the write-up's client)
+import requests  # the write-up's client
 
-from app import processes  # noqa: E402
-from app.demo import agent_argv, app_env  # noqa: E402
-from app.demo import DemoSettings  # noqa: E402
-from app.stats import summarize  # noqa: E402
-from app.traffic import DEFAULT_ROUTES, Plan, run  # noqa: E402
+from app import processes
+from app.demo import DemoSettings, agent_argv, app_env
+from app.stats import summarize
+from app.traffic import DEFAULT_ROUTES, Plan, run
 
 SNIPPET = ROOT / "docs/snippets/apm-benchmark.md"
 HOST = "127.0.0.1"
@@ -114,7 +113,7 @@ def wrk(url: str, duration: float, concurrency: int) -> dict:
          "-s", str(ROOT / "bench/wrk_routes.lua"), url],
         capture_output=True, text=True, check=True, timeout=duration + 30,
     ).stdout
-    pct = {p: float(v) * WRK_UNITS[u] for p, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    pct = {p: float(v) * WRK_UNITS[u] for p, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)}
     total = int(re.search(r"(\d+) requests in", out)[1])
     errors = sum(map(int, re.findall(r"(?:connect|read|write|timeout) (\d+)", out)))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -172,20 +171,19 @@ def markdown(results, duration: float, concurrency: int, rounds: int) -> str:
             f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} | {r['connections']:.0f} | "
             f"{r['errors']:.0f} |"
         )
-    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-    lines += [
-        "",
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    method = (
         f"Measured {when} with `uv run python bench/apm_bench.py --duration {duration:g} --concurrency {concurrency} "
         f"--rounds {rounds}`: {os.cpu_count()} cores shared by client and server (load average "
-        f"{os.getloadavg()[0]:.1f} at the end: other work was running), gunicorn with 2 `gthread` workers x 4 "
+        f"{os.getloadavg()[0]:.1f} at the end; other work shares this machine), gunicorn with 2 `gthread` workers x 4 "
         "threads and keep-alive (`app/gunicorn_conf.py`), the three routes in turn, a warm-up of 300 requests "
         f"per server, then {rounds} rounds of {duration:g} s per client at concurrency {concurrency} in rotating "
         "order; each figure is the median over the rounds. Latency percentiles are nearest-rank (wrk's come "
         "from its own histogram); for wrk, \"connections opened\" is its connection count. Client and server "
         "share the cores, so the client's CPU per request is what it takes away from the app: on a busy "
-        "machine that figure is steadier than req/s.",
-    ]
-    return "\n".join(lines) + "\n"
+        "machine that figure is steadier than req/s."
+    )
+    return "\n".join([*lines, "", method]) + "\n"
 
 
 def main(argv=None) -> int:

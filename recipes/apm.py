@@ -145,7 +145,7 @@ def pip_proxy(app: VmApp, apt_dump: str) -> str:
     """The proxy pip should use: explicit, none, or (auto) the one apt already uses."""
     if app.pip_proxy != "auto":
         return app.pip_proxy
-    match = re.search(r'^Acquire::http::Proxy "([^"]+)";', apt_dump, re.M)
+    match = re.search(r'^Acquire::http::Proxy "([^"]+)";', apt_dump, re.MULTILINE)
     return match.group(1) if match and match.group(1).lower() not in ("false", "direct") else ""
 
 

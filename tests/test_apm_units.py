@@ -107,7 +107,7 @@ def test_the_init_script_renders_to_valid_sh_with_the_settings(tmp_path):
     script = render("apm/flask-app.init", name="flask-app", app_dir="/opt/flask-app", user="flaskapp")
     path = tmp_path / "flask-app"
     path.write_text(script)
-    assert subprocess.run(["sh", "-n", str(path)], capture_output=True).returncode == 0
+    assert subprocess.run(["sh", "-n", str(path)], capture_output=True, check=False).returncode == 0
     assert "PIDFILE=/run/$NAME.pid" in script and "--chuid \"$RUN_AS\"" in script and "RUN_AS=flaskapp" in script
     assert "# Required-Start:    $remote_fs $network" in script
 

@@ -110,7 +110,7 @@ def test_without_keepalive_every_request_opens_a_connection(gunicorn_app):
 
 
 def test_statuses_are_counted_per_route_and_404_is_not_an_error(gunicorn_app):
-    url, access = gunicorn_app
+    url, _ = gunicorn_app
     report = execute(Plan(url=url, routes=("/api/apm", "/missing"), requests=10, concurrency=2), quiet=True, show=False)
     routes = report.by_route()
     assert routes["/missing"]["statuses"] == {"404": 5}
@@ -128,7 +128,7 @@ def test_a_duration_bound_stops_the_run(gunicorn_app):
 def test_cli_json_report_has_the_requested_counts(gunicorn_app):
     url, _ = gunicorn_app
     out = subprocess.run([sys.executable, "-m", "app.traffic", url, "-n", "9", "-c", "2", "--json"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["requests"] == 9 and report["errors"] == 0
@@ -142,7 +142,7 @@ def test_a_refused_connection_gives_a_clear_message_and_nonzero_exit():
         check_reachable(Plan(url=f"http://127.0.0.1:{port}"))
     for argv in ([sys.executable, "-m", "app.traffic", f"http://127.0.0.1:{port}"],
                  [str(ROOT / ".venv/bin/invoke"), "traffic", "--url", f"http://127.0.0.1:{port}"]):
-        out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
         assert out.returncode == 2, out
         assert "cannot connect" in out.stderr and "Traceback" not in out.stderr
 
