@@ -141,15 +141,39 @@ def parse_overrides(pairs) -> dict:
     return out
 
 
-def next_start_date(template: dict, timezone: str, today: date | None = None) -> str:
-    """The first date (today included, in the downtime's time zone) whose weekday the RRULE lists."""
-    recurrence = template["data"]["attributes"]["schedule"]["recurrences"][0]
+def next_start_date(recurrence: dict, timezone: str, today: date | None = None) -> str:
+    """The first date from `today` (default: today in the downtime's time zone) whose weekday the
+    recurrence's RRULE lists."""
     days = re.search(r"BYDAY=([A-Z,]+)", recurrence.get("rrule", ""))
-    wanted = {WEEKDAYS.index(d) for d in days.group(1).split(",") if d in WEEKDAYS} if days else set(range(7))
+    wanted = {WEEKDAYS.index(d) for d in days.group(1).split(",") if d in WEEKDAYS} if days else set()
+    wanted = wanted or set(range(7))  # no usable BYDAY: any day (validate() reports a bad rule)
     day = today or datetime.now(_zone(timezone)).date()
     while day.weekday() not in wanted:
         day += timedelta(days=1)
     return day.isoformat()
+
+
+def fill_start_dates(template: dict, values: dict, file: str) -> dict:
+    """Each recurrence's ${START_DATE} filled with its own first matching day (a Saturday rule and a
+    Sunday rule in one downtime start on different dates). START_DATE, when given, is the earliest day."""
+    body = copy.deepcopy(template)
+    recurrences = body.get("data", {}).get("attributes", {}).get("schedule", {}).get("recurrences", [])
+    if not isinstance(recurrences, list):
+        return body
+    earliest = None
+    if values.get("START_DATE"):
+        try:
+            earliest = date.fromisoformat(str(values["START_DATE"]))
+        except ValueError:
+            raise PayloadError(f"{file}: START_DATE {values['START_DATE']!r} is not a date (YYYY-MM-DD)") from None
+    for i, recurrence in enumerate(recurrences):
+        if isinstance(recurrence, dict) and "${START_DATE}" in str(recurrence.get("start", "")):
+            if earliest is None and not values.get("TIMEZONE"):
+                continue  # fill() reports the missing placeholder
+            when = next_start_date(recurrence, values.get("TIMEZONE") or "UTC", earliest)
+            recurrence["start"] = fill(recurrence["start"], {**values, "START_DATE": when}, file,
+                                       f"data.attributes.schedule.recurrences[{i}].start")
+    return body
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -160,11 +184,10 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def render(spec: Spec, values: dict, payload_dir: Path = PAYLOAD_DIR, at_least_once: bool = False) -> dict:
-    """The exact body to send: template filled, START_DATE computed for downtimes when not given."""
+    """The exact body to send: template filled, each downtime recurrence starting on its own next matching day."""
     template = load_template(spec, payload_dir, at_least_once)
-    values = dict(values)
-    if spec.kind == "downtime" and not values.get("START_DATE") and values.get("TIMEZONE"):
-        values["START_DATE"] = next_start_date(template, values["TIMEZONE"])
+    if spec.kind == "downtime":
+        template = fill_start_dates(template, values, spec.file)
     return fill(template, values, spec.file)
 
 

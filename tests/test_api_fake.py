@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 from invoke.exceptions import Exit
@@ -103,12 +104,12 @@ def test_an_edited_downtime_window_is_patched_in_place(dd, tmp_path):
     fake, c = dd
     api.apply(c)
     for path in P.PAYLOAD_DIR.glob("*.json"):
-        (tmp_path / path.name).write_text(path.read_text().replace('"57h"', '"58h"'))
+        (tmp_path / path.name).write_text(path.read_text().replace('"45h"', '"46h"'))
     fake.clear_log()
     api.apply(api_context(fake, payload_dir=str(tmp_path)))
     (weekend,) = [d for d in fake.active_downtimes() if "weekends" in d["attributes"]["message"]]
     assert writes(fake) == [("PATCH", f"/api/v2/downtime/{weekend['id']}")]
-    assert weekend["attributes"]["schedule"]["recurrences"][0]["duration"] == "58h"
+    assert [r["duration"] for r in weekend["attributes"]["schedule"]["recurrences"]] == ["46h", "14h"]
     assert counts(fake) == EXPECTED
 
 
@@ -132,12 +133,26 @@ def test_plan_before_anything_exists_lists_creations_without_writing(dd, capsys)
 def test_downtimes_recurring_start_in_the_past_is_not_a_change(dd):
     fake, c = dd
     api.apply(c)
-    for downtime in fake.active_downtimes():  # the window started weeks ago on a matching weekday
-        rec = downtime["attributes"]["schedule"]["recurrences"][0]
-        rec["start"] = "2026-01-03T00:00" if "BYDAY=SA" in rec["rrule"] else "2026-01-05T19:00"
+    earlier = {"BYDAY=SA": "2026-01-03T00:00", "BYDAY=SU": "2026-01-04T19:00", "BYDAY=MO": "2026-01-05T19:00"}
+    for downtime in fake.active_downtimes():  # each window started weeks ago on a day its own rule allows
+        for rec in downtime["attributes"]["schedule"]["recurrences"]:
+            rec["start"] = next(start for day, start in earlier.items() if day in rec["rrule"])
     fake.clear_log()
     api.apply(c)
     assert fake.writes() == []
+
+
+def test_a_recurrence_moved_to_another_weekday_is_a_change(dd):
+    fake, c = dd
+    api.apply(c)
+    (weekend,) = [d for d in fake.active_downtimes() if "weekends" in d["attributes"]["message"]]
+    weekend["attributes"]["schedule"]["recurrences"][1]["start"] = "2026-01-05T19:00"  # a Monday, rule says Sunday
+    fake.clear_log()
+    api.apply(c)
+    assert writes(fake) == [("PATCH", f"/api/v2/downtime/{weekend['id']}")]
+    (patched,) = [d for d in fake.active_downtimes() if "weekends" in d["attributes"]["message"]]
+    sunday = datetime.fromisoformat(patched["attributes"]["schedule"]["recurrences"][1]["start"])
+    assert (sunday.weekday(), sunday.hour) == (6, 19)
 
 
 def test_export_round_trip_restores_placeholders_and_plan_stays_clean(dd, tmp_path):
@@ -187,7 +202,7 @@ def test_export_keeps_a_live_edit_with_placeholders_around_it(dd, tmp_path):
     assert exported["message"].count("${NOTIFY}") == 4 and "@oncall@example.com" not in exported["message"]
     weekend = json.loads((tmp_path / "downtime-weekends.json").read_text())
     assert weekend["data"]["attributes"]["monitor_identifier"] == {"monitor_id": "${MONITOR_ID}"}
-    assert weekend["data"]["attributes"]["schedule"]["recurrences"][0]["start"] == "${START_DATE}T00:00"
+    assert [r["start"] for r in weekend["data"]["attributes"]["schedule"]["recurrences"]] == ["${START_DATE}T00:00", "${START_DATE}T19:00"]
 
 
 def test_at_least_once_updates_the_same_monitor_in_place(dd):

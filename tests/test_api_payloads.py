@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.rrule import rrulestr
@@ -65,23 +66,68 @@ def test_at_least_once_variant_only_changes_the_aggregation():
     assert {**once, "query": normal["query"]} == normal
 
 
-def windows(key: str, first: date):
-    """(start, end) of each window of a downtime payload over three weeks from `first`."""
-    rec = rendered(key, START_DATE=first.isoformat())["data"]["attributes"]["schedule"]["recurrences"][0]
-    hours = int(rec["duration"].rstrip("h"))
-    starts = rrulestr(rec["rrule"], dtstart=datetime.fromisoformat(rec["start"]))
-    return [(s, s + timedelta(hours=hours)) for s in starts.between(datetime.fromisoformat(rec["start"]), datetime.fromisoformat(rec["start"]) + timedelta(days=21), inc=True)]
+def windows(key: str, first: date, zone: str = "Europe/Paris", days: int = 28):
+    """(start, end) in UTC of each window of a downtime payload over `days` days from `first`, every
+    recurrence of it, the duration counted as elapsed time (a 14h window is 14 real hours, DST or not)."""
+    schedule = rendered(key, START_DATE=first.isoformat(), TIMEZONE=zone)["data"]["attributes"]["schedule"]
+    tz = ZoneInfo(schedule["timezone"])
+    spans = []
+    for rec in schedule["recurrences"]:
+        begin = datetime.fromisoformat(rec["start"])
+        length = timedelta(hours=int(rec["duration"].rstrip("h")))
+        for local in rrulestr(rec["rrule"], dtstart=begin).between(begin, begin + timedelta(days=days), inc=True):
+            start = local.replace(tzinfo=tz).astimezone(timezone.utc)
+            spans.append((start, start + length))
+    return spans
+
+
+def assert_nights_and_weekends_exactly(zone: str, monday: date, step: timedelta):
+    """From `monday` for 8 days: muted exactly outside Mon-Fri 09:00-19:00 local, checked every `step`."""
+    tz = ZoneInfo(zone)
+    spans = windows("downtime-weeknights", monday - timedelta(days=14), zone) + windows("downtime-weekends", monday - timedelta(days=14), zone)
+    t = datetime.combine(monday, time(0), tz).astimezone(timezone.utc)
+    end = t + timedelta(days=8)
+    checked = 0
+    while t < end:
+        local = t.astimezone(tz)
+        covered = any(start <= t < stop for start, stop in spans)
+        working = local.weekday() < 5 and 9 <= local.hour < 19
+        assert covered == (not working), f"{zone} {local:%a %d %b %H:%M %Z} muted={covered}"
+        t += step
+        checked += 1
+    return checked
 
 
 def test_downtimes_cover_nights_and_weekends_with_no_gap_and_leave_working_hours_alone():
-    monday = date(2026, 11, 30)
-    spans = windows("downtime-weeknights", monday) + windows("downtime-weekends", monday + timedelta(days=5))
-    t = datetime(2026, 12, 7, 0, 0)  # a full week once both series are running
-    while t < datetime(2026, 12, 14, 0, 0):
-        covered = any(start <= t < end for start, end in spans)
-        working = t.weekday() < 5 and 9 <= t.hour < 19
-        assert covered == (not working), f"{t:%a %H:%M} covered={covered}"
-        t += timedelta(minutes=15)
+    assert assert_nights_and_weekends_exactly("Europe/Paris", date(2026, 12, 7), timedelta(minutes=15)) == 8 * 96
+
+
+# The weeks holding 2026's daylight-saving changes (Sunday), from the Monday before to the Monday after.
+DST_WEEKS = [
+    ("Europe/Paris", date(2026, 3, 23)),      # clocks forward Sun 29 Mar
+    ("Europe/Paris", date(2026, 10, 19)),     # clocks back Sun 25 Oct
+    ("America/New_York", date(2026, 3, 2)),   # clocks forward Sun 8 Mar
+    ("America/New_York", date(2026, 10, 26)), # clocks back Sun 1 Nov
+]
+
+
+@pytest.mark.parametrize("zone, monday", DST_WEEKS, ids=lambda v: str(v))
+def test_dst_weeks_have_no_gap_and_no_muted_business_hour_with_elapsed_time_durations(zone, monday):
+    tz = ZoneInfo(zone)
+    offsets = {datetime.combine(monday + timedelta(days=d), time(12), tz).utcoffset() for d in range(8)}
+    assert len(offsets) == 2, "the week must hold a daylight-saving change"
+    assert assert_nights_and_weekends_exactly(zone, monday, timedelta(hours=1)) == 8 * 24
+    # each UTC hour boundary above is also a local hour boundary, so no partial hour goes unchecked
+
+
+@pytest.mark.parametrize("zone, monday", DST_WEEKS, ids=lambda v: str(v))
+def test_the_old_single_57h_weekend_window_fails_in_dst_weeks(zone, monday):
+    """Why the weekend is two recurrences: Saturday 00:00 + 57 elapsed hours misses Monday 09:00 by the DST hour."""
+    tz = ZoneInfo(zone)
+    saturday = datetime.combine(monday + timedelta(days=5), time(0), tz)
+    end = (saturday.astimezone(timezone.utc) + timedelta(hours=57)).astimezone(tz)
+    assert end.date() == monday + timedelta(days=7)
+    assert end.hour == (10 if monday.month == 3 else 8)
 
 
 def test_downtime_payloads_use_v2_shape_monitor_id_as_integer_and_timezone():
@@ -90,15 +136,30 @@ def test_downtime_payloads_use_v2_shape_monitor_id_as_integer_and_timezone():
         assert attrs["monitor_identifier"] == {"monitor_id": 4242}
         assert attrs["schedule"]["timezone"] == "Europe/Paris"
         assert "@oncall@example.com" in attrs["message"]
-        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", attrs["schedule"]["recurrences"][0]["start"])
+        for rec in attrs["schedule"]["recurrences"]:
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", rec["start"])
 
 
-def test_start_date_is_the_next_day_the_rule_allows():
-    template = P.load_template(P.spec("downtime-weekends"))
-    assert P.next_start_date(template, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-05"  # Wed -> Sat
-    template = P.load_template(P.spec("downtime-weeknights"))
-    assert P.next_start_date(template, "Europe/Paris", today=date(2026, 12, 5)) == "2026-12-07"  # Sat -> Mon
-    assert P.next_start_date(template, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-02"
+def test_start_date_is_the_next_day_each_recurrence_allows():
+    saturday_rule, sunday_rule = P.load_template(P.spec("downtime-weekends"))["data"]["attributes"]["schedule"]["recurrences"]
+    assert P.next_start_date(saturday_rule, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-05"  # Wed -> Sat
+    assert P.next_start_date(sunday_rule, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-06"  # Wed -> Sun
+    (weeknights,) = P.load_template(P.spec("downtime-weeknights"))["data"]["attributes"]["schedule"]["recurrences"]
+    assert P.next_start_date(weeknights, "Europe/Paris", today=date(2026, 12, 5)) == "2026-12-07"  # Sat -> Mon
+    assert P.next_start_date(weeknights, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-02"
+
+
+def test_each_weekend_recurrence_gets_its_own_start_date_in_the_filled_body():
+    recs = rendered("downtime-weekends", START_DATE="2026-12-02")["data"]["attributes"]["schedule"]["recurrences"]
+    assert [(r["start"], r["duration"]) for r in recs] == [("2026-12-05T00:00", "45h"), ("2026-12-06T19:00", "14h")]
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    starts = [datetime.fromisoformat(r["start"]) for r in rendered("downtime-weekends")["data"]["attributes"]["schedule"]["recurrences"]]
+    assert [s.weekday() for s in starts] == [5, 6] and all(0 <= (s.date() - today).days < 7 for s in starts)
+
+
+def test_a_start_date_that_is_not_a_date_is_refused_with_the_file():
+    with pytest.raises(P.PayloadError, match=r"downtime-weekends.json: START_DATE 'next week' is not a date"):
+        rendered("downtime-weekends", START_DATE="next week")
 
 
 def test_apm_dashboard_shows_requests_errors_latency_cpu_and_network_of_the_service():

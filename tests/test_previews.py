@@ -84,28 +84,58 @@ def test_weeknight_windows_are_the_hand_computed_dates():
     assert (nights[0].start, nights[0].end) == (datetime(2026, 6, 1, 19, tzinfo=PARIS), datetime(2026, 6, 2, 9, tzinfo=PARIS))
     assert (nights[4].start, nights[4].end) == (datetime(2026, 6, 5, 19, tzinfo=PARIS), datetime(2026, 6, 6, 9, tzinfo=PARIS))
     weekends = [(w.start, w.end) for w in windows if w.name == "downtime-weekends"]
-    assert (datetime(2026, 6, 6, 0, tzinfo=PARIS), datetime(2026, 6, 8, 9, tzinfo=PARIS)) in weekends
+    assert (datetime(2026, 6, 6, 0, tzinfo=PARIS), datetime(2026, 6, 7, 21, tzinfo=PARIS)) in weekends
+    assert (datetime(2026, 6, 7, 19, tzinfo=PARIS), datetime(2026, 6, 8, 9, tzinfo=PARIS)) in weekends
     assert gaps == [] and over == []
 
 
-def test_spring_dst_weekend_window_runs_an_hour_into_monday_business_hours():
-    # Sat 28 Mar 2026 00:00 CET = Fri 23:00 UTC; + 57 h = Mon 30 Mar 08:00 UTC = 10:00 CEST.
+def weekend_windows(windows, saturday: date):
+    return sorted((w.start, w.end) for w in windows
+                  if w.name == "downtime-weekends" and saturday <= w.start.date() <= saturday + timedelta(days=1))
+
+
+def test_spring_dst_weekend_saturday_window_ends_later_and_the_sunday_one_reaches_monday_0900():
+    # Sat 28 Mar 2026 00:00 CET = Fri 23:00 UTC; + 45 h = Sun 20:00 UTC = 22:00 CEST.
     windows, gaps, over = windows_between(date(2026, 3, 23), 14)
-    weekend = next(w for w in windows if w.name == "downtime-weekends" and w.start.date() == date(2026, 3, 28))
-    assert weekend.end == datetime(2026, 3, 30, 10, tzinfo=PARIS)
-    assert weekend.end.utcoffset() == timedelta(hours=2)
-    assert gaps == []
-    assert [(o.start.astimezone(PARIS).hour, o.end.astimezone(PARIS).hour) for o in over] == [(9, 10)]
+    assert weekend_windows(windows, date(2026, 3, 28)) == [
+        (datetime(2026, 3, 28, 0, tzinfo=PARIS), datetime(2026, 3, 29, 22, tzinfo=PARIS)),
+        (datetime(2026, 3, 29, 19, tzinfo=PARIS), datetime(2026, 3, 30, 9, tzinfo=PARIS))]
+    assert gaps == [] and over == []
 
 
-def test_autumn_dst_weekend_window_leaves_monday_0800_to_0900_uncovered():
-    # Sat 24 Oct 2026 00:00 CEST = Fri 22:00 UTC; + 57 h = Mon 26 Oct 07:00 UTC = 08:00 CET.
+def test_autumn_dst_weekend_saturday_window_ends_earlier_but_still_overlaps_sunday_1900():
+    # Sat 24 Oct 2026 00:00 CEST = Fri 22:00 UTC; + 45 h = Sun 19:00 UTC = 20:00 CET.
     windows, gaps, over = windows_between(date(2026, 10, 19), 14)
-    weekend = next(w for w in windows if w.name == "downtime-weekends" and w.start.date() == date(2026, 10, 24))
-    assert weekend.end == datetime(2026, 10, 26, 8, tzinfo=PARIS)
+    assert weekend_windows(windows, date(2026, 10, 24)) == [
+        (datetime(2026, 10, 24, 0, tzinfo=PARIS), datetime(2026, 10, 25, 20, tzinfo=PARIS)),
+        (datetime(2026, 10, 25, 19, tzinfo=PARIS), datetime(2026, 10, 26, 9, tzinfo=PARIS))]
+    assert gaps == [] and over == []
+
+
+@pytest.fixture
+def old_weekend_shape(monkeypatch):
+    """The weekend payload as it was: one Saturday 00:00 + 57 h recurrence."""
+    real = preview_downtimes.load_payload
+
+    def load(key, values, at_least_once=False):
+        body = real(key, values, at_least_once)
+        if key == "downtime-weekends":
+            saturday = body["data"]["attributes"]["schedule"]["recurrences"][0]
+            body["data"]["attributes"]["schedule"]["recurrences"] = [{**saturday, "duration": "57h"}]
+        return body
+
+    monkeypatch.setattr(preview_downtimes, "load_payload", load)
+
+
+def test_old_single_57h_weekend_window_left_a_gap_in_autumn_and_muted_business_in_spring(old_weekend_shape):
+    _, gaps, over = windows_between(date(2026, 10, 19), 14)
     assert [(g.start.astimezone(PARIS), g.end.astimezone(PARIS)) for g in gaps] == [
         (datetime(2026, 10, 26, 8, tzinfo=PARIS), datetime(2026, 10, 26, 9, tzinfo=PARIS))]
     assert over == []
+    _, gaps, over = windows_between(date(2026, 3, 23), 14)
+    assert gaps == []
+    assert [(o.start.astimezone(PARIS), o.end.astimezone(PARIS)) for o in over] == [
+        (datetime(2026, 3, 30, 9, tzinfo=PARIS), datetime(2026, 3, 30, 10, tzinfo=PARIS))]
 
 
 def test_wall_clock_durations_close_both_dst_gaps():
@@ -246,13 +276,14 @@ def test_the_check_catches_a_changed_input_and_a_hand_edited_picture(tmp_path):
     assert "nightly-downtime: parameters changed since the picture was drawn" in preview_plan.check_stale(changed)
 
 
-def test_preview_downtimes_task_prints_the_dst_gap(tmp_path):
+def test_preview_downtimes_task_finds_no_gap_in_the_autumn_dst_week(tmp_path):
     result = subprocess.run([sys.executable, "-m", "invoke", "preview-downtimes", "--start", "2026-10-19",
                              "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
-    assert "gap (monitor live outside business hours): Mon 2026-10-26 08:00 CET -> Mon 2026-10-26 09:00 CET" in \
-        result.stdout
+    assert "Sun 2026-10-25 20:00 CET" in result.stdout  # the Saturday window's end, an hour earlier than usual
+    assert "no gap:" in result.stdout and "gap (monitor live" not in result.stdout
+    assert "muted during business hours" not in result.stdout
     assert (tmp_path / "downtimes/weekend-downtime.svg").is_file()
 
 
