@@ -107,7 +107,7 @@ CONFIG = {
                       "anomaly_lag": 60},
         "business_hours": {"opens": "09:00", "closes": "19:00", "workdays": "MO,TU,WE,TH,FR"},
         "calendar_week": "2026-06-01",             # a Monday: the week the calendars show
-        "dst_week": "2026-10-26",                  # a Monday after a daylight-saving change in api.timezone
+        "dst_week": "2026-10-19",                  # the Monday of a week whose weekend crosses a DST change
         "check_run": {"runs": 3, "seed": 45},      # random-int: the check run under datadog_checks.base
     },
 }

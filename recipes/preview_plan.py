@@ -160,7 +160,7 @@ def downtime_plan(config) -> list[Picture]:
                 week(cfg["calendar_week"], both, "Weeknights and weekend together"),
                 figure="weekend-downtime", payloads=list(both), params=params),
         Picture("dst-downtime", "downtimes/dst-downtime.svg", code,
-                week(cfg["dst_week"], both, "Week after a daylight-saving change"),
+                week(cfg["dst_week"], both, "A week whose weekend crosses a daylight-saving change"),
                 payloads=list(both), params=params),
     ]
 
