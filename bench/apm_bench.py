@@ -4,7 +4,13 @@ For each server mode (plain gunicorn, gunicorn under ddtrace-run sending to ddap
 the three clients run one after the other for the same duration at the same concurrency; the
 app is warmed up first. Prints a markdown table and saves it to docs/snippets/apm-benchmark.md.
 
-    uv run python bench/apm_bench.py [--duration 10] [--concurrency 4] [--no-save]
+By default (when the OS can pin and at least 2 CPUs are allowed) the server side (gunicorn
+master + workers, and the test agent) runs on one CPU and every client (ours, the write-up loop,
+wrk) on another, so each client has the same dedicated core and the server the same core:
+the comparison then asks "is the generator the bottleneck", not "who takes more CPU from the
+app". ``--no-pin`` keeps the old shared-cores mode.
+
+    uv run python bench/apm_bench.py [--duration 10] [--concurrency 4] [--rounds 3] [--no-pin] [--no-save]
 """
 
 import argparse
@@ -19,6 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +41,73 @@ from app.traffic import DEFAULT_ROUTES, Plan, run
 
 SNIPPET = ROOT / "docs/snippets/apm-benchmark.md"
 HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """One CPU for the server side, another for the client under test."""
+
+    server_cpu: int
+    client_cpu: int
+
+
+def pinning_available() -> Pinning | None:
+    """The first two CPUs this process may use, or None if the OS cannot pin or allows fewer than 2."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return Pinning(cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
+@contextmanager
+def affinity(cpus: set[int] | None):
+    """Run the block with this thread on `cpus` (children and new threads inherit it), then restore."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def allowed_cpus(pid: int) -> str:
+    """The kernel's view of a process's CPU list, e.g. "0" or "0-1"."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    return "?"
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (gunicorn's workers), from /proc."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(current := todo.pop())
+        todo += children.get(current, [])
+    return tree
+
+
+def check_server_pinned(started: list, cpu: int) -> None:
+    """Fail loudly if any server-side process (master, workers, agent) is not on exactly `cpu`."""
+    for proc in started:
+        for pid in process_tree(proc.pid):
+            try:
+                cpus = allowed_cpus(pid)
+            except OSError:
+                continue  # exited meanwhile
+            if cpus != str(cpu):
+                raise RuntimeError(f"{proc.name} pid {pid} runs on CPUs {cpus}, expected only {cpu}")
 
 
 def start_server(workdir: Path, traced: bool, started: list) -> str:
@@ -55,12 +130,14 @@ def start_server(workdir: Path, traced: bool, started: list) -> str:
 
 
 def client_cpu(fn):
-    """Wrap a client: add the CPU seconds it used per request (this process, or its child for wrk)."""
+    """Wrap a client: add its CPU per request and its CPU as % of one core (this process, or its child for wrk)."""
 
     def measured(url: str, duration: float, concurrency: int) -> dict:
-        before = cpu_seconds()
+        before, wall = cpu_seconds(), time.perf_counter()
         result = fn(url, duration, concurrency)
-        result["cpu_us"] = (cpu_seconds() - before) / max(1, result["requests"]) * 1e6
+        used = cpu_seconds() - before
+        result["cpu_us"] = used / max(1, result["requests"]) * 1e6
+        result["cpu_busy"] = used / (time.perf_counter() - wall) * 100  # % of one core
         return result
 
     return measured
@@ -132,22 +209,26 @@ CLIENTS = {name: client_cpu(fn) for name, fn in
            {"our generator (keep-alive)": ours, "write-up loop (requests.get)": writeup_loop, "wrk": wrk}.items()}
 
 
-def bench(duration: float, concurrency: int, rounds: int, workdir: Path) -> list[tuple[str, str, dict]]:
-    """Per server mode, `rounds` rounds of the three clients in rotating order; median of each figure."""
+def bench(duration: float, concurrency: int, rounds: int, workdir: Path,
+          pin: Pinning | None = None) -> list[tuple[str, str, dict]]:
+    """Per server mode, `rounds` rounds of the three clients in rotating order; median of each figure.
+
+    With `pin`, the server side is started on pin.server_cpu (gunicorn forks its workers later,
+    they inherit it) and the clients run on pin.client_cpu: our generator and the write-up loop
+    are threads of this process, wrk is its child, so all three inherit this thread's affinity.
+    """
     results = []
     for traced in (False, True):
         server = "ddtrace-run gunicorn" if traced else "gunicorn"
         started: list = []
         try:
-            url = start_server(workdir, traced, started)
-            run(Plan(url=url, requests=300, concurrency=concurrency))  # warm-up: imports, first-request costs
-            measured = {name: [] for name in CLIENTS}
-            names = list(CLIENTS)
-            for round_no in range(rounds):
-                for name in names[round_no % 3:] + names[:round_no % 3]:  # rotate: no client always goes first
-                    time.sleep(0.5)
-                    measured[name].append(CLIENTS[name](url, duration, concurrency))
-                    print(f"  {server:<21} {name:<30} {measured[name][-1]['rate']:8.0f} req/s", file=sys.stderr)
+            with affinity({pin.server_cpu} if pin else None):
+                url = start_server(workdir, traced, started)
+            with affinity({pin.client_cpu} if pin else None):
+                run(Plan(url=url, requests=300, concurrency=concurrency))  # warm-up: imports, first-request costs
+                if pin:
+                    check_server_pinned(started, pin.server_cpu)
+                measured = measure(url, server, duration, concurrency, rounds)
             results += [(server, name, median_row(rows)) for name, rows in measured.items()]
         finally:
             for proc in reversed(started):
@@ -155,35 +236,74 @@ def bench(duration: float, concurrency: int, rounds: int, workdir: Path) -> list
     return results
 
 
+def measure(url: str, server: str, duration: float, concurrency: int, rounds: int) -> dict[str, list[dict]]:
+    measured = {name: [] for name in CLIENTS}
+    names = list(CLIENTS)
+    for round_no in range(rounds):
+        for name in names[round_no % 3:] + names[:round_no % 3]:  # rotate: no client always goes first
+            time.sleep(0.5)
+            measured[name].append(CLIENTS[name](url, duration, concurrency))
+            print(f"  {server:<21} {name:<30} {measured[name][-1]['rate']:8.0f} req/s", file=sys.stderr)
+    return measured
+
+
 def median_row(rows: list[dict]) -> dict:
     return {key: statistics.median(r[key] for r in rows) for key in rows[0]}
 
 
-def markdown(results, duration: float, concurrency: int, rounds: int) -> str:
+def markdown(results, duration: float, concurrency: int, rounds: int, pin: Pinning | None) -> str:
     wrk_rate = {server: r["rate"] for server, client, r in results if client == "wrk"}
     lines = [
-        "| server | client | req/s | vs wrk | p50 ms | p90 ms | p99 ms | client CPU µs/req | connections opened | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | client | req/s | vs wrk | p50 ms | p90 ms | p99 ms | client CPU µs/req | client CPU % of a core "
+        "| connections opened | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for server, client, r in results:
         lines.append(
             f"| {server} | {client} | {r['rate']:.0f} | {r['rate'] / wrk_rate[server] * 100:.0f}% | "
-            f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} | {r['connections']:.0f} | "
-            f"{r['errors']:.0f} |"
+            f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} | {r['cpu_busy']:.0f}% | "
+            f"{r['connections']:.0f} | {r['errors']:.0f} |"
         )
+    return "\n".join([*lines, "", method(results, duration, concurrency, rounds, pin), "", verdict(results)]) + "\n"
+
+
+def method(results, duration: float, concurrency: int, rounds: int, pin: Pinning | None) -> str:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
-    method = (
-        f"Measured {when} with `uv run python bench/apm_bench.py --duration {duration:g} --concurrency {concurrency} "
-        f"--rounds {rounds}`: {os.cpu_count()} cores shared by client and server (load average "
-        f"{os.getloadavg()[0]:.1f} at the end; other work shares this machine), gunicorn with 2 `gthread` workers x 4 "
-        "threads and keep-alive (`app/gunicorn_conf.py`), the three routes in turn, a warm-up of 300 requests "
-        f"per server, then {rounds} rounds of {duration:g} s per client at concurrency {concurrency} in rotating "
-        "order; each figure is the median over the rounds. Latency percentiles are nearest-rank (wrk's come "
-        "from its own histogram); for wrk, \"connections opened\" is its connection count. Client and server "
-        "share the cores, so the client's CPU per request is what it takes away from the app: on a busy "
-        "machine that figure is steadier than req/s."
+    command = f"uv run python bench/apm_bench.py --duration {duration:g} --concurrency {concurrency} --rounds {rounds}"
+    if pin:
+        placement = (
+            f"CPUs pinned with `sched_setaffinity` (checked in `/proc/PID/status` before measuring): the server side "
+            f"(gunicorn master and its workers, and under ddtrace-run also the ddapm-test-agent) only on CPU "
+            f"{pin.server_cpu}; each client (our generator, the write-up loop, wrk) in turn only on CPU "
+            f"{pin.client_cpu}, so every client gets the same dedicated core and the server the same single core. "
+            "A client whose \"CPU % of a core\" nears 100% is itself the bottleneck"
+        )
+    else:
+        command += " --no-pin"
+        placement = (
+            f"not pinned: {os.cpu_count()} cores shared by client and server, so a client's CPU per request is "
+            "taken away from the app and the ratios partly measure CPU sharing"
+        )
+    return (
+        f"Measured {when} with `{command}`; {placement}. Load average {os.getloadavg()[0]:.1f} at the end: other "
+        "work shares this machine (pinning reserves nothing against it), so compare the ratios within one run, "
+        "not the absolute req/s across runs. gunicorn with 2 `gthread` workers x 4 threads and keep-alive "
+        "(`app/gunicorn_conf.py`), the three routes in turn, a warm-up of 300 requests per server, then "
+        f"{rounds} rounds of {duration:g} s per client at concurrency {concurrency} in rotating order; each figure "
+        "is the median over the rounds. Latency percentiles are nearest-rank (wrk's come from its own "
+        "histogram); for wrk, \"connections opened\" is its connection count."
     )
-    return "\n".join([*lines, "", method]) + "\n"
+
+
+def verdict(results) -> str:
+    """Our generator against the issue's goal: within 10% of wrk at the same concurrency."""
+    wrk_rate = {server: r["rate"] for server, client, r in results if client == "wrk"}
+    parts = []
+    for server, client, r in results:
+        if client.startswith("our generator"):
+            ratio = r["rate"] / wrk_rate[server]
+            parts.append(f"{server} {ratio * 100:.0f}% of wrk ({'met' if ratio >= 0.9 else 'NOT met'})")
+    return "Goal \"our generator within 10% of wrk\" (at least 90% of wrk's req/s): " + "; ".join(parts) + "."
 
 
 def main(argv=None) -> int:
@@ -191,15 +311,24 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per client (default 10)")
     parser.add_argument("--concurrency", type=int, default=4, help="connections/threads per client (default 4)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per client, medians reported (default 3)")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=None,
+                        help="server on one CPU, each client on another (default: on if the OS can pin "
+                             "and >= 2 CPUs are allowed); --no-pin shares all cores")
     parser.add_argument("--no-save", action="store_true", help=f"do not write {SNIPPET.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 2
+    pin = pinning_available() if args.pin is not False else None
+    if args.pin and pin is None:
+        print("--pin: this OS cannot pin CPUs or fewer than 2 CPUs are allowed", file=sys.stderr)
+        return 2
+    print(f"pinning: server CPU {pin.server_cpu}, clients CPU {pin.client_cpu}" if pin else "pinning: off",
+          file=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix="apm-bench-"))
     try:
-        results = bench(args.duration, args.concurrency, args.rounds, workdir)
-        table = markdown(results, args.duration, args.concurrency, args.rounds)
+        results = bench(args.duration, args.concurrency, args.rounds, workdir, pin)
+        table = markdown(results, args.duration, args.concurrency, args.rounds, pin)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(table)
