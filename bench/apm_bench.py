@@ -272,26 +272,25 @@ def method(results, duration: float, concurrency: int, rounds: int, pin: Pinning
     command = f"uv run python bench/apm_bench.py --duration {duration:g} --concurrency {concurrency} --rounds {rounds}"
     if pin:
         placement = (
-            f"CPUs pinned with `sched_setaffinity` (checked in `/proc/PID/status` before measuring): the server side "
-            f"(gunicorn master and its workers, and under ddtrace-run also the ddapm-test-agent) only on CPU "
-            f"{pin.server_cpu}; each client (our generator, the write-up loop, wrk) in turn only on CPU "
-            f"{pin.client_cpu}, so every client gets the same dedicated core and the server the same single core. "
-            "A client whose \"CPU % of a core\" nears 100% is itself the bottleneck"
+            f"pinned with `sched_setaffinity` and checked in `/proc/PID/status`: the server side (gunicorn master "
+            f"and workers; under ddtrace-run also ddapm-test-agent) only on CPU {pin.server_cpu}, each client "
+            f"(ours, the write-up loop, wrk) in turn only on CPU {pin.client_cpu}. Every client thus gets the same "
+            "dedicated core and the server the same single core; a client near 100% \"CPU % of a core\" would be "
+            "the bottleneck itself"
         )
     else:
         command += " --no-pin"
         placement = (
-            f"not pinned: {os.cpu_count()} cores shared by client and server, so a client's CPU per request is "
-            "taken away from the app and the ratios partly measure CPU sharing"
+            f"not pinned: client and server share {os.cpu_count()} cores, so the ratios partly measure how much "
+            "CPU each client takes from the app"
         )
     return (
-        f"Measured {when} with `{command}`; {placement}. Load average {os.getloadavg()[0]:.1f} at the end: other "
-        "work shares this machine (pinning reserves nothing against it), so compare the ratios within one run, "
-        "not the absolute req/s across runs. gunicorn with 2 `gthread` workers x 4 threads and keep-alive "
-        "(`app/gunicorn_conf.py`), the three routes in turn, a warm-up of 300 requests per server, then "
-        f"{rounds} rounds of {duration:g} s per client at concurrency {concurrency} in rotating order; each figure "
-        "is the median over the rounds. Latency percentiles are nearest-rank (wrk's come from its own "
-        "histogram); for wrk, \"connections opened\" is its connection count."
+        f"Measured {when} with `{command}`; {placement}. The machine is shared with other work (load average "
+        f"{os.getloadavg()[0]:.1f} at the end; pinning reserves nothing against it): read the ratios within one "
+        "run, not req/s across runs. gunicorn: 2 `gthread` workers x 4 threads, keep-alive "
+        "(`app/gunicorn_conf.py`); the three routes in turn; 300 warm-up requests per server, then "
+        f"{rounds} rounds of {duration:g} s per client at concurrency {concurrency} in rotating order, medians "
+        "shown. Percentiles are nearest-rank (wrk's from its own histogram); wrk's \"connections opened\" is its `-c`."
     )
 
 
@@ -318,6 +317,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         print("wrk not found: apt-get install wrk", file=sys.stderr)
+        return 2
+    if args.duration < 1 or args.duration != int(args.duration):
+        print(f"--duration: wrk takes whole seconds >= 1, got {args.duration:g}", file=sys.stderr)
         return 2
     pin = pinning_available() if args.pin is not False else None
     if args.pin and pin is None:
