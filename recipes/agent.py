@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 
 from invoke import task
 from invoke.exceptions import Exit
@@ -22,15 +23,22 @@ KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
 SOURCE_LIST = "/etc/apt/sources.list.d/datadog.list"
 DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
 FINGERPRINT_RE = re.compile(r"\b[0-9A-F]{40}\b")
+MISSING_KEY = "DD_API_KEY-not-set"  # stands for the key in a dry run only; never written
 RESTART_AGENT = ("restart datadog-agent", "svc datadog-agent restart 2>&1\n")
 
 
-def api_key_from_env() -> str:
-    """DD_API_KEY from the local environment; missing -> a clear error before anything is written."""
+def api_key_from_env(dry_run: bool = False) -> str:
+    """DD_API_KEY from the local environment; missing -> a clear error before anything is written.
+
+    A dry run writes nothing, so it goes on without the key (with a warning) and the diff shows the
+    api_key line masked, as always."""
     key = os.environ.get("DD_API_KEY", "").strip()
-    if not key:
-        raise Exit("error: DD_API_KEY is not set in this shell's environment; export it and re-run (nothing was changed)", code=2)
-    return key
+    if key:
+        return key
+    if dry_run:
+        print("warning: DD_API_KEY is not set; the dry run goes on, but a real run needs it", file=sys.stderr)
+        return MISSING_KEY
+    raise Exit("error: DD_API_KEY is not set in this shell's environment; export it and re-run (nothing was changed)", code=2)
 
 
 def merge_datadog_yaml(run: HostRun, name: str, updates: dict) -> None:
@@ -133,7 +141,7 @@ def resolve_tags(config, tag) -> list[str]:
 @task(iterable=["host"], help=HOST_HELP)
 def install_agent(c, host=None, dry_run=False):
     """Install Agent 7 from Datadog's apt repository and write api_key and site into datadog.yaml."""
-    run_on_hosts(c, host, dry_run, "install-agent", install_plan(c.config, api_key_from_env()))
+    run_on_hosts(c, host, dry_run, "install-agent", install_plan(c.config, api_key_from_env(dry_run)))
 
 
 @task(iterable=["host", "tag"], help={**HOST_HELP, "tag": "host tag as key:value; repeatable (default: agent.tags)"})

@@ -19,10 +19,10 @@ HOST_HELP = {
 STATUS_LINES = re.compile(r"(Agent \(v|Status date|Hostname:|API Key|mysql|custom_my_metric|Total Runs|Errors|\[OK\]|\[ERROR\]|Instance ID)")
 
 
-def setup_plan(c):
+def setup_plan(c, dry_run=False):
     """Every VM step in order; all input is validated here, before the first connection."""
     plans = [
-        agent.install_plan(c.config, agent.api_key_from_env()),
+        agent.install_plan(c.config, agent.api_key_from_env(dry_run)),
         agent.tags_plan(agent.resolve_tags(c.config, None)),
         mysql.mysql_plan(mysql.settings_from(c.config)),
         check.check_plan(check.check_files(c.config.check.name, c.config.check.min_collection_interval)),
@@ -80,7 +80,7 @@ def vm_up(c):
 @task(iterable=["host"], help=HOST_HELP)
 def setup(c, host=None, dry_run=False):
     """Run every VM step in order: install-agent, tag-host, setup-mysql, custom-check."""
-    run_on_hosts(c, host, dry_run, "setup", setup_plan(c))
+    run_on_hosts(c, host, dry_run, "setup", setup_plan(c, dry_run))
 
 
 @task(iterable=["host"], help={"host": HOST_HELP["host"]})

@@ -166,6 +166,14 @@ def test_api_key_missing_from_environment_stops_before_anything(monkeypatch):
         agent.api_key_from_env()
 
 
+def test_a_dry_run_goes_on_without_the_key_and_warns(monkeypatch, capsys):
+    monkeypatch.delenv("DD_API_KEY", raising=False)
+    assert agent.api_key_from_env(dry_run=True) == agent.MISSING_KEY
+    assert "DD_API_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("DD_API_KEY", "from-the-environment")
+    assert agent.api_key_from_env(dry_run=True) == "from-the-environment"
+
+
 # --- the batched state read -----------------------------------------------------------------------
 def test_probe_script_runs_every_check_in_one_shell_and_keeps_exact_output(tmp_path):
     exact = tmp_path / "f"
