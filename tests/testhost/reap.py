@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 from . import netns
@@ -34,6 +35,13 @@ def _alive(pid: int, started: str | None) -> bool:
     return started is not None and start_time(pid) == started
 
 
+def wait_gone(pid: int, started: str | None, timeout: float = 10.0) -> None:
+    """SIGKILL is asynchronous: a namespace's PID 1 takes its whole namespace down first. Wait until it is gone."""
+    deadline = time.monotonic() + timeout
+    while _alive(pid, started) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def reap_orphans(roots: list[Path]) -> list[str]:
     """Stop hosts (under these work roots) whose owner process is gone; returns their names."""
     reaped = []
@@ -46,9 +54,11 @@ def reap_orphans(roots: list[Path]) -> list[str]:
             pids = state["pids"]
             if _alive(*pids.pop("owner")):
                 continue
-            for pid, started in pids.values():
-                if _alive(pid, started):
-                    os.kill(pid, signal.SIGKILL)
+            killed = [(pid, started) for pid, started in pids.values() if _alive(pid, started)]
+            for pid, _ in killed:
+                os.kill(pid, signal.SIGKILL)
+            for pid, started in killed:
+                wait_gone(pid, started)
             netns.unwire(state["index"])
             shutil.rmtree(state_file.parent, ignore_errors=True)
             reaped.append(state_file.parent.name)
