@@ -191,12 +191,17 @@ def test_stop_leaves_no_namespace_mount_or_process(testhost_rootfs):
     host.stop()  # idempotent
 
 
+def output_of_a_killed_run(script: str) -> str:
+    """Run ``script`` in a separate Python that SIGKILLs itself (no cleanup ran); return what it printed."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parent.parent).stdout
+
+
 def test_hosts_of_a_killed_run_are_reaped_by_the_next_start(testhost_rootfs):
     killed_run = ("import os, signal; from tests.testhost import start_hosts\n"
                   "(h,) = start_hosts(1); print(h.name, h.pid1, h._proxy.pid, h.workdir, flush=True)\n"
                   "os.kill(os.getpid(), signal.SIGKILL)\n")
-    out = subprocess.run([sys.executable, "-c", killed_run], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).parent.parent).stdout
+    out = output_of_a_killed_run(killed_run)
     name, pid1, proxy_pid, workdir = out.split()
     assert Path(f"/proc/{pid1}").exists(), "the killed run's host should still be running"
     (host,) = start_hosts(1)
@@ -212,8 +217,7 @@ def test_a_repo_address_left_by_a_killed_run_is_reclaimed(standin_repo):
     killed_run = ("import os, signal; from tests.testhost import standin_apt_repo\n"
                   "r = standin_apt_repo(); print(r.addr, r.workdir, flush=True)\n"
                   "os.kill(os.getpid(), signal.SIGKILL)\n")
-    out = subprocess.run([sys.executable, "-c", killed_run], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).parent.parent).stdout
+    out = output_of_a_killed_run(killed_run)
     addr, workdir = out.split()
     assert f" {addr}/32" in subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"],
                                            capture_output=True, text=True).stdout
