@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,8 @@ from invoke.exceptions import Exit
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
+
+from recipes.terminal import task_console
 
 if TYPE_CHECKING:
     from recipes import ddsync
@@ -32,7 +33,7 @@ def engine():
 
 
 def console() -> Console:
-    return Console(width=int(os.environ.get("COLUMNS", 120)), highlight=False)
+    return task_console()
 
 
 def inputs(c, define=None, at_least_once=False, only=()) -> ddsync.Inputs:

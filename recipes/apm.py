@@ -16,6 +16,7 @@ from rich.console import Console
 
 from recipes.hosts import run_on_hosts
 from recipes.steps import HostRun, StepFailed, ensure_packages, render
+from recipes.terminal import task_console
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_FILES = ("my_app.py", "gunicorn_conf.py")  # shipped from app/ as they are
@@ -390,7 +391,7 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
     from app.processes import ProcessFailed
     from app.traffic import TargetUnreachable
 
-    console = Console(stderr=json, highlight=False)  # with --json, stdout carries only the JSON
+    console = task_console(stderr=json)  # with --json, stdout carries only the JSON
     try:
         settings = DemoSettings(
             service=c.config.apm.service, env=c.config.apm.env, version=str(c.config.apm.version),

@@ -15,12 +15,16 @@ _FONT_FACES_END = CONSOLE_SVG_FORMAT.index("    .{unique_id}-matrix")
 OFFLINE_SVG_FORMAT = CONSOLE_SVG_FORMAT[:_FONT_FACES_START] + CONSOLE_SVG_FORMAT[_FONT_FACES_END:]
 
 WIDTH = 100  # columns; long lines wrap like in a terminal of that width
+HEIGHT = 50  # rows rich assumes; given, so that TERM=dumb cannot shrink the width to 80
 
 
 def renderables_to_svg(renderables: list[RenderableType], path: Path, title: str, width: int = WIDTH) -> Path:
     """Print ``renderables`` on a recording console and save what it shows as an SVG at ``path``."""
-    console = Console(record=True, width=width, file=io.StringIO(), color_system="truecolor",
-                      force_terminal=True, legacy_windows=False)
+    # Every size and colour choice is fixed and the environment is not read (_environ={}): TERM, COLUMNS,
+    # LINES, NO_COLOR and FORCE_COLOR of the shell that draws must not change the picture.
+    console = Console(record=True, width=width, height=HEIGHT, file=io.StringIO(), color_system="truecolor",
+                      force_terminal=True, force_jupyter=False, force_interactive=False, no_color=False,
+                      legacy_windows=False, _environ={})
     for renderable in renderables:
         console.print(renderable)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from recipes.steps import CHANGED, FAILED, OK, HostRun, StepFailed
+from recipes.terminal import task_console
 
 HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z_][\w.-]*)@)?(?P<addr>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>\d{1,5}))?$")
 
@@ -199,7 +200,7 @@ def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str,
 
 def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: Callable[[HostRun], None], console: Console | None = None):
     """Run ``plan`` on every selected host in parallel (one connection each), print a summary, exit 1 on failure."""
-    console = console or Console(highlight=False, width=max(Console().width, 120))
+    console = console or task_console(min_width=120)
     try:
         targets = resolve_targets(c, hosts)
     except HostError as error:

@@ -26,6 +26,7 @@ from recipes import capture, preview_dashboard as dash, preview_downtimes as dow
 from recipes import preview_monitor as monitor_preview
 from recipes.preview_inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files, plain,
                                     sample_values, settings, sha256_file)
+from recipes.uvtool import UvNotFound, child_env, uv_command
 
 FIGURES_FILE = ROOT / "docs" / "figures.yml"
 MANIFEST = "manifest.json"
@@ -277,13 +278,12 @@ def refuse_secrets(text: str, where: str) -> None:
 def check_run_output(config) -> str:
     """The custom check run a few times under the real datadog_checks.base (its own uv project, tests/agent_check)."""
     run, check = config["previews"]["check_run"], config["check"]
-    command = ["uv", "run", "--project", "tests/agent_check", "--frozen", "--quiet", "python", CHECK_RUNNER,
-               "--runs", str(run["runs"]), "--seed", str(run["seed"]), "--name", check["name"],
-               "--interval", str(check["min_collection_interval"])]
-    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     try:
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    except (OSError, subprocess.TimeoutExpired) as error:
+        command = uv_command("run", "--project", "tests/agent_check", "--frozen", "--quiet", "python", CHECK_RUNNER,
+                             "--runs", str(run["runs"]), "--seed", str(run["seed"]), "--name", check["name"],
+                             "--interval", str(check["min_collection_interval"]))
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=child_env())
+    except (OSError, subprocess.TimeoutExpired, UvNotFound) as error:
         raise PreviewInputError(f"random-int: could not run the check with uv ({error})") from None
     if result.returncode:
         raise PreviewInputError(f"random-int: {' '.join(command)} failed:\n{result.stderr[-1500:]}")

@@ -8,13 +8,13 @@ from datetime import date, datetime
 
 from invoke import task
 from invoke.exceptions import Exit
-from rich.console import Console
 from rich.table import Table
+
+from recipes.terminal import task_console
 
 # The drawing modules load matplotlib, which takes seconds: they are imported inside the tasks that draw,
 # so `invoke --list` and the other recipes do not pay for them.
 
-console = Console(highlight=False)
 GROUP_HELP = {"out": "folder for the pictures (default: previews.out_dir)"}
 
 
@@ -26,7 +26,7 @@ def _run(c, pictures: list, out: str | None) -> None:
     table = Table("figure", "picture", title="Pictures written")
     for picture, path in written:
         table.add_row(picture.key, str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
-    console.print(table)
+    task_console().print(table)
 
 
 @contextmanager
@@ -63,7 +63,7 @@ def preview_messages(c, out=None):
     table = Table("state", "recipients", "text", title=f"Notifications of {mon['name']!r}")
     for state, text in monitor_preview.rendered_messages(mon, cfg["sample_ctx"]).items():
         table.add_row(state, ", ".join(monitor_lint.recipients(mon["message"], state)), text)
-    console.print(table)
+    task_console().print(table)
     _print_lint(monitor_lint.lint(mon["message"], mon["query"]), mon["query"])
     with _stop_on_bad_input():
         _run(c, pictures, out)
@@ -71,10 +71,10 @@ def preview_messages(c, out=None):
 
 def _print_lint(findings, query: str) -> None:
     if not findings:
-        console.print(f"[green]lint: no warning[/] for query {query}")
+        task_console().print(f"[green]lint: no warning[/] for query {query}")
     for finding in findings:
         colour = "red" if finding.level == "error" else "yellow"
-        console.print(f"[{colour}]lint {finding.level}:[/] {finding.message}")
+        task_console().print(f"[{colour}]lint {finding.level}:[/] {finding.message}")
 
 
 @task(help=GROUP_HELP)
@@ -97,7 +97,7 @@ def preview_monitor(c, out=None):
                                                cfg["simulation"]["interval_s"])
         table.add_row(query, *(f"{ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT)),
                       str(ev.notifications()), str(ev.alert_notifications()), f"{expected:.2%}")
-    console.print(table)
+    task_console().print(table)
     with _stop_on_bad_input():
         _run(c, monitor_plan(c.config), out)
 
@@ -123,14 +123,14 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     table = Table("schedule", "starts", "ends", "length", title=f"Downtime windows, {first} + {days} days ({zone.key})")
     for w in windows:
         table.add_row(w.name, f"{w.start:%a %Y-%m-%d %H:%M %Z}", f"{w.end:%a %Y-%m-%d %H:%M %Z}", str(w.end - w.start))
-    console.print(table)
+    task_console().print(table)
     for label, parts, colour in (("gap (monitor live outside business hours)", gaps, "red"),
                                  ("muted during business hours", over, "yellow")):
         for part in parts:
-            console.print(f"[{colour}]{label}:[/] {part.start.astimezone(zone):%a %Y-%m-%d %H:%M %Z} -> "
+            task_console().print(f"[{colour}]{label}:[/] {part.start.astimezone(zone):%a %Y-%m-%d %H:%M %Z} -> "
                           f"{part.end.astimezone(zone):%a %Y-%m-%d %H:%M %Z}")
     if not gaps and not over:
-        console.print(f"[green]no gap:[/] nights and weekends are covered and business hours "
+        task_console().print(f"[green]no gap:[/] nights and weekends are covered and business hours "
                       f"({cfg['business_hours']['opens']}-{cfg['business_hours']['closes']}) stay live")
     with _stop_on_bad_input():
         _run(c, pictures, out)
@@ -153,7 +153,7 @@ def preview_captures(c, out=None, source=None):
     with _stop_on_bad_input():
         pictures = captures_plan(c.config, source)
         if not pictures:
-            console.print(f"no capture found in {source or c.config.previews.captures_dir}; nothing to convert")
+            task_console().print(f"no capture found in {source or c.config.previews.captures_dir}; nothing to convert")
             return
         _run(c, pictures, out)
 
@@ -167,8 +167,8 @@ def previews_check(c):
     with _stop_on_bad_input():
         problems = check_stale(c.config)
     for problem in problems:
-        console.print(f"[red]stale:[/] {problem}")
+        task_console().print(f"[red]stale:[/] {problem}")
     if problems:
         raise Exit("previews-check: run `invoke previews` and commit docs/img/generated/ and docs/figures.yml", code=1)
     manifest = json.loads((ROOT / c.config.previews.out_dir / "manifest.json").read_text())
-    console.print(f"[green]{len(manifest)} pictures match their inputs[/]")
+    task_console().print(f"[green]{len(manifest)} pictures match their inputs[/]")

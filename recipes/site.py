@@ -5,6 +5,8 @@ import shlex
 from invoke import task
 from invoke.exceptions import Exit
 
+from recipes.uvtool import child_env, uv_command
+
 # Material for MkDocs prints a banner about its successor on every build; it is not a problem of this site.
 QUIET = {"NO_MKDOCS_2_WARNING": "1"}
 
@@ -36,8 +38,9 @@ def test(c, k="", marker=""):
     if not marker:
         # The custom check's tests need datadog_checks.base, which pins its own ddtrace: a separate uv project.
         # It runs first, so the main suite's summary is the last line printed.
-        check_args = ["env", "-u", "VIRTUAL_ENV", "uv", "run", "--project", "tests/agent_check", "pytest", "tests/agent_check"]
-        code = c.run(shlex.join(check_args + (["-k", k] if k else [])), pty=False, warn=True).exited
+        check_args = uv_command("run", "--project", "tests/agent_check", "pytest", "tests/agent_check")
+        code = c.run(shlex.join(check_args + (["-k", k] if k else [])), pty=False, warn=True, env=child_env(),
+                     replace_env=True).exited
         codes.append(0 if code == 5 else code)  # 5: -k selected none of them
     codes.append(c.run(shlex.join(args), pty=False, warn=True).exited)
     failed = [code for code in codes if code]

@@ -82,7 +82,7 @@ def render_run_it(name: str) -> str:
     summary, _, details = doc.partition("\n")
     body = [
         "```bash",
-        f"uv run invoke {name}",
+        f"./run {name}",
         "```",
         "",
         f"**{summary.strip()}** {textwrap.dedent(details).strip()}".strip(),

@@ -13,6 +13,7 @@ import io
 import posixpath
 import re
 import secrets
+import select
 import shlex
 import threading
 import time
@@ -156,25 +157,36 @@ def run_script(conn, command: str, stdin_text: str, timeout: float = 1800) -> Ou
         channel.exec_command(command)
         channel.sendall(stdin_text.encode())
         channel.shutdown_write()
-        out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
-        while True:
-            busy = False
-            if channel.recv_ready():
-                out += channel.recv(65536)
-                busy = True
-            if channel.recv_stderr_ready():
-                err += channel.recv_stderr(65536)
-                busy = True
-            if not busy:
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    break
-                if time.monotonic() > deadline:
-                    raise StepFailed(f"remote command timed out after {timeout:.0f} s")
-                time.sleep(0.002)
+        out, err = read_to_eof(channel, deadline, timeout)
+        if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
+            raise StepFailed(f"remote command gave no exit status within {timeout:.0f} s")
         return Outcome(channel.recv_exit_status(), out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
     finally:
         channel.close()
+
+
+def read_to_eof(channel, deadline: float, timeout: float) -> tuple[bytearray, bytearray]:
+    """Read stdout and stderr until the server's EOF (or close), not just until the exit status.
+
+    OpenSSH sends ``exit-status`` when the command exits, which can be before the last output bytes
+    (a child still holding stdout, or a busy machine): stopping there loses output.
+    """
+    out, err = bytearray(), bytearray()
+    while True:
+        while channel.recv_ready():
+            out += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(65536)
+        if channel.eof_received or channel.closed:
+            if not channel.recv_ready() and not channel.recv_stderr_ready():
+                return out, err
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StepFailed(f"remote command timed out after {timeout:.0f} s")
+        # The channel's pipe becomes readable on stdout, stderr or EOF.
+        select.select([channel], [], [], min(left, 0.5))
 
 
 class HostRun:

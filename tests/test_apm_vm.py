@@ -8,7 +8,6 @@ uploads them and pip installs from them; a real VM installs from PyPI. About 60 
 import copy
 import hashlib
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -21,6 +20,7 @@ from invoke.config import merge_dicts
 from app.traffic import Plan, execute
 from recipes.apm import PIP_MIN, apm_app, apm_stop, locked_requirements
 from recipes.defaults import CONFIG
+from recipes.uvtool import uvx_command
 from tests.testhost_fixtures import requires_root
 
 pytestmark = [pytest.mark.e2e, requires_root]
@@ -32,12 +32,10 @@ def wheelhouse() -> Path:
     requirements = locked_requirements() + f"pip>={PIP_MIN[0]}\n"
     folder = Path.home() / ".cache/runbook-apm-wheels" / hashlib.sha256(requirements.encode()).hexdigest()[:12]
     if not (folder / "complete").exists():
-        if shutil.which("uvx") is None:
-            pytest.skip("uvx (from uv) is needed to download the wheels for the test host")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "requirements.txt").write_text(requirements)
-        subprocess.run(["uvx", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
-                        "--platform", "manylinux2014_x86_64", "-d", str(folder), "-r", str(folder / "requirements.txt")],
+        subprocess.run(uvx_command("pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
+                        "--platform", "manylinux2014_x86_64", "-d", str(folder), "-r", str(folder / "requirements.txt")),
                        check=True, timeout=300)
         (folder / "complete").touch()
     return folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -258,6 +259,36 @@ def test_regenerated_pictures_are_byte_identical_to_the_committed_ones(tmp_path)
         fresh = (tmp_path / picture.file).read_bytes()
         committed = (ROOT / "docs/img/generated" / picture.file).read_bytes()
         assert fresh == committed, f"{picture.file} differs from a fresh drawing: run `invoke previews`"
+
+
+TERMINALS = {
+    "dumb": {"TERM": "dumb"},
+    "narrow-xterm": {"TERM": "xterm-256color", "COLUMNS": "80", "LINES": "10", "NO_COLOR": "1", "FORCE_COLOR": "1",
+                     "TZ": "Pacific/Chatham", "LANG": "C", "LC_ALL": "C"},
+}
+
+
+@pytest.mark.parametrize("terminal", TERMINALS)
+def test_pictures_and_captures_do_not_depend_on_the_terminal_that_drew_them(tmp_path, terminal):
+    """`invoke previews` and `invoke preview-captures` in a child process under another TERM/COLUMNS/TZ/locale."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TZ", "LANG", "LC_ALL")}
+    env.update(TERMINALS[terminal])
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    (captures / "tags-yaml.txt").write_text("$ invoke tag-host --dry-run\n" + "\x1b[33mchanged\x1b[0m " + "x" * 150 + "\n")
+    for args in (["previews", "--no-captures", "--out", str(tmp_path / "drawn")],
+                 ["preview-captures", "--source", str(captures), "--out", str(tmp_path / "converted")]):
+        done = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stdout + done.stderr
+    drawn = sorted(str(p.relative_to(tmp_path / "drawn")) for p in (tmp_path / "drawn").rglob("*.svg"))
+    assert drawn == sorted(p.file for p in preview_plan.full_plan(make_config(), captures=False))
+    for name in drawn:
+        committed = ROOT / "docs/img/generated" / name
+        assert (tmp_path / "drawn" / name).read_bytes() == committed.read_bytes(), f"{name} differs under {terminal}"
+    here = capture.text_to_svg((captures / "tags-yaml.txt").read_text(), tmp_path / "here.svg", "captured run: tags-yaml")
+    assert (tmp_path / "converted/captures/tags-yaml.svg").read_bytes() == here.read_bytes()
 
 
 def test_the_check_catches_a_changed_input_and_a_hand_edited_picture(tmp_path):

@@ -68,7 +68,7 @@ def test_reference_page_documents_every_task_with_its_options(site):
 def test_run_it_box_is_generated_from_the_task_itself():
     task = ns["tag-host"]
     box = sitemacros.render_run_it("tag-host")
-    assert "uv run invoke tag-host" in box
+    assert "./run tag-host" in box
     assert task.__doc__.strip().splitlines()[0] in box
     for arg in task.get_arguments():
         assert f"--{max(arg.names, key=len)}" in box

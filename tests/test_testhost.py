@@ -171,6 +171,42 @@ def test_three_hosts_run_at_once_and_are_isolated(test_hosts):
         assert list(pool.map(whoami, test_hosts)) == [h.name for h in test_hosts]
 
 
+# --- the step engine's command runner (recipes.steps.run_script) over the real sshd ---------------------
+# A background child keeps the session's stdout open: sshd sends exit-status when the shell exits and
+# the output (3 MB after a delay) only later, then EOF. This is what a busy machine does to any command.
+LATE_OUTPUT = ("( sleep 1; head -c 3000000 /dev/zero | tr '\\0' o; echo END; "
+               "head -c 200000 /dev/zero | tr '\\0' e >&2 ) & exit 7")
+
+
+def test_the_late_output_scenario_really_sends_the_exit_status_before_the_output(test_host):
+    with connect(test_host) as conn:
+        conn.open()
+        channel = conn.transport.open_session()
+        channel.exec_command(LATE_OUTPUT)
+        assert channel.status_event.wait(10)
+        assert channel.exit_status == 7
+        assert not channel.eof_received and not channel.recv_ready()  # the output is still to come
+        channel.close()
+
+
+def test_the_command_runner_reads_output_that_arrives_after_the_exit_status(test_host):
+    from recipes.steps import run_script
+
+    with connect(test_host) as conn:
+        outcome = run_script(conn, "bash -s", LATE_OUTPUT + "\n", timeout=60)
+    assert outcome.exited == 7
+    assert outcome.stdout == "o" * 3_000_000 + "END\n"
+    assert outcome.stderr == "e" * 200_000
+
+
+def test_the_command_runner_times_out_with_a_message_when_the_output_never_ends(test_host):
+    from recipes.steps import StepFailed, run_script
+
+    with connect(test_host) as conn:
+        with pytest.raises(StepFailed, match="timed out after 2 s"):
+            run_script(conn, "bash -s", "( sleep 30 ) & exit 0\n", timeout=2)
+
+
 def test_stop_leaves_no_namespace_mount_or_process(testhost_rootfs):
     (host,) = start_hosts(1)
     pid1, proxy_pid, workdir, rootfs = host.pid1, host._proxy.pid, host.workdir, str(host.rootfs)

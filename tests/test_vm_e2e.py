@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from invoke import Program
 
+from recipes.uvtool import UvNotFound, child_env, uv_command
 from tests.testhost_fixtures import requires_root
 
 pytestmark = [pytest.mark.e2e, requires_root]
@@ -209,10 +210,11 @@ def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_hos
 def check_run_output() -> str:
     """The check's own submissions under datadog_checks.base (the stand-in Agent runs no check), for the capture."""
     try:
-        done = subprocess.run(["uv", "run", "--project", "tests/agent_check", "python", "tests/agent_check/run_once.py",
-                               "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(uv_command("run", "--project", "tests/agent_check", "python",
+                                         "tests/agent_check/run_once.py", "3"),
+                              cwd=ROOT, capture_output=True, text=True, timeout=300, env=child_env())
         return done.stdout + done.stderr[-500:] if done.returncode else done.stdout
-    except (OSError, subprocess.TimeoutExpired) as error:
+    except (OSError, subprocess.TimeoutExpired, UvNotFound) as error:
         return f"(not captured: {error})\n"
 
 
