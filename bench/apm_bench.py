@@ -251,20 +251,27 @@ def median_row(rows: list[dict]) -> dict:
     return {key: statistics.median(r[key] for r in rows) for key in rows[0]}
 
 
-def markdown(results, duration: float, concurrency: int, rounds: int, pin: Pinning | None) -> str:
+# The figures of one client run, in the order of the table's rows: label, format.
+FIGURES = [("req/s", "{rate:.0f}"), ("vs wrk", "{vs_wrk:.0f}%"), ("p50 ms", "{p50:.2f}"), ("p90 ms", "{p90:.2f}"),
+           ("p99 ms", "{p99:.2f}"), ("client CPU µs/req", "{cpu_us:.0f}"), ("client CPU % of a core", "{cpu_busy:.0f}%"),
+           ("connections opened", "{connections:.0f}"), ("errors", "{errors:.0f}")]
+
+
+def tables(results) -> list[str]:
+    """One table per server, a column per client, a row per figure: narrow enough for a phone screen."""
     wrk_rate = {server: r["rate"] for server, client, r in results if client == "wrk"}
-    lines = [
-        "| server | client | req/s | vs wrk | p50 ms | p90 ms | p99 ms | client CPU µs/req | client CPU % of a core "
-        "| connections opened | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for server, client, r in results:
-        lines.append(
-            f"| {server} | {client} | {r['rate']:.0f} | {r['rate'] / wrk_rate[server] * 100:.0f}% | "
-            f"{r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | {r['cpu_us']:.0f} | {r['cpu_busy']:.0f}% | "
-            f"{r['connections']:.0f} | {r['errors']:.0f} |"
-        )
-    return "\n".join([*lines, "", method(results, duration, concurrency, rounds, pin), "", verdict(results)]) + "\n"
+    lines: list[str] = []
+    for server in dict.fromkeys(server for server, _, _ in results):
+        runs = [(client, {**r, "vs_wrk": r["rate"] / wrk_rate[server] * 100}) for s, client, r in results if s == server]
+        lines += [f"| {server} | " + " | ".join(client for client, _ in runs) + " |",
+                  "|---|" + "---:|" * len(runs)]
+        lines += [f"| {label} | " + " | ".join(fmt.format(**r) for _, r in runs) + " |" for label, fmt in FIGURES]
+        lines.append("")
+    return lines
+
+
+def markdown(results, duration: float, concurrency: int, rounds: int, pin: Pinning | None) -> str:
+    return "\n".join([*tables(results), method(results, duration, concurrency, rounds, pin), "", verdict(results)]) + "\n"
 
 
 def method(results, duration: float, concurrency: int, rounds: int, pin: Pinning | None) -> str:

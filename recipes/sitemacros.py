@@ -69,7 +69,8 @@ def option_rows(task) -> list[str]:
         long_name = max(arg.names, key=len)
         flag = f"--{long_name}" + ("" if arg.kind is bool else f" {long_name.upper().replace('-', '_')}")
         repeat = " (repeatable)" if arg.kind is list else ""
-        help_text = (arg.help or "").replace("|", "\\|")
+        # <wbr> after a slash: "DD_API_KEY/DD_APP_KEY" may wrap there on a phone instead of widening the table.
+        help_text = (arg.help or "").replace("|", "\\|").replace("/", "/<wbr>")
         rows.append(f"| `{flag}`{repeat} | {describe_default(arg)} | {help_text} |")
     return rows
 
@@ -186,14 +187,19 @@ def monitor_simulation_table() -> str:
     variant = json.loads(repo_file("payloads/monitor-at-least-once.json").read_text())
     thresholds = monitor["options"]["thresholds"]
     series = sim.simulate(cfg["seed"], cfg["duration_s"], cfg["interval_s"])
-    rows = ["| Monitor query | OK | Warning | Alert | Notifications | Of which alerts | Alert share expected |",
-            "|---|---|---|---|---|---|---|"]
+    columns = []  # one column per query: the query, then its figures
     for query in (monitor["query"], variant["query"]):
         aggregator = query.split("(", 1)[0]
         ev = sim.evaluate(series, aggregator, cfg["window_s"], cfg["every_s"], thresholds["warning"], thresholds["critical"])
         expected = sim.expected_fraction_above(aggregator, thresholds["critical"], cfg["window_s"], cfg["interval_s"])
-        shares = " | ".join(f"{ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT))
-        rows.append(f"| `{query}` | {shares} | {ev.notifications()} | {ev.alert_notifications()} | {expected:.2%} |")
+        columns.append([f"`{query}`", *(f"{ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT)),
+                        str(ev.notifications()), str(ev.alert_notifications()), f"{expected:.2%}"])
+    # Transposed (figures as rows) so that the table fits a phone screen as well as a desktop column.
+    labels = ["Monitor query", "Time in OK", "Time in Warning", "Time in Alert", "Notifications", "Of which alerts",
+              "Alert share expected"]
+    rows = ["| | As written (`payloads/monitor.json`) | At least once (`payloads/monitor-at-least-once.json`) |",
+            "|---|---|---|"]
+    rows += [f"| {label} | {written} | {once} |" for label, written, once in zip(labels, *columns)]
     return "\n".join(rows)
 
 

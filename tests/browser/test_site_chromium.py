@@ -77,6 +77,20 @@ def load_all_images(page) -> list[dict]:
                          "({src: img.currentSrc || img.src, width: img.naturalWidth, height: img.naturalHeight}))")
 
 
+# Tables that do not fit the text column: wider than it, or scrolling inside a wrapper (a column cut off).
+OVERFLOWING_TABLES_JS = """Array.from(document.querySelectorAll('.md-content table')).map(table => {
+    const column = table.closest('.md-content__inner');
+    let scrolled = false;
+    for (let box = table; box && box !== column; box = box.parentElement) {
+        if (box.scrollWidth > box.clientWidth + 1) scrolled = true;
+    }
+    const width = Math.round(table.getBoundingClientRect().width);
+    const head = Array.from(table.querySelectorAll('th')).map(th => th.innerText.trim()).join(' | ').slice(0, 60);
+    return {head, width, column: column.clientWidth, scrolled};
+}).filter(t => t.scrolled || t.width > t.column + 1)
+  .map(t => `table [${t.head}]: ${t.width} px in a ${t.column} px column${t.scrolled ? ', scrolls' : ''}`)"""
+
+
 @dataclass
 class Visit:
     """What one desktop visit of a page found."""
@@ -86,6 +100,7 @@ class Visit:
     figures: dict[str, int | None]  # figure id -> natural width of its picture (None: placeholder)
     run_its: list[str]
     hrefs: list[str]
+    wide_tables: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +116,10 @@ def crawl(browser, site_url, screenshots) -> dict[str, Visit]:
                 .map(f => [f.id.slice(4), f.querySelector('img') ? f.querySelector('img').naturalWidth : null]))""")
             run_its = page.eval_on_selector_all("div.run-it[data-task]", "els => els.map(e => e.dataset.task)")
             hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+            wide_tables = page.evaluate(OVERFLOWING_TABLES_JS)
             page.screenshot(path=str(screenshots / f"desktop-{slug(path)}.png"), full_page=True)
             page.close()
-            visits[path] = Visit(problems, images, figures, run_its, hrefs)
+            visits[path] = Visit(problems, images, figures, run_its, hrefs, wide_tables)
     finally:
         context.close()
     return visits
@@ -118,6 +134,11 @@ def test_every_nav_page_loads_without_console_error(crawl, path):
 def test_every_image_loads(crawl, path):
     broken = [img["src"] for img in crawl[path].images if img["width"] == 0]
     assert not broken, f"images that did not load: {broken}"
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[slug(p) for p in PAGES])
+def test_every_table_fits_its_column_at_desktop_width(crawl, path):
+    assert not crawl[path].wide_tables, "\n".join(crawl[path].wide_tables)
 
 
 def figures() -> dict:
@@ -228,6 +249,8 @@ def test_phone_width_has_no_horizontal_overflow(phone, site_url, screenshots, pa
     wide = page.evaluate("""Array.from(document.querySelectorAll('.md-content img')).filter(
         img => img.getBoundingClientRect().right > window.innerWidth + 1).map(img => img.src)""")
     assert not wide, f"pictures wider than the phone screen: {wide}"
+    wide_tables = page.evaluate(OVERFLOWING_TABLES_JS)
+    assert not wide_tables, "\n".join(wide_tables)
     assert not problems, "\n".join(problems)
 
 
