@@ -12,6 +12,7 @@ from invoke.exceptions import Exit
 
 from recipes import datadog_yaml
 from recipes.datadog_yaml import ConfigError
+from recipes.ddsite import UnknownSite, datadog_site
 from recipes.hosts import run_on_hosts
 from recipes.steps import HostRun, StepFailed, ensure_packages, render
 
@@ -41,6 +42,17 @@ def api_key_from_env(dry_run: bool = False) -> str:
     raise Exit("error: DD_API_KEY is not set in this shell's environment; export it and re-run (nothing was changed)", code=2)
 
 
+def site_from_env(config) -> str:
+    """The Agent's site: DD_SITE, the same one the API tasks use; refused before anything happens if unknown."""
+    if config.agent.get("site"):
+        raise Exit("error: agent.site is no longer a setting: the Agent and the API both use DD_SITE "
+                   f"(export DD_SITE={config.agent.site}); nothing was changed", code=2)
+    try:
+        return datadog_site()
+    except UnknownSite as error:
+        raise Exit(f"error: {error} (nothing was changed)", code=2) from None
+
+
 def merge_datadog_yaml(run: HostRun, name: str, updates: dict) -> None:
     """A step that sets ``updates`` in datadog.yaml (dd-agent, 0640) and asks for one Agent restart if it changed."""
     with run.step(name) as step:
@@ -53,6 +65,19 @@ def merge_datadog_yaml(run: HostRun, name: str, updates: dict) -> None:
             raise StepFailed(str(error)) from error
         if run.put_file(step, current, wanted, "dd-agent", "dd-agent", "0640"):
             run.notify(*RESTART_AGENT)
+
+
+def existing_yaml_step(run: HostRun) -> None:
+    """Read the host's datadog.yaml first: a malformed one stops the run before any package is installed."""
+    with run.step("datadog.yaml on the host is well-formed (read before any change)") as step:
+        states, _ = run.files([DATADOG_YAML])
+        if not states[DATADOG_YAML].exists:
+            step.note("not there yet")
+            return
+        try:
+            datadog_yaml.load(states[DATADOG_YAML].content, DATADOG_YAML)
+        except ConfigError as error:
+            raise StepFailed(str(error)) from error
 
 
 def keyring_step(run: HostRun, key_urls: list[str]) -> None:
@@ -102,10 +127,12 @@ def running_step(run: HostRun) -> None:
 def install_plan(config, api_key: str):
     """The steps of install-agent, as a function of one host run."""
     agent = config.agent
+    site = site_from_env(config)
     source = render("datadog.list", "agent.repo_url", keyring=KEYRING, repo_url=agent.repo_url,
                     dist=agent.repo_dist, components=agent.repo_components)
 
     def plan(run: HostRun) -> None:
+        existing_yaml_step(run)
         with run.step("apt prerequisites (gnupg, curl, ca-certificates)") as step:
             ensure_packages(run, step, ["gnupg", "curl", "ca-certificates"])
         keyring_step(run, list(agent.key_urls))
@@ -116,10 +143,10 @@ def install_plan(config, api_key: str):
             ensure_packages(run, step, list(agent.packages), update=True)
             if source_changed:
                 step.note("source changed")
-        merge_datadog_yaml(run, "datadog.yaml: api_key and site", {"api_key": api_key, "site": agent.site})
+        merge_datadog_yaml(run, "datadog.yaml: api_key and site", {"api_key": api_key, "site": site})
         running_step(run)
 
-    plan.steps = 6
+    plan.steps = 7
     return plan
 
 

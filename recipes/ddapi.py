@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from contextlib import contextmanager
 
 import urllib3
@@ -21,7 +20,8 @@ from datadog_api_client.v1.api.dashboards_api import DashboardsApi
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v2.api.downtimes_api import DowntimesApi
 
-SITE = re.compile(r"^([a-z0-9-]+\.)*(datadoghq\.com|datadoghq\.eu|ddog-gov\.com)$")
+from recipes.ddsite import UnknownSite, datadog_site
+
 KEY_HELP = {
     "DD_API_KEY": "export DD_API_KEY=... (Organization Settings > API Keys)",
     "DD_APP_KEY": "export DD_APP_KEY=... (Organization Settings > Application Keys)",
@@ -62,9 +62,10 @@ def configuration(api: dict) -> Configuration:
     if base_url:
         config = Configuration(host=base_url)
     else:
-        site = os.environ.get("DD_SITE", "").strip() or "datadoghq.com"
-        if not SITE.match(site):
-            raise ApiSetupError(f"DD_SITE={site!r} is not a Datadog site (e.g. datadoghq.com, datadoghq.eu, us5.datadoghq.com)")
+        try:
+            site = datadog_site()
+        except UnknownSite as error:
+            raise ApiSetupError(str(error)) from None
         config = Configuration(server_index=2, server_variables={"site": site})  # index 2: any Datadog site
     config.api_key["apiKeyAuth"] = keys["DD_API_KEY"]
     config.api_key["appKeyAuth"] = keys["DD_APP_KEY"]

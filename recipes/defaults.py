@@ -32,8 +32,8 @@ CONFIG = {
         "known_hosts": "~/.ssh/known_hosts",
     },
     # --- agent (recipes/agent.py) -----------------------------------------------
+    # The Datadog site (datadoghq.com, datadoghq.eu, ...) is DD_SITE, for the Agent and the API alike.
     "agent": {
-        "site": "datadoghq.com",
         "tags": ["env:dev", "role:database", "owner:runbook"],
         "repo_url": "https://apt.datadoghq.com/",
         "repo_dist": "stable",
@@ -54,6 +54,8 @@ CONFIG = {
         "service": "mysql",
         # Empty: detect (mariadb on Debian, mysql on Ubuntu).
         "service_name": "",
+        # Installed only when the host has no MySQL or MariaDB server yet (an existing one is never replaced).
+        "server_package": "default-mysql-server",
         "error_log": "/var/log/mysql/mysql_error.log",
         "slow_log": "/var/log/mysql/mysql_slow.log",
     },
@@ -64,7 +66,9 @@ CONFIG = {
     },
     # --- Datadog API (recipes/api.py) -------------------------------------------
     "api": {
-        "host": "vagrant",
+        # The host the dashboards and the monitor query: the name the Agent reports, which is the OS hostname
+        # (datadog.yaml sets none). The shipped Vagrantfile names the box so; `invoke verify` checks it.
+        "host": "datadog-exercise",
         "notify": "@you@example.com",
         "timezone": "Europe/Paris",
         "at_least_once": False,  # monitor on max(last_5m) instead of avg(last_5m)

@@ -21,10 +21,19 @@ HOST_HELP = {
     "dry_run": "show each step and the diff of each file it would write; change nothing",
 }
 CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
-LOGROTATE = "/etc/logrotate.d/dd-agent_ACLs"
+# Earlier versions of this runbook wrote a rotation block here; the server package rotates the same files, and
+# logrotate then refuses both ("duplicate log entry"). New files inherit the default ACL, so nothing is needed.
+OLD_LOGROTATE = "/etc/logrotate.d/dd-agent_ACLs"
+OURS_MARKER = "Managed by this runbook"
 PASSWORD_RE = re.compile(r"^[A-Za-z0-9_\-]{16,}$")
 DROPIN_DIRS = ("/etc/mysql/mariadb.conf.d", "/etc/mysql/mysql.conf.d", "/etc/mysql/conf.d")
-DROPIN_NAME = "99-datadog.cnf"
+# Option files of a folder are read in byte order and the last value wins: "zz-" sorts after the packages' own
+# files (Oracle MySQL's mysqld.cnf sets log_error too, and "99-" sorts before it). Earlier runs wrote "99-".
+DROPIN_NAME = "zz-datadog.cnf"
+OLD_DROPIN_NAME = "99-datadog.cnf"
+# The server's own binary, whichever server it is: a box that has one keeps it.
+INSTALLED_SERVER = "for b in mariadbd mysqld; do p=$(command -v $b) && { echo $p; exit 0; }; done; exit 1"
+EFFECTIVE_OPTIONS = "my_print_defaults mysqld 2>/dev/null || mysqld --print-defaults 2>/dev/null"
 
 
 @dataclass
@@ -36,6 +45,7 @@ class MysqlSettings:
     error_log: str
     slow_log: str
     service_name: str
+    server_package: str = "default-mysql-server"
 
     @property
     def log_dir(self) -> str:
@@ -54,7 +64,8 @@ def settings_from(config) -> MysqlSettings:
     if str(section.username) != "datadog" and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", str(section.username)):
         raise Exit(f"error: mysql.username {section.username!r}: letters, digits and _ only", code=2)
     settings = MysqlSettings(str(section.host), int(port), str(section.username), str(section.service),
-                             str(section.error_log), str(section.slow_log), str(section.get("service_name") or ""))
+                             str(section.error_log), str(section.slow_log), str(section.get("service_name") or ""),
+                             str(section.get("server_package") or "default-mysql-server"))
     render_conf(settings, "validation-only-password")  # fails now, not halfway through a run
     return settings
 
@@ -118,22 +129,19 @@ def grant_sql(settings: MysqlSettings, password: str, version: str) -> str:
         f"GRANT PROCESS ON *.* TO {user};",
         f"GRANT SELECT ON performance_schema.* TO {user};",
     ]
-    mariadb, _ = server_kind(version)
     if needs_slave_monitor(version):
         lines.append(f"GRANT SLAVE MONITOR ON *.* TO {user};")
-    if not mariadb:
-        lines.append(f"ALTER USER {user} WITH MAX_USER_CONNECTIONS 5;")
+    lines.append(f"ALTER USER {user} WITH MAX_USER_CONNECTIONS 5;")  # Datadog's docs cap it on both servers
     return "\n".join(lines) + "\n"
 
 
 def grants_complete(grants: str, version: str, max_connections: str) -> bool:
     """Does SHOW GRANTS hold every privilege the integration needs?"""
-    mariadb, _ = server_kind(version)
     text = grants.upper().replace("`", "")
     global_line = next((line for line in text.splitlines() if " ON *.* " in line), "")
     replication = "BINLOG MONITOR" in global_line or "REPLICATION CLIENT" in global_line
     perf = re.search(r"GRANT [^\n]*SELECT[^\n]* ON PERFORMANCE_SCHEMA\.\*", text) is not None
-    capped = mariadb or max_connections.strip() == "5"
+    capped = max_connections.strip() == "5"
     monitor = "SLAVE MONITOR" in global_line or not needs_slave_monitor(version)
     return "PROCESS" in global_line and replication and perf and capped and monitor
 
@@ -149,8 +157,11 @@ def mysql_service(run: HostRun, configured: str) -> str:
 
 
 def server_step(run: HostRun, settings: MysqlSettings) -> None:
-    with run.step("packages default-mysql-server acl; server running") as step:
-        ensure_packages(run, step, ["default-mysql-server", "acl"])
+    with run.step(f"database server ({settings.server_package} unless one is installed), acl; running") as step:
+        installed = run.probe({"server": INSTALLED_SERVER})["server"]
+        if installed[0] == 0:
+            step.note(f"server already installed: {installed[1].strip()}")
+        ensure_packages(run, step, ["acl"] if installed[0] == 0 else [settings.server_package, "acl"])
         if run.dry_run and step.status != "ok":
             return
         name = mysql_service(run, settings.service_name)
@@ -169,8 +180,9 @@ def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
             "live": "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'",
             "logdir": f"stat -c '%U %G %a' {log_dir}",
         })
-        path = f"{found['dir'][1].strip() or DROPIN_DIRS[-1]}/{DROPIN_NAME}"
-        states, _ = run.files([path])
+        folder = found['dir'][1].strip() or DROPIN_DIRS[-1]
+        path, old_path = f"{folder}/{DROPIN_NAME}", f"{folder}/{OLD_DROPIN_NAME}"
+        states, _ = run.files([path, old_path])
         wanted = render("mysql/server.cnf", "mysql", error_log=settings.error_log, slow_log=settings.slow_log)
         name = mysql_service(run, settings.service_name)
         restart = (f"restart {name}", f"svc {name} restart 2>&1\n")
@@ -178,12 +190,29 @@ def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
             step.changed(f"{'would create' if run.dry_run else 'created'} {settings.log_dir}")
             if not run.dry_run:
                 run.root(f"install -d -o mysql -g adm -m 2750 {log_dir}\n")
-        if run.put_file(step, states[path], wanted, "root", "root", "0644"):
+        changed = run.put_file(step, states[path], wanted, "root", "root", "0644")
+        if states[old_path].exists and OURS_MARKER in states[old_path].content:
+            step.changed(f"{'would remove' if run.dry_run else 'removed'} {old_path} (renamed {DROPIN_NAME})")
+            changed = True
+            if not run.dry_run:
+                run.root(f"rm -f {shlex.quote(old_path)}\n")
+        if changed:
+            if not run.dry_run:
+                require_our_log_error(run, settings.error_log)
             run.notify(*restart)
         elif found["live"][0] == 0 and found["live"][1].split() != ["1", "1", settings.error_log]:
             step.changed("the running server has not loaded it yet: restart")  # a run cut before the restart
             run.notify(*restart)
     run.flush(restart[0])
+
+
+def require_our_log_error(run: HostRun, error_log: str) -> None:
+    """Stop before the restart if another option file still overrides the drop-in's log_error."""
+    code, output = run.probe({"options": EFFECTIVE_OPTIONS})["options"]
+    values = re.findall(r"^--log[_-]error=(.*)$", output, re.MULTILINE)
+    if code == 0 and values and values[-1].strip() != error_log:
+        raise StepFailed(f"the server's effective log_error is {values[-1].strip()!r}, not {error_log!r}: an option "
+                         "file read after the drop-in sets it (see `my_print_defaults mysqld`)")
 
 
 def user_step(run: HostRun, settings: MysqlSettings) -> str:
@@ -237,6 +266,21 @@ def acl_step(run: HostRun, settings: MysqlSettings) -> None:
                  f"find {q} -maxdepth 1 -type f -exec setfacl -m u:dd-agent:r {{}} +\n")
 
 
+def logrotate_step(run: HostRun) -> None:
+    """Leave log rotation to the server package: remove the duplicate rotation block an earlier run wrote."""
+    with run.step("log rotation left to the server package (new files inherit the default ACL)") as step:
+        states, _ = run.files([OLD_LOGROTATE])
+        old = states[OLD_LOGROTATE]
+        if not old.exists:
+            return
+        if OURS_MARKER not in old.content:
+            step.note(f"{OLD_LOGROTATE} is not ours: left as it is (check `logrotate -d /etc/logrotate.conf`)")
+            return
+        step.changed(f"{'would remove' if run.dry_run else 'removed'} {OLD_LOGROTATE} (duplicated the package's rotation)")
+        if not run.dry_run:
+            run.root(f"rm -f {OLD_LOGROTATE}\n")
+
+
 def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
     """Run the integration's queries as its user: proves the grants and performance_schema work."""
     with run.step(f"integration queries as {settings.username} over TCP {settings.host}:{settings.port}") as step:
@@ -257,8 +301,19 @@ def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
         step.note(f"{len(queries)} queries ok ({queries['replication']})")
 
 
+def existing_conf_step(run: HostRun) -> None:
+    """Read the integration's conf.yaml first: a malformed one stops the run before the server is touched."""
+    with run.step(f"{CONF_YAML} on the host is well-formed (read before any change)") as step:
+        states, _ = run.files([CONF_YAML])
+        if states[CONF_YAML].exists:
+            password_from_conf(states[CONF_YAML].content)
+        else:
+            step.note("not there yet")
+
+
 def mysql_plan(settings: MysqlSettings):
     def plan(run: HostRun) -> None:
+        existing_conf_step(run)
         server_step(run, settings)
         dropin_step(run, settings)
         password = user_step(run, settings)
@@ -268,14 +323,10 @@ def mysql_plan(settings: MysqlSettings):
                 run.notify(*RESTART_AGENT)
         merge_datadog_yaml(run, "datadog.yaml: logs_enabled", {"logs_enabled": True})
         acl_step(run, settings)
-        with run.step("logrotate re-applies the ACLs: " + LOGROTATE) as step:
-            states, _ = run.files([LOGROTATE])
-            wanted = render("mysql/logrotate-dd-agent_ACLs", "mysql", error_log=settings.error_log,
-                            slow_log=settings.slow_log, log_dir=settings.log_dir)
-            run.put_file(step, states[LOGROTATE], wanted, "root", "root", "0644")
+        logrotate_step(run)
         queries_step(run, settings, password)
 
-    plan.steps = 8
+    plan.steps = 9
     return plan
 
 

@@ -41,12 +41,28 @@ def summarize(output: str, limit: int = 12) -> str:
     return " | ".join(dict.fromkeys(lines[:limit])) or output.strip()[:200]
 
 
-def verify_plan(check_name: str):
+# What the Agent calls this host: `datadog-agent hostname` where it answers, else what it falls back to
+# (datadog.yaml's hostname:, then the OS hostname).
+REPORTED_HOSTNAME = ("{ h=$(datadog-agent hostname 2>/dev/null) && printf '%s\\n' \"$h\" | tail -n 1 | grep .; } || "
+                     "sed -n 's/^hostname:[[:space:]]*//p' /etc/datadog-agent/datadog.yaml 2>/dev/null | grep . || "
+                     "hostname")
+
+
+def hostname_step(run: HostRun, reported: str, expected: str) -> None:
+    with run.step(f"the Agent reports this host as api.host ({expected})") as step:
+        if reported != expected:
+            raise StepFailed(f"it reports {reported!r}, while the dashboards and the monitor query host:{expected}: "
+                             f"set api.host: {reported} (or --define HOST={reported}) and re-apply them")
+        step.note(f"hostname {reported}")
+
+
+def verify_plan(check_name: str, expected_host: str):
     def plan(run: HostRun) -> None:
         found = run.probe({
             "status": "datadog-agent status",
             "mysql": "sudo -u dd-agent -- datadog-agent check mysql",
             "check": f"sudo -u dd-agent -- datadog-agent check {check_name}",
+            "hostname": REPORTED_HOSTNAME,
         })
         with run.step("datadog-agent status") as step:
             code, output = found["status"]
@@ -62,8 +78,9 @@ def verify_plan(check_name: str):
                     seen = re.search(r"(?<![\w])my_metric\b", output) is not None
                     step.note("my_metric reported" if seen else "my_metric not in the output")
                 step.note(summarize(output))
+        hostname_step(run, found["hostname"][1].strip(), expected_host)
 
-    plan.steps = 3
+    plan.steps = 4
     return plan
 
 
@@ -85,5 +102,5 @@ def setup(c, host=None, dry_run=False):
 
 @task(iterable=["host"], help={"host": HOST_HELP["host"]})
 def verify(c, host=None):
-    """Summarise what the Agent reports: status, the MySQL check and the custom check."""
-    run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name))
+    """Summarise what the Agent reports: status, the MySQL check, the custom check and the host's name."""
+    run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name, str(c.config.api.host)))

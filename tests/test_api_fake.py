@@ -48,7 +48,7 @@ def test_first_apply_creates_each_object_once_in_dependency_order(dd, capsys):
         assert downtime["attributes"]["monitor_identifier"] == {"monitor_id": monitor["id"]}
         assert downtime["attributes"]["schedule"]["timezone"] == "Europe/Paris"
     titles = sorted(d["title"] for d in fake.state.dashboards.values())
-    assert titles == ["Exercise timeboard: my_metric on vagrant", "Flask service flask (dev): APM and host metrics"]
+    assert titles == ["Exercise timeboard: my_metric on datadog-exercise", "Flask service flask (dev): APM and host metrics"]
 
 
 def test_second_apply_sends_no_write_and_keeps_one_of_each(dd, capsys):
@@ -182,7 +182,7 @@ def test_export_over_matching_files_rewrites_nothing(dd, tmp_path):
 def test_a_look_alike_dashboard_that_is_not_ours_is_left_alone(dd):
     fake, c = dd
     keys = {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY}
-    theirs = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Exercise timeboard: my_metric on vagrant", "layout_type": "ordered", "widgets": []}, keys)[1]
+    theirs = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Exercise timeboard: my_metric on datadog-exercise", "layout_type": "ordered", "widgets": []}, keys)[1]
     api.apply(c)
     api.apply(c)
     assert fake.state.dashboards[theirs["id"]]["widgets"] == []
@@ -222,7 +222,7 @@ def test_dry_run_validates_shows_the_body_and_sends_nothing(dd, capsys):
     api.apply(c, dry_run=True)
     shown = capsys.readouterr().out
     assert fake.writes() == []
-    assert "would create" in shown and "avg:my_metric{host:vagrant}.rollup(sum, 3600)" in shown
+    assert "would create" in shown and "avg:my_metric{host:datadog-exercise}.rollup(sum, 3600)" in shown
     assert '"monitor_id": "<new monitor id>"' in shown
 
 
@@ -232,7 +232,7 @@ def test_dry_run_without_keys_still_validates_and_shows_the_bodies(fake_dd, monk
     changes = api.apply(api_context(fake_dd), dry_run=True)
     shown = capsys.readouterr().out
     assert [ch.spec.key for ch in changes] == [s.key for s in P.SPECS]
-    assert "anomalies(avg:mysql.performance.cpu_time{host:vagrant}, 'basic', 2)" in shown
+    assert "anomalies(avg:mysql.performance.cpu_time{host:datadog-exercise}, 'basic', 2)" in shown
     assert fake_dd.requests == []
 
 
@@ -397,7 +397,7 @@ def test_destroy_removes_only_what_carries_our_mark(dd):
     fake, c = dd
     api.apply(c)
     foreign_dash = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Someone else's", "layout_type": "ordered", "widgets": []}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
-    same_title = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Exercise timeboard: my_metric on vagrant", "description": "hand-made", "layout_type": "ordered", "widgets": []}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
+    same_title = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Exercise timeboard: my_metric on datadog-exercise", "description": "hand-made", "layout_type": "ordered", "widgets": []}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
     foreign_mon = fake.handle("POST", "/api/v1/monitor", {}, {"name": "my_metric is high (dd-runbook exercise)", "type": "query alert", "query": "avg(last_5m):avg:other{*} > 1", "options": {"thresholds": {"critical": 1}}, "tags": ["team:other"]}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
     fake.clear_log()
     api.destroy(c, dry_run=True)

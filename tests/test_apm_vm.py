@@ -108,3 +108,46 @@ def test_apm_app_installs_starts_serves_traffic_and_a_rerun_changes_nothing(test
     assert tally(apm_stop(c, host=target), test_host) == {"ok": 0, "changed": 1, "failed": 0}
     assert refused(test_host.addr, 5050)
     assert tally(apm_stop(c, host=target), test_host) == {"ok": 1, "changed": 0, "failed": 0}
+
+
+def main_pid(host, unit: str = "flask-app") -> str:
+    return host.root(f"systemctl show -p MainPID --value {unit}").stdout.strip()
+
+
+def wait_for_new_main_pid(host, old: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = main_pid(host)
+        if pid not in ("", "0", old) and not refused(host.addr, 5050):  # a new process that accepts again
+            return pid
+        time.sleep(0.3)
+    raise AssertionError(f"flask-app did not come back (restarted by systemd and listening) within {timeout:.0f} s")
+
+
+def serves_the_three_routes(host) -> None:
+    report = execute(Plan(url=f"http://{host.addr}:5050", requests=30, concurrency=3), quiet=True, show=False)
+    assert {route: row["statuses"] for route, row in report.by_route().items()} == {
+        "/": {"200": 10}, "/api/apm": {"200": 10}, "/api/trace": {"200": 10}}
+
+
+@pytest.mark.parametrize("testhost_flavour", ["systemd"], indirect=True)
+def test_flask_app_is_a_systemd_service_that_outlives_a_sigkill(flavoured_host, wheelhouse):
+    host = flavoured_host
+    c, target = vm_context(host, wheelhouse), [host.target]
+    first = tally(apm_app(c, host=target), host)
+    assert first["failed"] == 0 and first["changed"] >= 5
+    assert host.root("systemctl is-enabled flask-app").stdout.strip() == "enabled"
+    pid = main_pid(host)
+    assert host.root(f"ps -o user= -p {pid}").stdout.strip() == "flaskapp"
+    serves_the_three_routes(host)
+
+    host.root(f"kill -9 {pid}", check=True)
+    restarted = wait_for_new_main_pid(host, pid)
+    assert host.root(f"ps -o user= -p {restarted}").stdout.strip() == "flaskapp"
+    serves_the_three_routes(host)
+
+    again = tally(apm_app(c, host=target), host)
+    assert again["changed"] == 0 and again["failed"] == 0
+    assert main_pid(host) == restarted, "a re-run must not restart the app"
+    assert tally(apm_stop(c, host=target), host) == {"ok": 0, "changed": 1, "failed": 0}
+    assert refused(host.addr, 5050)

@@ -110,3 +110,11 @@ def test_option_beats_config_beats_default(tmp_path, project_yaml, option, expec
     site.serve(c, port=option)
     c.run.assert_called_once()
     assert expected in c.run.call_args[0][0]
+
+
+def test_the_vagrant_box_hostname_is_the_host_the_dashboards_query():
+    from recipes.defaults import CONFIG
+
+    found = re.search(r'config\.vm\.hostname\s*=\s*"([^"]+)"', (ROOT / "Vagrantfile").read_text())
+    assert found, "Vagrantfile sets no config.vm.hostname"
+    assert found.group(1) == CONFIG["api"]["host"]

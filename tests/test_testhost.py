@@ -1,9 +1,12 @@
-"""The Debian test host itself: real SSH, sudo, apt through the proxy, the signed STAND-IN Agent repo,
-parallel isolated hosts, and a teardown that leaves nothing behind."""
+"""The Debian test host itself, in each flavour: real SSH, sudo, apt through the proxy, the signed STAND-IN
+Agent repo, systemd where the flavour has it, parallel isolated hosts, and a teardown that leaves nothing
+behind."""
 
 import io
+import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,9 +14,9 @@ import paramiko
 import pytest
 from fabric import Config, Connection
 
-from tests.testhost import standin_apt_repo, start_hosts
+from tests.testhost import FLAVOURS, boot, standin_apt_repo, start_hosts
 from tests.testhost.standin_repo import throwaway_key
-from tests.testhost_fixtures import requires_root
+from tests.testhost_fixtures import SYSTEMD_FLAVOURS, booted, requires_root
 
 pytestmark = [pytest.mark.e2e, requires_root]
 
@@ -47,11 +50,38 @@ def add_repo_with_keyring(host, repo, keyring: bytes) -> None:
     host.root(f"cat > {repo.keyring_path}", input=keyring, check=True)
 
 
-def test_vagrant_logs_in_over_real_ssh_with_fabric(test_host):
-    with connect(test_host) as conn:
+def install_standin_agent(host, repo) -> None:
+    add_repo_with_keyring(host, repo, repo.keyring_file.read_bytes())
+    with connect(host) as conn:
+        conn.sudo("apt-get update", hide=True)
+        conn.sudo("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q datadog-agent", hide=True)
+    host.root("printf 'api_key: standin\\nhostname: h\\n' > /etc/datadog-agent/datadog.yaml", check=True)
+
+
+def restart_events(host) -> list[str]:
+    log = host.root("cat /var/log/datadog-standin/restarts.log").stdout
+    return [line.split()[1] for line in log.splitlines() if line]
+
+
+def main_pid(host, unit: str) -> int:
+    return int(host.root(f"systemctl show -p MainPID --value {unit}").stdout)
+
+
+def wait_for(condition, timeout: float = 30, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return result
+
+
+def test_vagrant_logs_in_over_real_ssh_with_fabric(flavoured_host):
+    with connect(flavoured_host) as conn:
         result = conn.run("id -un; hostname; cat /proc/1/comm", hide=True)
-    assert result.stdout.split() == ["vagrant", test_host.name, "sshd"]
-    assert test_host.target == f"vagrant@{test_host.addr}:22"
+    pid1 = "systemd" if flavoured_host.has_systemd else "sshd"
+    assert result.stdout.split() == ["vagrant", flavoured_host.name, pid1]
+    assert flavoured_host.target == f"vagrant@{flavoured_host.addr}:22"
+    systemd_dir = flavoured_host.root("test -d /run/systemd/system").returncode == 0
+    assert systemd_dir == flavoured_host.has_systemd
 
 
 def test_an_unknown_host_key_is_rejected(test_host, tmp_path):
@@ -68,39 +98,47 @@ def test_the_ssh_config_file_works_with_openssh(test_host):
     assert result.stdout.strip() == f"hello-from {test_host.name}"
 
 
-def test_vagrant_has_passwordless_sudo(test_host):
-    with connect(test_host) as conn:
+def test_vagrant_has_passwordless_sudo(flavoured_host):
+    with connect(flavoured_host) as conn:
         assert conn.sudo("id -u", hide=True).stdout.strip() == "0"
         assert conn.run("sudo -n true", hide=True, warn=True).ok
-    assert test_host.root("id -u").stdout.strip() == "0"
+    assert flavoured_host.root("id -u").stdout.strip() == "0"
 
 
-def test_apt_reaches_the_mirror_only_through_the_proxy(test_host):
-    routes = test_host.root("cat /proc/net/route").stdout.splitlines()[1:]
+def test_logrotate_is_installed(flavoured_host):
+    version = flavoured_host.root("logrotate --version")
+    assert version.returncode == 0 and version.stdout.startswith("logrotate "), version.stdout + version.stderr
+    dry_run = flavoured_host.root("logrotate --debug /etc/logrotate.conf")
+    assert dry_run.returncode == 0, dry_run.stderr
+
+
+def test_apt_reaches_the_mirror_only_through_the_proxy(flavoured_host):
+    routes = flavoured_host.root("cat /proc/net/route").stdout.splitlines()[1:]
     assert not [r for r in routes if r.split()[1] == "00000000"], "the guest must have no default route"
-    direct = test_host.root("curl -sS --max-time 5 --noproxy '*' http://deb.debian.org/debian/")
+    direct = flavoured_host.root("curl -sS --max-time 5 --noproxy '*' http://deb.debian.org/debian/")
     assert direct.returncode != 0
-    with connect(test_host) as conn:
+    with connect(flavoured_host) as conn:
         update = conn.sudo("apt-get update", hide=True, warn=True)
     assert update.ok, update.stderr
-    assert "deb.debian.org/debian bookworm InRelease" in update.stdout
+    assert f"deb.debian.org/debian {flavoured_host.spec.suite} InRelease" in update.stdout
 
 
-def test_prefetched_packages_are_cached_but_not_installed(test_host):
-    recipe_packages = "mariadb-server default-mysql-server acl gnupg python3-venv python3-pip"
-    installed = test_host.root("dpkg-query -W -f '${db:Status-Status} ${Package}\\n' mariadb-server acl gnupg")
+def test_prefetched_packages_are_cached_but_not_installed(flavoured_host):
+    recipe_packages = " ".join(flavoured_host.spec.prefetch)
+    installed = flavoured_host.root(f"dpkg-query -W -f '${{db:Status-Status}} ${{Package}}\\n' {recipe_packages}")
     assert "installed" not in installed.stdout.replace("not-installed", "")
-    fetch = test_host.root(f"apt-get install -y -q --download-only --no-download {recipe_packages}")
+    fetch = flavoured_host.root(f"apt-get install -y -q --download-only --no-download {recipe_packages}")
     assert fetch.returncode == 0, fetch.stdout + fetch.stderr
-    with connect(test_host) as conn:
+    with connect(flavoured_host) as conn:
         install = conn.sudo("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download acl",
                             hide=True, warn=True)
     assert install.ok, install.stdout + install.stderr
-    assert test_host.root("getfacl --version").returncode == 0
+    assert flavoured_host.root("getfacl --version").returncode == 0
 
 
-def test_standin_agent_installs_from_the_signed_repo(test_host, standin_repo):
-    with connect(test_host) as conn:
+def test_standin_agent_installs_from_the_signed_repo(flavoured_host, standin_repo):
+    host = flavoured_host
+    with connect(host) as conn:
         install_datadog_repo(conn, standin_repo)
         update = conn.sudo("apt-get update", hide=True, warn=True)
         assert update.ok and "W:" not in update.stderr, update.stderr
@@ -108,10 +146,10 @@ def test_standin_agent_installs_from_the_signed_repo(test_host, standin_repo):
                             "datadog-signing-keys", hide=True, warn=True)
         assert install.ok, install.stdout + install.stderr
         status = conn.sudo("datadog-agent status", hide=True, warn=True)
-    version = test_host.root("dpkg-query -W -f '${Version}' datadog-agent").stdout
+    version = host.root("dpkg-query -W -f '${Version}' datadog-agent").stdout
     assert version == standin_repo.packages["datadog-agent"]
-    assert test_host.root("id -gn dd-agent").stdout.strip() == "dd-agent"
-    layout = set(test_host.root("find /etc/datadog-agent /var/log/datadog").stdout.split())
+    assert host.root("id -gn dd-agent").stdout.strip() == "dd-agent"
+    layout = set(host.root("find /etc/datadog-agent /var/log/datadog").stdout.split())
     etc = "/etc/datadog-agent"
     assert {f"{etc}/datadog.yaml.example", f"{etc}/conf.d/mysql.d/conf.yaml.example", f"{etc}/checks.d",
             "/var/log/datadog"} <= layout
@@ -120,21 +158,18 @@ def test_standin_agent_installs_from_the_signed_repo(test_host, standin_repo):
     assert any(path.endswith("_amd64.deb") and "datadog-agent" in path for path in standin_repo.requests)
 
 
-def test_standin_init_script_logs_each_start_and_restart(test_host, standin_repo):
-    add_repo_with_keyring(test_host, standin_repo, standin_repo.keyring_file.read_bytes())
-    with connect(test_host) as conn:
-        conn.sudo("apt-get update", hide=True)
-        conn.sudo("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q datadog-agent", hide=True)
-    test_host.root("printf 'api_key: standin\\nhostname: h\\n' > /etc/datadog-agent/datadog.yaml", check=True)
-    test_host.root("service datadog-agent start && service datadog-agent restart", check=True)
-    log = test_host.root("cat /var/log/datadog-standin/restarts.log").stdout.split("\n")
-    assert [line.split()[1] for line in log if line] == ["start", "restart"]
-    assert test_host.root("service datadog-agent status").returncode == 0
-    status = test_host.root("datadog-agent status")
+def test_standin_agent_service_logs_each_start_and_restart(flavoured_host, standin_repo):
+    """`service` runs the init script without systemd and the systemd unit with it: both log alike."""
+    host = flavoured_host
+    install_standin_agent(host, standin_repo)
+    host.root("service datadog-agent start && service datadog-agent restart", check=True)
+    assert restart_events(host) == ["start", "restart"]
+    assert host.root("service datadog-agent status").returncode == 0
+    status = host.root("datadog-agent status")
     assert status.returncode == 0 and "STAND-IN" in status.stdout and "running (pid" in status.stdout
-    test_host.root("service datadog-agent stop", check=True)
-    assert test_host.root("datadog-agent status").returncode == 1
-    check = test_host.root("datadog-agent check mysql")
+    host.root("service datadog-agent stop", check=True)
+    assert host.root("datadog-agent status").returncode == 1
+    check = host.root("datadog-agent check mysql")
     assert check.returncode == 1 and "no config found" in check.stdout
 
 
@@ -153,9 +188,15 @@ def test_standin_repo_is_refused_with_a_wrong_key(test_host, standin_repo, tmp_p
     assert test_host.root("dpkg-query -W datadog-agent").returncode != 0
 
 
-def test_three_hosts_run_at_once_and_are_isolated(test_hosts):
-    assert len({h.addr for h in test_hosts}) == len({h.name for h in test_hosts}) == 3
-    first, second = test_hosts[0], test_hosts[1]
+@pytest.mark.parametrize("testhost_flavour", ["bookworm", "systemd"], indirect=True)
+def test_three_hosts_run_at_once_and_are_isolated(testhost_flavour):
+    with booted(3, testhost_flavour) as hosts:
+        check_three_isolated_hosts(hosts)
+
+
+def check_three_isolated_hosts(hosts):
+    assert len({h.addr for h in hosts}) == len({h.name for h in hosts}) == 3
+    first, second = hosts[0], hosts[1]
     first.root("echo only-on-first > /root/marker; (sleep 300 >/dev/null 2>&1 &)", check=True)
     assert second.root("cat /root/marker").returncode != 0
     assert "sleep 300" not in second.root("ps -eo args").stdout
@@ -168,7 +209,7 @@ def test_three_hosts_run_at_once_and_are_isolated(test_hosts):
             return conn.run("hostname", hide=True).stdout.strip()
 
     with ThreadPoolExecutor(3) as pool:
-        assert list(pool.map(whoami, test_hosts)) == [h.name for h in test_hosts]
+        assert list(pool.map(whoami, hosts)) == [h.name for h in hosts]
 
 
 # --- the step engine's command runner (recipes.steps.run_script) over the real sshd ---------------------
@@ -207,20 +248,45 @@ def test_the_command_runner_times_out_with_a_message_when_the_output_never_ends(
             run_script(conn, "bash -s", "( sleep 30 ) & exit 0\n", timeout=2)
 
 
-def test_stop_leaves_no_namespace_mount_or_process(testhost_rootfs):
-    (host,) = start_hosts(1)
-    pid1, proxy_pid, workdir, rootfs = host.pid1, host._proxy.pid, host.workdir, str(host.rootfs)
+# --- teardown and reaping -------------------------------------------------------------------------------
+def guest_processes(host) -> list[int]:
+    """PIDs (on this machine) of every process in the host's PID namespace."""
+    pid_ns = Path(f"/proc/{host.pid1}/ns/pid").readlink()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if (proc / "ns/pid").readlink() == pid_ns:
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
+def nspawn_leftovers(name: str, lock: Path | None) -> list[str]:
+    """The cgroups, propagation dir and image lock systemd-nspawn made for this host name, where present."""
+    paths = [root / name for root in boot.cgroup_roots()] + [boot.NSPAWN_RUN / "propagate" / name]
+    return [str(path) for path in [*paths, lock] if path is not None and path.exists()]
+
+
+def test_stop_leaves_no_namespace_cgroup_lock_mount_or_process(flavoured_host):
+    host = flavoured_host
+    pid1, boot_pid, proxy_pid, workdir = host.pid1, host._boot.pid, host._proxy.pid, host.workdir
+    rootfs = str(host.rootfs)
+    lock = boot.image_lock(host.rootfs) if host.has_systemd else None
     host.root("(sleep 300 >/dev/null 2>&1 &)", check=True)
-    children = host.root("ps -eo pid= ").stdout.split()
-    assert len(children) >= 3  # sshd, the sleep, ps itself
+    if host.has_systemd:
+        host.root("systemd-run --unit=rb-sleeper sleep 300", check=True)
+        assert nspawn_leftovers(host.name, lock), "systemd-nspawn should have made its cgroups and lock"
+    guest = guest_processes(host)
+    assert len(guest) >= 2  # PID 1 (sshd or systemd) and the sleep at least
     host.stop()
-    assert not Path(f"/proc/{pid1}").exists()
-    assert not Path(f"/proc/{proxy_pid}").exists()
+    assert [pid for pid in [pid1, boot_pid, proxy_pid, *guest] if Path(f"/proc/{pid}").exists()] == []
     netns_names = [line.split()[0] for line in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                                               text=True).stdout.splitlines()]
     assert host.name not in netns_names
     assert not Path(f"/sys/class/net/rbh{host.index}").exists()
     assert not workdir.exists()
+    assert nspawn_leftovers(host.name, lock) == []
     leftovers = subprocess.run(["grep", "-l", rootfs] + [str(p) for p in Path("/proc").glob("[0-9]*/mountinfo")],
                                capture_output=True, text=True).stdout
     assert leftovers == ""
@@ -233,16 +299,22 @@ def output_of_a_killed_run(script: str) -> str:
                           cwd=Path(__file__).parent.parent).stdout
 
 
-def test_hosts_of_a_killed_run_are_reaped_by_the_next_start(testhost_rootfs):
-    killed_run = ("import os, signal; from tests.testhost import start_hosts\n"
-                  "(h,) = start_hosts(1); print(h.name, h.pid1, h._proxy.pid, h.workdir, flush=True)\n"
+def test_hosts_of_a_killed_run_are_reaped_by_the_next_start(testhost_flavour, testhost_rootfs):
+    killed_run = ("import os, signal; from tests.testhost import boot, start_hosts\n"
+                  f"(h,) = start_hosts(1, {testhost_flavour!r})\n"
+                  "print(h.name, h.pid1, h._boot.pid, h._proxy.pid, h.workdir, boot.image_lock(h.rootfs), flush=True)\n"
                   "os.kill(os.getpid(), signal.SIGKILL)\n")
     out = output_of_a_killed_run(killed_run)
-    name, pid1, proxy_pid, workdir = out.split()
+    name, pid1, boot_pid, proxy_pid, workdir, lock = out.split()
     assert Path(f"/proc/{pid1}").exists(), "the killed run's host should still be running"
+    if FLAVOURS[testhost_flavour].systemd:
+        assert nspawn_leftovers(name, Path(lock)), "the killed run's nspawn should hold cgroups and a lock"
+    # The next start of any flavour reaps. A bookworm host makes no cgroups or nspawn lock, so if it takes
+    # over the freed name, whatever is left under that name is the killed run's.
     (host,) = start_hosts(1)
     try:
-        assert not Path(f"/proc/{pid1}").exists() and not Path(f"/proc/{proxy_pid}").exists()
+        assert [pid for pid in (pid1, boot_pid, proxy_pid) if Path(f"/proc/{pid}").exists()] == []
+        assert nspawn_leftovers(name, Path(lock)) == []
         if host.name != name:  # else the new host took over the freed name and work dir
             assert not Path(workdir).exists() and not Path(f"/run/netns/{name}").exists()
     finally:
@@ -264,3 +336,64 @@ def test_a_repo_address_left_by_a_killed_run_is_reclaimed(standin_repo):
         assert not owner_file.exists() or workdir not in owner_file.read_text()
     finally:
         again.stop()
+
+
+# --- systemd flavours -----------------------------------------------------------------------------------
+on_systemd = pytest.mark.parametrize("testhost_flavour", SYSTEMD_FLAVOURS, indirect=True)
+
+
+@on_systemd
+def test_systemd_is_pid1_and_the_system_is_running(flavoured_host):
+    state = flavoured_host.root("systemctl is-system-running").stdout.strip()
+    failed = flavoured_host.root("systemctl --failed --no-legend --plain").stdout
+    assert state == "running", f"{state}; failed units:\n{failed}"
+    assert flavoured_host.root("cat /proc/1/comm").stdout.strip() == "systemd"
+    assert flavoured_host.root("systemctl is-active ssh").stdout.strip() == "active"
+
+
+@on_systemd
+def test_a_unit_with_user_and_restart_on_failure_restarts_after_sigkill(flavoured_host):
+    host = flavoured_host
+    unit = ("[Service]\nUser=vagrant\nGroup=vagrant\nRestart=on-failure\nRestartSec=0.2\n"
+            "ExecStart=/bin/sleep infinity\n")
+    host.root("cat > /etc/systemd/system/rb-sleeper.service && systemctl daemon-reload", input=unit, check=True)
+    host.root("systemctl start rb-sleeper", check=True)
+    first = main_pid(host, "rb-sleeper")
+    assert host.root(f"ps -o user= -p {first}").stdout.strip() == "vagrant"
+    host.root(f"kill -KILL {first}", check=True)
+    second = wait_for(lambda: (pid := main_pid(host, "rb-sleeper")) not in (0, first) and pid)
+    assert second, host.root("systemctl status rb-sleeper").stdout
+    assert host.root("systemctl is-active rb-sleeper").stdout.strip() == "active"
+    assert host.root(f"ps -o user= -p {second}").stdout.strip() == "vagrant"
+
+
+@on_systemd
+def test_standin_agent_is_a_systemd_service(flavoured_host, standin_repo):
+    host = flavoured_host
+    install_standin_agent(host, standin_repo)
+    assert host.root("systemctl is-enabled datadog-agent").stdout.strip() == "enabled"
+    assert host.root("systemctl show -p FragmentPath --value datadog-agent").stdout.strip().endswith(
+        "/systemd/system/datadog-agent.service")
+    host.root("systemctl restart datadog-agent", check=True)
+    first = main_pid(host, "datadog-agent")
+    assert host.root(f"ps -o user= -p {first}").stdout.strip() == "dd-agent"
+    host.root("systemctl restart datadog-agent", check=True)
+    second = main_pid(host, "datadog-agent")
+    assert second not in (0, first)
+    status = host.root("datadog-agent status")
+    assert status.returncode == 0 and f"running (pid {second})" in status.stdout, status.stdout
+    host.root(f"kill -KILL {second}", check=True)  # Restart=on-failure brings it back, logged as a restart
+    assert wait_for(lambda: main_pid(host, "datadog-agent") not in (0, second))
+    assert wait_for(lambda: restart_events(host) == ["start", "restart", "restart"]), restart_events(host)
+    host.root("systemctl stop datadog-agent", check=True)
+    assert host.root("datadog-agent status").returncode == 1
+
+
+@pytest.mark.parametrize("testhost_flavour", ["mysql"], indirect=True)
+def test_the_mysql_flavour_runs_oracle_mysql_under_systemd(flavoured_host):
+    host = flavoured_host
+    version = host.root("mysqld --version").stdout
+    assert "MariaDB" not in version and re.search(r"\bVer (8|9)\.\d+", version), version
+    assert host.root("systemctl is-active mysql").stdout.strip() == "active"
+    assert host.root("mysql -N -e 'select @@version'").stdout.strip() == version.split("Ver ")[1].split()[0]
+    assert host.root("test -f /etc/logrotate.d/mysql-server && test -d /etc/mysql/mysql.conf.d").returncode == 0

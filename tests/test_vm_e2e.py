@@ -30,7 +30,7 @@ STANDIN_API_KEY = "standin0123456789abcdef01234567"  # a stand-in key: nothing h
 DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
 CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
 RESTARTS = "/var/log/datadog-standin/restarts.log"
-DROPIN = "/etc/mysql/mariadb.conf.d/99-datadog.cnf"
+DROPIN = "/etc/mysql/mariadb.conf.d/zz-datadog.cnf"
 
 
 def write_config(tmp_path, host, repo, **extra) -> Path:
@@ -38,6 +38,7 @@ def write_config(tmp_path, host, repo, **extra) -> Path:
     config = {
         "ssh": {"key_file": host.key_file, "known_hosts": host.known_hosts},
         "agent": {"repo_url": repo.url, "key_urls": [repo.key_url]},
+        "api": {"host": host.name},  # the guest's hostname, what the Agent reports (verify checks it)
     }
     for section, values in extra.items():
         config.setdefault(section, {}).update(values)
@@ -120,13 +121,13 @@ def ok(result: subprocess.CompletedProcess) -> str:
 def assert_configured(host, tags=("env:dev", "role:database", "owner:runbook")) -> None:
     """Inspect a host after `setup` as root: files, owners, modes, ACLs, MariaDB user, grants, queries."""
     stat = host.root(f"stat -c '%U %G %a %n' {DATADOG_YAML} {CONF_YAML} /usr/share/keyrings/datadog-archive-keyring.gpg "
-                     "/etc/datadog-agent/checks.d/custom_my_metric.py /etc/datadog-agent/conf.d/custom_my_metric.yaml "
-                     "/etc/logrotate.d/dd-agent_ACLs").stdout.splitlines()
+                     "/etc/datadog-agent/checks.d/custom_my_metric.py /etc/datadog-agent/conf.d/custom_my_metric.yaml"
+                     ).stdout.splitlines()
     assert stat == [f"dd-agent dd-agent 640 {DATADOG_YAML}", f"dd-agent dd-agent 640 {CONF_YAML}",
                     "root root 644 /usr/share/keyrings/datadog-archive-keyring.gpg",
                     "dd-agent dd-agent 644 /etc/datadog-agent/checks.d/custom_my_metric.py",
-                    "dd-agent dd-agent 644 /etc/datadog-agent/conf.d/custom_my_metric.yaml",
-                    "root root 644 /etc/logrotate.d/dd-agent_ACLs"]
+                    "dd-agent dd-agent 644 /etc/datadog-agent/conf.d/custom_my_metric.yaml"]
+    assert host.root("test -e /etc/logrotate.d/dd-agent_ACLs").returncode != 0, "a second rotation block"
     datadog_yaml = host.root(f"cat {DATADOG_YAML}").stdout
     assert f"api_key: {STANDIN_API_KEY}" in datadog_yaml and "site: datadoghq.com" in datadog_yaml
     assert "tags:\n" + "".join(f"  - {tag}\n" for tag in tags) in datadog_yaml
@@ -140,10 +141,15 @@ def assert_configured(host, tags=("env:dev", "role:database", "owner:runbook")) 
     assert listing.returncode == 0 and "mysql_error.log" in listing.stdout, listing.stderr
     live = host.root("mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'").stdout.split()
     assert live == ["1", "1", "/var/log/mysql/mysql_error.log"]
-    users = host.root("mysql -N -B -e \"SELECT CONCAT(user,'@',host) FROM mysql.user WHERE user='datadog'\"").stdout
-    assert users.split() == ["datadog@localhost"]
+    users = host.root("mysql -N -B -e \"SELECT CONCAT(user,'@',host,' ',max_user_connections) FROM mysql.user "
+                      "WHERE user='datadog'\"").stdout
+    assert users.split("\n")[0].split() == ["datadog@localhost", "5"]
     grants = host.root("mysql -N -B -e \"SHOW GRANTS FOR 'datadog'@'localhost'\"").stdout
-    assert re.search(r"GRANT .*BINLOG MONITOR.* ON \*\.\*", grants) and "PROCESS" in grants and "SLAVE MONITOR" in grants
+    if "MariaDB" in host.root("mysql -N -B -e 'SELECT VERSION()'").stdout:
+        assert re.search(r"GRANT .*BINLOG MONITOR.* ON \*\.\*", grants) and "SLAVE MONITOR" in grants
+    else:
+        assert re.search(r"GRANT .*REPLICATION CLIENT.* ON \*\.\*", grants), grants
+    assert "PROCESS" in grants
     assert re.search(r"GRANT SELECT ON `performance_schema`\.\*", grants)
     # The integration's queries as the datadog user, over TCP as the integration connects, password from conf.yaml.
     password = re.search(r'password: "([^"]+)"', host.root(f"cat {CONF_YAML}").stdout).group(1)
@@ -177,10 +183,74 @@ def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(t
     record_figure("setup_second_run_s", second_seconds)
 
     verify = ok(invoke(config, "verify", "--host", test_host.target))
-    assert "Agent (v7" in verify and "custom_my_metric" in verify
+    assert "Agent (v7" in verify and "custom_my_metric" in verify and f"hostname {test_host.name}" in verify
+    misnamed = write_config(tmp_path, test_host, standin_repo, api={"host": "datadog-exercise"})
+    wrong = invoke(misnamed, "verify", "--host", test_host.target)
+    assert wrong.returncode == 1 and f"set api.host: {test_host.name}" in wrong.stdout
 
     dry = ok(invoke(config, "setup", "--dry-run", "--host", test_host.target))
     assert changed_count(dry) == 0 and "diff:" not in dry
+    assert_rotation_keeps_the_logs_readable(test_host)
+
+
+# --- the user's box: every flavour of test host (Debian without systemd, systemd, Oracle MySQL under systemd) ---
+def test_setup_rerun_dry_run_verify_and_rotation_on_each_flavour(tmp_path, flavoured_host, standin_repo):
+    host = flavoured_host
+    config = write_config(tmp_path, host, standin_repo)
+    first, first_seconds = timed(config, "setup", "--host", host.target)
+    assert changed_count(ok(first)) >= 10
+    assert_configured(host)
+    record_figure(f"setup_first_run_{host.flavour}_s", first_seconds)
+    agent_restarts, server = restarts(host), server_process(host)
+
+    second, second_seconds = timed(config, "setup", "--host", host.target)
+    assert changed_count(ok(second)) == 0, second.stdout
+    assert restarts(host) == agent_restarts, "the second run restarted the Agent"
+    assert server_process(host) == server, "the second run restarted the database server"
+    record_figure(f"setup_second_run_{host.flavour}_s", second_seconds)
+    dry = ok(invoke(config, "setup", "--dry-run", "--host", host.target))
+    assert changed_count(dry) == 0 and "diff:" not in dry
+    assert f"hostname {host.name}" in ok(invoke(config, "verify", "--host", host.target))
+    assert_rotation_keeps_the_logs_readable(host)
+    if host.has_systemd:
+        assert_agent_runs_under_systemd(host)
+    if host.flavour == "mysql":
+        assert_oracle_mysql_kept_and_settled(host)
+
+
+def server_process(host) -> str:
+    """The database server's PID and start time: a restart changes both."""
+    return host.root("for p in $(pidof mariadbd mysqld); do ps -o pid=,lstart= -p $p; done").stdout.strip()
+
+
+def assert_agent_runs_under_systemd(host) -> None:
+    """Every start and restart of the Agent went through its systemd unit."""
+    assert host.root("systemctl is-active datadog-agent").stdout.strip() == "active"
+    main = host.root("systemctl show -p MainPID --value datadog-agent").stdout.strip()
+    assert main not in ("", "0") and host.root("cat /run/datadog-agent.pid").stdout.strip() == main
+    started = host.root("journalctl -u datadog-agent -o cat --no-pager | grep -c '^Started'").stdout.strip()
+    assert int(started) == restarts(host) >= 1, f"journal: {started} starts, restarts log: {restarts(host)}"
+
+
+def assert_oracle_mysql_kept_and_settled(host) -> None:
+    """The box's Oracle MySQL is kept (no MariaDB over it) and reads the runbook's drop-in last."""
+    status = host.root("dpkg-query -W -f='${Package} ${db:Status-Status}\\n' mysql-server mariadb-server").stdout
+    assert "mysql-server installed" in status and "mariadb-server installed" not in status, status
+    assert "MariaDB" not in host.root("mysql -N -B -e 'SELECT @@version, @@version_comment'").stdout
+    effective = re.findall(r"^--log[_-]error=(.*)$", host.root("my_print_defaults mysqld").stdout, re.MULTILINE)
+    assert effective[-1] == "/var/log/mysql/mysql_error.log", effective
+
+
+def assert_rotation_keeps_the_logs_readable(host) -> None:
+    """The daily rotation as cron would run it: it must succeed, and dd-agent must read the new files."""
+    assert host.root("command -v logrotate").returncode == 0, "the test image must have logrotate, as a real box has"
+    before = set(host.root("ls /var/log/mysql").stdout.split())
+    rotated = host.root("logrotate --force /etc/logrotate.conf")
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    after = set(host.root("ls /var/log/mysql").stdout.split())
+    assert any(name.startswith("mysql_error.log") for name in after - before), f"nothing rotated: {after}"
+    read = host.root("su -s /bin/sh dd-agent -c 'head -c 0 /var/log/mysql/mysql_error.log'")
+    assert read.returncode == 0, f"dd-agent cannot read the new error log: {read.stderr}"
 
 
 def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_host, standin_repo):
@@ -192,9 +262,13 @@ def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_hos
     test_host.root(f"sed -i 's/performance_schema = ON/performance_schema = OFF/' {DROPIN} && service mariadb restart"
                    f" >/dev/null && sed -i 's/performance_schema = OFF/performance_schema = ON/' {DROPIN}", check=True)
     assert test_host.root("mysql -N -B -e 'SELECT @@performance_schema'").stdout.strip() == "0"
+    # What earlier versions of the runbook wrote: a rotation block that collides with the server package's.
+    test_host.root("printf '# Managed by this runbook (invoke setup-mysql)\\n/var/log/mysql/mysql_error.log {\\n}\\n'"
+                   " > /etc/logrotate.d/dd-agent_ACLs", check=True)
     before = restarts(test_host)
     out = ok(invoke(config, "setup-mysql", "--host", test_host.target))
     assert "the running server has not loaded it yet" in out and "restart mariadb" in out
+    assert "removed /etc/logrotate.d/dd-agent_ACLs" in out
     assert_configured(test_host)
     assert restarts(test_host) == before + 1  # conf.yaml was rewritten: exactly one Agent restart
     assert test_host.root(f"grep -c '^tags:' {DATADOG_YAML}").stdout.strip() == "1"
@@ -333,6 +407,18 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, test_host, standin
     assert result.returncode == 1
     assert re.search(r"/etc/datadog-agent/datadog.yaml: line [45]: malformed YAML", result.stdout), result.stdout
     assert test_host.root(f"cat {DATADOG_YAML}").stdout == broken
+    # setup and its dry run read that file before any change: nothing installed, nothing written anywhere in /etc.
+    state = full_state(test_host)
+    for args in (["setup", "--dry-run"], ["setup"]):
+        result = invoke(write_config(tmp_path, test_host, standin_repo), *args, "--host", test_host.target)
+        assert result.returncode == 1 and "malformed YAML" in result.stdout, result.stdout
+        assert full_state(test_host) == state, f"{args} changed the host"
+
+
+def full_state(host) -> str:
+    """Every file under /etc (owner, mode, size, mtime) and the installed packages."""
+    return host.root("find /etc -xdev -printf '%p %U %G %m %s %T@\\n' | sort; "
+                     "dpkg-query -W -f='${Package} ${Version} ${db:Status-Status}\\n'").stdout
 
 
 def test_the_vagrant_box_is_the_default_host_through_its_ssh_config(tmp_path, test_host, standin_repo):

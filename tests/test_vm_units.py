@@ -1,5 +1,6 @@
 """Unit tests of the VM recipes' pure parts: host parsing, tags, YAML merge, placeholders, rendering, diffs, probes."""
 
+import copy
 import io
 import re
 import subprocess
@@ -239,15 +240,16 @@ MARIADB = "10.11.6-MariaDB-0+deb12u1"
 MYSQL8 = "8.0.41-0ubuntu0.24.04.1"
 
 
-def test_grants_are_complete_on_mariadb_and_mysql_only_with_every_privilege():
+def test_grants_are_complete_on_both_servers_only_with_every_privilege_and_the_cap():
     maria = MARIADB_GRANTS.replace("BINLOG MONITOR", "BINLOG MONITOR, SLAVE MONITOR")
-    assert mysql.grants_complete(maria, MARIADB, "0")
-    assert not mysql.grants_complete(MARIADB_GRANTS, MARIADB, "0")  # 10.5.9+: replica status needs SLAVE MONITOR
-    assert mysql.grants_complete(MARIADB_GRANTS, "10.5.2-MariaDB", "0")
+    assert mysql.grants_complete(maria, MARIADB, "5")
+    assert not mysql.grants_complete(maria, MARIADB, "0")  # Datadog caps the user at 5 connections on MariaDB too
+    assert not mysql.grants_complete(MARIADB_GRANTS, MARIADB, "5")  # 10.5.9+: replica status needs SLAVE MONITOR
+    assert mysql.grants_complete(MARIADB_GRANTS, "10.5.2-MariaDB", "5")
     assert mysql.grants_complete(MYSQL_GRANTS, MYSQL8, "5")
-    assert not mysql.grants_complete(MYSQL_GRANTS, MYSQL8, "0")  # MySQL 8 caps connections at 5
-    assert not mysql.grants_complete(maria.replace("PROCESS", "USAGE"), MARIADB, "0")
-    assert not mysql.grants_complete(maria.splitlines()[0], MARIADB, "0")
+    assert not mysql.grants_complete(MYSQL_GRANTS, MYSQL8, "0")
+    assert not mysql.grants_complete(maria.replace("PROCESS", "USAGE"), MARIADB, "5")
+    assert not mysql.grants_complete(maria.splitlines()[0], MARIADB, "5")
 
 
 def test_grant_sql_suits_both_servers():
@@ -255,7 +257,7 @@ def test_grant_sql_suits_both_servers():
     maria = mysql.grant_sql(settings, "pw" * 10, MARIADB)
     mysql8 = mysql.grant_sql(settings, "pw" * 10, MYSQL8)
     assert "CREATE USER IF NOT EXISTS 'datadog'@'localhost'" in maria
-    assert "MAX_USER_CONNECTIONS 5" in mysql8 and "MAX_USER_CONNECTIONS" not in maria
+    assert "MAX_USER_CONNECTIONS 5" in mysql8 and "MAX_USER_CONNECTIONS 5" in maria
     assert "SLAVE MONITOR" in maria and "SLAVE MONITOR" not in mysql8
 
 
@@ -352,3 +354,34 @@ def test_vm_up_without_vagrant_says_what_to_do(monkeypatch):
     monkeypatch.setattr(vm.shutil, "which", lambda name: None)
     with pytest.raises(Exit, match="vagrant. is not installed.*--host"):
         vm.vm_up.body(None)
+
+
+def test_dd_site_reaches_the_agent_and_an_unknown_site_is_refused(monkeypatch):
+    from recipes import agent
+
+    config = Config(overrides=copy.deepcopy(CONFIG))
+    monkeypatch.setenv("DD_SITE", "datadoghq.eu")
+    assert agent.site_from_env(config) == "datadoghq.eu"
+    monkeypatch.setenv("DD_SITE", "datadoghq.con")
+    with pytest.raises(Exit, match=r"DD_SITE='datadoghq.con' is not a Datadog site; use one of datadoghq.com"):
+        agent.site_from_env(config)
+    monkeypatch.delenv("DD_SITE")
+    assert agent.site_from_env(config) == "datadoghq.com"
+
+
+def test_the_old_agent_site_setting_is_refused_with_what_to_set_instead(monkeypatch):
+    from recipes import agent
+
+    raw = copy.deepcopy(CONFIG)
+    raw["agent"]["site"] = "datadoghq.eu"
+    with pytest.raises(Exit, match="agent.site is no longer a setting.*export DD_SITE=datadoghq.eu"):
+        agent.site_from_env(Config(overrides=raw))
+
+
+def test_verify_fails_when_the_agent_reports_another_hostname_than_api_host():
+    from recipes.vm import hostname_step
+
+    run = steps.HostRun(None, "h", Console(file=io.StringIO()), dry_run=False)
+    hostname_step(run, "datadog-exercise", "datadog-exercise")
+    with pytest.raises(steps.StepFailed, match="reports 'vagrant'.*set api.host: vagrant"):
+        hostname_step(run, "vagrant", "datadog-exercise")

@@ -1,68 +1,104 @@
-"""pytest fixtures for the Debian test host and the stand-in Agent apt repository (see tests/testhost)."""
+"""pytest fixtures for the Debian test host and the stand-in Agent apt repository (see tests/testhost).
+
+`test_host` / `test_hosts` are the default flavour (bookworm, no systemd). `flavoured_host` runs a test once
+per flavour (ids bookworm, systemd, mysql); narrow it with
+`@pytest.mark.parametrize("testhost_flavour", SYSTEMD_FLAVOURS, indirect=True)`.
+"""
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.testhost import standin_apt_repo, start_hosts
+from tests.testhost import standin_apt_repo, start_hosts, stop_hosts
+from tests.testhost.flavours import DEFAULT, FLAVOURS, flavour_named
 from tests.testhost.rootfs import cached_rootfs
 
 REASON = "end-to-end test host needs root, debootstrap and network namespaces"
 TOOLS = ("debootstrap", "tinyproxy", "zstd", "ip", "unshare", "nsenter", "ssh-keygen", "dpkg-deb",
          "apt-ftparchive", "gpg")
+SYSTEMD_FLAVOURS = [name for name, spec in FLAVOURS.items() if spec.systemd]
 
 
-def missing_requirements() -> list[str]:
+def missing_requirements(flavour: str = DEFAULT) -> list[str]:
     missing = [] if os.geteuid() == 0 else ["root"]
-    missing += [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing += [tool for tool in TOOLS + flavour_named(flavour).tools if shutil.which(tool) is None]
     if not Path("/proc/self/ns/net").exists():
         missing.append("network namespaces")
     return missing
 
 
-def _reason() -> str:
-    missing = missing_requirements()
+def _reason(flavour: str = DEFAULT) -> str:
+    missing = missing_requirements(flavour)
     return f"{REASON} (missing: {', '.join(missing)})" if missing else REASON
 
 
 requires_root = pytest.mark.skipif(bool(missing_requirements()), reason=_reason())
 
 
-def _skip_unless_capable() -> None:
-    if missing_requirements():
-        pytest.skip(_reason())
+def _skip_unless_capable(flavour: str = DEFAULT) -> None:
+    if missing_requirements(flavour):
+        pytest.skip(_reason(flavour))
 
 
 @pytest.fixture(scope="session")
-def testhost_rootfs(request) -> Path:
-    """The cached prepared rootfs tar; the first build (~1-2 min) prints its progress uncaptured."""
-    _skip_unless_capable()
+def testhost_images(request):
+    """testhost_images(flavour) -> the flavour's cached rootfs tar; a first build (1-5 min) prints its
+    progress uncaptured. Skips the test when this machine cannot boot the flavour."""
     capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        return cached_rootfs()
+
+    def image(flavour: str = DEFAULT) -> Path:
+        _skip_unless_capable(flavour)
+        with capture.global_and_fixture_disabled():
+            return cached_rootfs(flavour)
+
+    return image
+
+
+@pytest.fixture(scope="session")
+def testhost_rootfs(testhost_images) -> Path:
+    """The cached prepared rootfs tar of the default flavour."""
+    return testhost_images(DEFAULT)
+
+
+@contextmanager
+def booted(n: int, flavour: str = DEFAULT):
+    """n fresh hosts of a flavour, stopped afterwards even if the test fails."""
+    hosts = start_hosts(n, flavour)
+    try:
+        yield hosts
+    finally:
+        stop_hosts(hosts)
 
 
 @pytest.fixture
 def test_host(testhost_rootfs):
     """A fresh test host for one test, stopped afterwards even if the test fails."""
-    (host,) = start_hosts(1)
-    try:
+    with booted(1) as (host,):
         yield host
-    finally:
-        host.stop()
 
 
 @pytest.fixture
 def test_hosts(testhost_rootfs):
     """Three fresh test hosts booted in parallel, for tests of parallel runs."""
-    hosts = start_hosts(3)
-    try:
+    with booted(3) as hosts:
         yield hosts
-    finally:
-        for host in hosts:
-            host.stop()
+
+
+@pytest.fixture(params=list(FLAVOURS), ids=str)
+def testhost_flavour(request, testhost_images) -> str:
+    """Each flavour in turn (its image built first)."""
+    testhost_images(request.param)
+    return request.param
+
+
+@pytest.fixture
+def flavoured_host(testhost_flavour):
+    """A fresh host of each flavour in turn: the test runs once per flavour."""
+    with booted(1, testhost_flavour) as (host,):
+        yield host
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,20 @@
 """The Debian test host of the end-to-end tests, and the stand-in Datadog Agent apt repository.
 
-A test host is a debootstrapped Debian bookworm rootfs (cached as a zstd tar) booted in its own
-network namespace with a real sshd as PID 1, a ``vagrant`` user with NOPASSWD sudo, and apt going
-through tinyproxy on the host end of its veth. Needs root.
+A test host is a debootstrapped Debian rootfs of one flavour (cached as a zstd tar) booted in its own
+network namespace with a real sshd, a ``vagrant`` user with NOPASSWD sudo, and apt going through
+tinyproxy on the host end of its veth. Needs root. Flavours (flavours.py): ``bookworm`` (default: sshd as
+PID 1, no systemd), ``systemd`` (bookworm under systemd-nspawn --boot), ``mysql`` (sid with Oracle MySQL
+running under systemd).
 
-    hosts = start_hosts(n=1); h = hosts[0]
-    h.name, h.addr, h.port, h.user, h.key_file, h.known_hosts, h.target, h.ssh_config
+    hosts = start_hosts(n=1, flavour="bookworm"); h = hosts[0]
+    h.name, h.addr, h.port, h.user, h.key_file, h.known_hosts, h.target, h.ssh_config, h.flavour, h.has_systemd
     h.root("cmd")   # as root inside the guest, via nsenter (not SSH)
-    h.stop()
+    h.stop()        # or stop_hosts(hosts), in parallel
     repo = standin_apt_repo()   # .url, .key_url, .keyring_fingerprint, .stop()
 """
 
-from .host import TestHost, start_hosts
+from .flavours import FLAVOURS
+from .host import TestHost, start_hosts, stop_hosts
 from .standin_repo import StandinAptRepo, standin_apt_repo
 
-__all__ = ["StandinAptRepo", "TestHost", "standin_apt_repo", "start_hosts"]
+__all__ = ["FLAVOURS", "StandinAptRepo", "TestHost", "standin_apt_repo", "start_hosts", "stop_hosts"]

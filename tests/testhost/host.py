@@ -1,17 +1,19 @@
-"""A test host: a fresh copy of the prepared rootfs booted in its own namespaces, with a real sshd."""
+"""A test host: a fresh copy of a flavour's prepared rootfs booted in its own namespaces, with a real sshd."""
 
 import atexit
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import netns, reap
+from . import boot, netns, reap
+from .flavours import DEFAULT, Flavour, flavour_named
 from .locking import file_lock
+from .processes import kill_and_wait, start_time
 from .proxy import start_proxy, stop_process
 from .rootfs import cached_rootfs, restore
 from .settings import PROXY_PORT, RAM_WORK_ROOT, cache_dir, work_root
@@ -31,6 +33,9 @@ Host {name}
   IdentitiesOnly yes
   LogLevel FATAL
 """
+SSHD_TIMEOUT = 60
+BOOT_TIMEOUT = 180  # until systemd has started every unit (MySQL's first start is slow on a loaded machine)
+POWEROFF_TIMEOUT = 20
 _running: set["TestHost"] = set()
 
 
@@ -51,8 +56,10 @@ class TestHost:
     port = 22
     user = USER
 
-    def __init__(self, index: int, key_file: Path, root: Path):
+    def __init__(self, index: int, key_file: Path, root: Path, flavour: Flavour):
         self.index = index
+        self.spec = flavour
+        self.flavour = flavour.name
         self.name = netns.ns_name(index)
         self.addr = netns.guest_addr(index)
         self.host_addr = netns.host_addr(index)
@@ -62,8 +69,13 @@ class TestHost:
         self.known_hosts = str(self.workdir / "known_hosts")
         self.ssh_config = str(self.workdir / "ssh_config")
         self.pid1: int | None = None
+        self._pid1_started: str | None = None
         self._boot: subprocess.Popen | None = None
         self._proxy: subprocess.Popen | None = None
+
+    @property
+    def has_systemd(self) -> bool:
+        return self.spec.systemd
 
     @property
     def target(self) -> str:
@@ -74,7 +86,7 @@ class TestHost:
         return f"http://{self.host_addr}:{PROXY_PORT}/"
 
     def __repr__(self) -> str:
-        return f"<TestHost {self.name} {self.target} pid1={self.pid1}>"
+        return f"<TestHost {self.name} {self.flavour} {self.target} pid1={self.pid1}>"
 
     def root(self, cmd: str, check: bool = False, input: str | bytes | None = None,
              timeout: float = 600) -> subprocess.CompletedProcess:
@@ -82,7 +94,7 @@ class TestHost:
         stdout/stderr captured as text."""
         if self.pid1 is None:
             raise RuntimeError(f"{self.name} is not running")
-        enter = ["nsenter", "-t", str(self.pid1), "-m", "-u", "-i", "-n", "-p", "-r", "-w"]
+        enter = ["nsenter", "-t", str(self.pid1), "--all", "-r", "-w"]
         env = {"PATH": GUEST_PATH, "HOME": "/root", "LC_ALL": "C", "TERM": "dumb"}
         data = input.encode() if isinstance(input, str) else input
         result = subprocess.run([*enter, "/bin/sh", "-c", cmd], input=data, capture_output=True, env=env,
@@ -100,14 +112,18 @@ class TestHost:
         netns.wire(self.index)
         self._proxy = start_proxy(self.host_addr, f"{self.host_addr.rsplit('.', 1)[0]}.0/24", self.workdir)
         self._boot_init()
-        reap.record(self.workdir, self.index, {"pid1": self.pid1, "unshare": self._boot.pid,
+        reap.record(self.workdir, self.index, {"pid1": self.pid1, "boot": self._boot.pid,
                                                "proxy": self._proxy.pid})
         self._wait_for_sshd()
+        if self.has_systemd:
+            self._wait_for_systemd()
 
     def _personalize(self) -> None:
         """What differs per host: name, SSH host key, authorized key, apt proxy."""
         etc = self.rootfs / "etc"
         (etc / "hostname").write_text(f"{self.name}\n")
+        if self.has_systemd:
+            (etc / "machine-id").write_text(f"{uuid.uuid4().hex}\n")
         (etc / "hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{self.name}\n{self.addr}\t{self.name}\n")
         (etc / "apt/apt.conf.d/01runbook-testhost-proxy").write_text(
             f'// The guest has no route out: apt goes through tinyproxy on the host end of its veth.\n'
@@ -127,24 +143,18 @@ class TestHost:
             known_hosts=self.known_hosts, key_file=self.key_file))
 
     def _boot_init(self) -> None:
+        cmd, env = boot.init_command(self.spec, self.name, self.rootfs)
         log = open(self.workdir / "console.log", "ab")
-        cmd = ["ip", "netns", "exec", self.name,
-               "unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "--kill-child",
-               "--propagation", "private", "chroot", str(self.rootfs), "/sbin/rb-init"]
         self._boot = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+                                      env={**os.environ, **env}, start_new_session=True)
         log.close()
-        children = Path(f"/proc/{self._boot.pid}/task/{self._boot.pid}/children")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self._boot.poll() is None:
-            pids = children.read_text().split() if children.exists() else []
-            if pids:
-                self.pid1 = int(pids[0])  # the namespace's PID 1 (unshare --fork's child)
-                return
-            time.sleep(0.005)
-        raise RuntimeError(f"{self.name}: init did not start; see {self.workdir / 'console.log'}")
+        try:
+            self.pid1 = boot.namespace_pid1(self._boot.pid)
+        except RuntimeError:
+            raise RuntimeError(f"{self.name}: init did not start; see {self.workdir / 'console.log'}") from None
+        self._pid1_started = start_time(self.pid1)
 
-    def _wait_for_sshd(self, timeout: float = 20) -> None:
+    def _wait_for_sshd(self, timeout: float = SSHD_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._boot.poll() is not None:
@@ -158,32 +168,43 @@ class TestHost:
         console = (self.workdir / "console.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{self.name}: sshd did not answer on {self.addr}:{self.port}\n{console}")
 
+    def _wait_for_systemd(self) -> None:
+        """Until systemd has finished starting up (sshd answers earlier); a degraded boot is the test's to judge."""
+        state = self.root("systemctl is-system-running --wait", timeout=BOOT_TIMEOUT).stdout.strip()
+        if state not in ("running", "degraded"):
+            raise RuntimeError(f"{self.name}: systemd did not finish booting: {state}")
+
     def stop(self) -> None:
-        """Kill PID 1 by PID (unshare --fork ignores SIGTERM), remove netns/veth, delete the rootfs copy."""
-        if self.pid1 is not None and self._boot is not None and self._boot.poll() is None:
-            try:
-                os.kill(self.pid1, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """End PID 1 (an orderly poweroff under systemd, else SIGKILL by PID), free netns, veth, cgroups and
+        the rootfs copy. Idempotent."""
         if self._boot is not None:
+            if self.has_systemd and self._boot.poll() is None:
+                self._power_off()
+            kill_and_wait([(self.pid1, self._pid1_started)])
             try:
                 self._boot.wait(10)
             except subprocess.TimeoutExpired:
-                self._boot.kill()  # our own unshare process; --kill-child takes PID 1 with it
+                self._boot.kill()  # our own unshare/nspawn process
                 self._boot.wait(10)
         self.pid1 = None
         stop_process(self._proxy)
-        netns.unwire(self.index)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        reap.release_resources(self.index, self.workdir)
         try:
             self.workdir.parent.rmdir()  # only when no other host uses it
         except OSError:
             pass
         _running.discard(self)
 
+    def _power_off(self) -> None:
+        self._boot.terminate()  # systemd-nspawn turns SIGTERM into a poweroff of the container
+        try:
+            self._boot.wait(POWEROFF_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass  # PID 1 is then killed
 
-def _start_one(tar: Path, key: Path, root: Path) -> TestHost:
-    host = TestHost(netns.allocate(), key, root)
+
+def _start_one(tar: Path, key: Path, root: Path, flavour: Flavour) -> TestHost:
+    host = TestHost(netns.allocate(), key, root, flavour)
     _running.add(host)
     try:
         host.start(tar)
@@ -193,12 +214,14 @@ def _start_one(tar: Path, key: Path, root: Path) -> TestHost:
     return host
 
 
-def start_hosts(n: int = 1) -> list[TestHost]:
-    """Boot n fresh hosts in parallel from the cached prepared rootfs (built first if missing)."""
+def start_hosts(n: int = 1, flavour: str = DEFAULT) -> list[TestHost]:
+    """Boot n fresh hosts of a flavour (see flavours.py) in parallel from its cached prepared rootfs (built
+    first if missing)."""
+    spec = flavour_named(flavour)
     reap.reap_orphans([RAM_WORK_ROOT, cache_dir() / "hosts", work_root(0)])
-    tar, key, root = cached_rootfs(), test_key(), work_root(n)
+    tar, key, root = cached_rootfs(spec.name), test_key(), work_root(n)
     with ThreadPoolExecutor(max_workers=n) as pool:
-        futures = [pool.submit(_start_one, tar, key, root) for _ in range(n)]
+        futures = [pool.submit(_start_one, tar, key, root, spec) for _ in range(n)]
     hosts, errors = [], []
     for future in futures:
         try:
@@ -206,14 +229,19 @@ def start_hosts(n: int = 1) -> list[TestHost]:
         except Exception as exc:  # noqa: BLE001 - collected and re-raised below
             errors.append(exc)
     if errors:
-        for host in hosts:
-            host.stop()
+        stop_hosts(hosts)
         raise errors[0]
     return hosts
 
 
+def stop_hosts(hosts: list[TestHost]) -> None:
+    """Stop hosts in parallel (a systemd poweroff takes seconds each)."""
+    with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        list(pool.map(TestHost.stop, hosts))
+
+
 @atexit.register
 def _stop_leftovers() -> None:
-    """Last resort if a caller forgot stop() or the run is interrupted."""
+    """Last resort if a caller forgot stop() or the run is interrupted (no new threads at exit)."""
     for host in list(_running):
         host.stop()

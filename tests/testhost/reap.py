@@ -2,28 +2,19 @@
 
 Each started host records in its work dir which processes it started; a later start_hosts() ends
 those processes by PID, and only if the PID still belongs to the same process (same start time).
+The same release_resources() then frees what a stopped host holds, for stop() and the reaper alike.
 """
 
 import json
 import os
 import shutil
-import signal
-import time
 from pathlib import Path
 
-from . import netns
+from . import boot, netns
 from .locking import file_lock
+from .processes import alive, kill_and_wait, start_time
 
 STATE_FILE = "state.json"
-
-
-def start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (tells a reused PID apart), None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def record(workdir: Path, index: int, pids: dict[str, int]) -> None:
@@ -31,15 +22,12 @@ def record(workdir: Path, index: int, pids: dict[str, int]) -> None:
     (workdir / STATE_FILE).write_text(json.dumps({"index": index, "pids": owned}))
 
 
-def _alive(pid: int, started: str | None) -> bool:
-    return started is not None and start_time(pid) == started
-
-
-def wait_gone(pid: int, started: str | None, timeout: float = 10.0) -> None:
-    """SIGKILL is asynchronous: a namespace's PID 1 takes its whole namespace down first. Wait until it is gone."""
-    deadline = time.monotonic() + timeout
-    while _alive(pid, started) and time.monotonic() < deadline:
-        time.sleep(0.05)
+def release_resources(index: int, workdir: Path) -> None:
+    """Free what a host holds once its processes are gone: nspawn leftovers, cgroups, work dir, and last its
+    network namespace, which reserves the host's name for the next host."""
+    boot.remove_nspawn_leftovers(netns.ns_name(index), workdir / "rootfs")
+    shutil.rmtree(workdir, ignore_errors=True)
+    netns.unwire(index)
 
 
 def reap_orphans(roots: list[Path]) -> list[str]:
@@ -52,14 +40,9 @@ def reap_orphans(roots: list[Path]) -> list[str]:
             except (OSError, ValueError):
                 continue  # stopped meanwhile, or still being written
             pids = state["pids"]
-            if _alive(*pids.pop("owner")):
+            if alive(*pids.pop("owner")):
                 continue
-            killed = [(pid, started) for pid, started in pids.values() if _alive(pid, started)]
-            for pid, _ in killed:
-                os.kill(pid, signal.SIGKILL)
-            for pid, started in killed:
-                wait_gone(pid, started)
-            netns.unwire(state["index"])
-            shutil.rmtree(state_file.parent, ignore_errors=True)
+            kill_and_wait([tuple(pid_started) for pid_started in pids.values()])
+            release_resources(state["index"], state_file.parent)
             reaped.append(state_file.parent.name)
     return reaped

@@ -1,16 +1,22 @@
-"""The prepared root filesystem: built once with debootstrap, cached as a zstd tar, restored per host."""
+"""The prepared root filesystem of each flavour: built once with debootstrap, cached as a zstd tar, restored per
+host."""
 
+import functools
 import glob
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 from rich.console import Console
 
+from .flavours import DEFAULT, Flavour, flavour_named
 from .locking import file_lock
-from .settings import FILES, SUITE, cache_dir
+from .settings import FILES, HOST_SUITE, cache_dir
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
@@ -39,60 +45,91 @@ def _apt_sources() -> list[tuple[str, list[str]]]:
 
 
 def host_mirrors() -> tuple[str, str]:
-    """The Debian mirror and security mirror this machine's apt uses (for the guest's bookworm)."""
+    """The Debian mirror and security mirror this machine's apt uses (for the guest's bookworm; sid comes
+    from the same mirror)."""
     mirror, security = DEFAULT_MIRROR, DEFAULT_SECURITY
     for uri, suites in reversed(_apt_sources()):
-        if f"{SUITE}-security" in suites:
+        if f"{HOST_SUITE}-security" in suites:
             security = uri
-        elif SUITE in suites:
+        elif HOST_SUITE in suites:
             mirror = uri
     return mirror.rstrip("/"), security.rstrip("/")
 
 
-def build_inputs_hash(mirror: str, security: str) -> str:
+@functools.lru_cache
+def release_date(mirror: str, suite: str) -> str:
+    """The Date of the suite's Release file on the mirror (its first 2 KB), once per process so that a
+    session does not rebuild halfway when the mirror updates."""
+    request = urllib.request.Request(f"{mirror}/dists/{suite}/Release", headers={"Range": "bytes=0-2047"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        head = response.read(2048).decode(errors="replace")
+    for line in head.splitlines():
+        if line.startswith("Date:"):
+            return line.split(":", 1)[1].strip()
+    raise RuntimeError(f"no Date in {mirror}/dists/{suite}/Release")
+
+
+def build_env(flavour: Flavour, mirror: str, security: str) -> dict[str, str]:
+    """What build-rootfs.sh builds, as the RB_* variables it reads."""
+    return {
+        "RB_SUITE": flavour.suite,
+        "RB_INCLUDE": ",".join(flavour.packages),
+        "RB_INSTALL": " ".join(flavour.install),
+        "RB_PREFETCH": " ".join(flavour.prefetch),
+        "RB_SYSTEMD": "yes" if flavour.systemd else "no",
+        "RB_SOURCES": flavour.apt_sources(mirror, security),
+    }
+
+
+def build_inputs_hash(env: dict[str, str], mirror: str, suite_date: str = "") -> str:
     digest = hashlib.sha256()
     for name in ("build-rootfs.sh", "rb-init"):
         digest.update((FILES / name).read_bytes())
-    digest.update(f"{mirror}\n{security}\n".encode())
+    digest.update(json.dumps({"env": env, "mirror": mirror, "suite_date": suite_date}, sort_keys=True).encode())
     return digest.hexdigest()[:12]
 
 
-def cached_rootfs(log=None) -> Path:
-    """Path of the cached rootfs tar, building it first if the build recipe changed (slow: ~2 min)."""
+def cached_rootfs(flavour: str = DEFAULT, log=None) -> Path:
+    """Path of the flavour's cached rootfs tar, building it first if what builds it changed (slow: 1-10 min)."""
     log = log or Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print
+    spec = flavour_named(flavour)
     mirror, security = host_mirrors()
+    env = build_env(spec, mirror, security)
+    suite_date = release_date(mirror, spec.suite) if spec.rolling else ""
     cache = cache_dir()
-    tar = cache / f"rootfs-{SUITE}-{build_inputs_hash(mirror, security)}.tar.zst"
+    tar = cache / f"rootfs-{spec.name}-{build_inputs_hash(env, mirror, suite_date)}.tar.zst"
     if tar.exists():
         return tar
-    with file_lock(cache / "build.lock"):
+    with file_lock(cache / f"build-{spec.name}.lock"):
         if not tar.exists():
-            _build(tar, mirror, security, log)
+            _build(spec, tar, mirror, env, log)
     return tar
 
 
-def _build(tar: Path, mirror: str, security: str, log) -> None:
+def _build(spec: Flavour, tar: Path, mirror: str, env: dict[str, str], log) -> None:
     started = time.monotonic()
-    log(f"[testhost] first build of the test host rootfs -> {tar}")
+    log(f"[testhost] first build of the {spec.name} test host rootfs -> {tar}")
     work = tar.with_suffix(".build")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     rootfs = work / "rootfs"
-    cmd = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
-           "sh", str(FILES / "build-rootfs.sh"), str(rootfs), mirror, security]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    cmd = ["nice", "unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
+           "sh", str(FILES / "build-rootfs.sh"), str(rootfs), mirror]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, **env}) as proc:
         for line in proc.stdout:
             log(f"[testhost] {time.monotonic() - started:6.1f}s {line.rstrip()}")
     if proc.returncode != 0:
         shutil.rmtree(work, ignore_errors=True)
-        raise RuntimeError(f"building the test host rootfs failed (exit {proc.returncode}); see the lines above")
+        raise RuntimeError(f"building the {spec.name} test host rootfs failed (exit {proc.returncode}); "
+                           "see the lines above")
     log(f"[testhost] {time.monotonic() - started:6.1f}s packing {tar.name} (zstd)")
     partial = work / "rootfs.tar.zst"
-    subprocess.run(["tar", "-C", str(rootfs), "-I", "zstd -T0 -3", *TAR_FLAGS, "-cpf", str(partial), "."],
+    subprocess.run(["nice", "tar", "-C", str(rootfs), "-I", "zstd -T0 -3", *TAR_FLAGS, "-cpf", str(partial), "."],
                    check=True)
     partial.rename(tar)
     shutil.rmtree(work, ignore_errors=True)
-    for stale in tar.parent.glob(f"rootfs-{SUITE}-*.tar.zst"):
+    for stale in tar.parent.glob(f"rootfs-{spec.name}-*.tar.zst"):
         if stale != tar:
             stale.unlink()
     size_mb = tar.stat().st_size / 1e6

@@ -6,7 +6,8 @@ from pathlib import Path
 FILES = Path(__file__).parent / "files"
 STANDIN_SOURCES = Path(__file__).parent / "standin"
 
-SUITE = "bookworm"
+# The suite whose entries in this machine's apt sources name the Debian mirror the guests use.
+HOST_SUITE = "bookworm"
 # Host end of host N's veth is 10.200.N.1, the guest end 10.200.N.2 (N < 250).
 SUBNET_PREFIX = "10.200"
 MAX_HOSTS = 250

@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from .locking import file_lock
-from .reap import start_time
+from .processes import start_time
 from .settings import SERVICE_NET, STANDIN_SOURCES
 
 DIST, COMPONENT, ARCH = "stable", "7", "amd64"

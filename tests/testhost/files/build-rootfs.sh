@@ -1,30 +1,23 @@
 #!/bin/sh
-# Build the prepared root filesystem of the Debian test host into DIR.
+# Build the prepared root filesystem of one test host flavour into DIR.
 # Called by tests/testhost/rootfs.py inside `unshare --mount --pid --fork`, so nothing it mounts
-# or starts outlives it. The sha256 of this file (and of rb-init) names the cached tar.
-# Usage: build-rootfs.sh DIR MIRROR SECURITY_MIRROR
+# or starts outlives it. The sha256 of this file (and of rb-init), and the RB_* values, name the cached tar.
+# Usage: RB_SUITE=... RB_INCLUDE=a,b RB_INSTALL="c d" RB_PREFETCH="e f" RB_SYSTEMD=yes|no RB_SOURCES="deb ..." \
+#        build-rootfs.sh DIR MIRROR
 set -eu
-dir=$1 mirror=$2 security=$3
-suite=bookworm
-# Installed now: what a fresh Vagrant box has.
-include=openssh-server,sudo,procps,ca-certificates,curl,init-system-helpers
-# Downloaded only (into /var/cache/apt/archives): what the recipes install, so their apt-get install is
-# real but needs no network transfer.
-prefetch="mariadb-server default-mysql-server acl gnupg python3-venv python3-pip"
+dir=$1 mirror=$2
+suite=$RB_SUITE
 
 step() { echo "[build-rootfs] $*"; }
+in_root() { chroot "$dir" env DEBIAN_FRONTEND=noninteractive "$@"; }
 
-step "debootstrap --variant=minbase $suite from $mirror (slow: ~1 min)"
-debootstrap --variant=minbase --include="$include" "$suite" "$dir" "$mirror" >"$dir.debootstrap.log" 2>&1 \
+step "debootstrap --variant=minbase $suite from $mirror (slow: 1-4 min)"
+debootstrap --variant=minbase --include="$RB_INCLUDE" "$suite" "$dir" "$mirror" >"$dir.debootstrap.log" 2>&1 \
   || { tail -30 "$dir.debootstrap.log"; exit 1; }
 rm -f "$dir.debootstrap.log"
 
-step "apt sources: $mirror $suite $suite-updates, $security $suite-security"
-cat >"$dir/etc/apt/sources.list" <<SOURCES
-deb $mirror $suite main
-deb $mirror $suite-updates main
-deb $security $suite-security main
-SOURCES
+step "apt sources: $(echo "$RB_SOURCES" | tr '\n' ';')"
+printf '%s' "$RB_SOURCES" >"$dir/etc/apt/sources.list"
 
 step "user vagrant with NOPASSWD sudo (like a Vagrant box)"
 chroot "$dir" useradd --create-home --shell /bin/bash --user-group vagrant
@@ -41,18 +34,40 @@ UseDNS no
 PasswordAuthentication no
 SSHD
 
-step "prefetch (download only) $prefetch"
 cp /etc/resolv.conf "$dir/etc/resolv.conf"
 mount -t proc proc "$dir/proc"
-printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
+printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"  # nothing starts during the build
 chmod 755 "$dir/usr/sbin/policy-rc.d"
-chroot "$dir" apt-get update -q >/dev/null
+in_root apt-get update -q >/dev/null
+if [ -n "$RB_INSTALL" ]; then
+    step "install $RB_INSTALL"
+    # shellcheck disable=SC2086
+    in_root apt-get install -q -y $RB_INSTALL >"$dir.install.log" 2>&1 || { tail -30 "$dir.install.log"; exit 1; }
+    rm -f "$dir.install.log"
+    in_root apt-get clean  # the .debs of what is installed now; the prefetch follows
+fi
+step "prefetch (download only) $RB_PREFETCH"
 # shellcheck disable=SC2086
-chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get install -q -y --download-only $prefetch >/dev/null
+in_root apt-get install -q -y --download-only $RB_PREFETCH >/dev/null
 rm -f "$dir/usr/sbin/policy-rc.d"
 umount "$dir/proc"
 : >"$dir/etc/resolv.conf"
 
-step "init script /sbin/rb-init"
-install -m 0755 "$(dirname "$0")/rb-init" "$dir/sbin/rb-init"
+if [ "$RB_SYSTEMD" = yes ]; then
+    step "systemd as PID 1: sshd enabled, units a container does not need masked, machine-id per host"
+    chroot "$dir" systemctl enable ssh.service 2>&1
+    chroot "$dir" systemctl mask getty@tty1.service console-getty.service systemd-networkd-wait-online.service \
+        apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 2>&1
+    : >"$dir/etc/machine-id"
+    rm -f "$dir/var/lib/dbus/machine-id"
+    # The journal (sshd's log included) goes to the console, i.e. the host's console.log, as sshd -e does
+    # without systemd; systemd's own coloured status lines do not.
+    install -d "$dir/etc/systemd/journald.conf.d" "$dir/etc/systemd/system.conf.d"
+    printf '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\n' \
+        >"$dir/etc/systemd/journald.conf.d/runbook-testhost.conf"
+    printf '[Manager]\nShowStatus=no\n' >"$dir/etc/systemd/system.conf.d/runbook-testhost.conf"
+else
+    step "init script /sbin/rb-init"
+    install -m 0755 "$(dirname "$0")/rb-init" "$dir/sbin/rb-init"
+fi
 step "done: $(du -sh "$dir" | cut -f1)"
