@@ -74,66 +74,71 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.2):
     return result
 
 
-def test_vagrant_logs_in_over_real_ssh_with_fabric(flavoured_host):
-    with connect(flavoured_host) as conn:
+on_bookworm_shared = pytest.mark.parametrize("shared_flavour", ["bookworm"], indirect=True)
+
+
+def test_vagrant_logs_in_over_real_ssh_with_fabric(shared_host):
+    with connect(shared_host) as conn:
         result = conn.run("id -un; hostname; cat /proc/1/comm", hide=True)
-    pid1 = "systemd" if flavoured_host.has_systemd else "sshd"
-    assert result.stdout.split() == ["vagrant", flavoured_host.name, pid1]
-    assert flavoured_host.target == f"vagrant@{flavoured_host.addr}:22"
-    systemd_dir = flavoured_host.root("test -d /run/systemd/system").returncode == 0
-    assert systemd_dir == flavoured_host.has_systemd
+    pid1 = "systemd" if shared_host.has_systemd else "sshd"
+    assert result.stdout.split() == ["vagrant", shared_host.name, pid1]
+    assert shared_host.target == f"vagrant@{shared_host.addr}:22"
+    systemd_dir = shared_host.root("test -d /run/systemd/system").returncode == 0
+    assert systemd_dir == shared_host.has_systemd
 
 
-def test_an_unknown_host_key_is_rejected(test_host, tmp_path):
+@on_bookworm_shared
+def test_an_unknown_host_key_is_rejected(shared_host, tmp_path):
     empty_known_hosts = tmp_path / "known_hosts"
     empty_known_hosts.write_text("")
     with pytest.raises(paramiko.SSHException, match="not found in known_hosts"):
-        connect(test_host, str(empty_known_hosts)).open()
+        connect(shared_host, str(empty_known_hosts)).open()
 
 
-def test_the_ssh_config_file_works_with_openssh(test_host):
-    result = subprocess.run(["ssh", "-F", test_host.ssh_config, "-o", "BatchMode=yes", test_host.name,
+@on_bookworm_shared
+def test_the_ssh_config_file_works_with_openssh(shared_host):
+    result = subprocess.run(["ssh", "-F", shared_host.ssh_config, "-o", "BatchMode=yes", shared_host.name,
                              "echo", "hello-from", "$(hostname)"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"hello-from {test_host.name}"
+    assert result.stdout.strip() == f"hello-from {shared_host.name}"
 
 
-def test_vagrant_has_passwordless_sudo(flavoured_host):
-    with connect(flavoured_host) as conn:
+def test_vagrant_has_passwordless_sudo(shared_host):
+    with connect(shared_host) as conn:
         assert conn.sudo("id -u", hide=True).stdout.strip() == "0"
         assert conn.run("sudo -n true", hide=True, warn=True).ok
-    assert flavoured_host.root("id -u").stdout.strip() == "0"
+    assert shared_host.root("id -u").stdout.strip() == "0"
 
 
-def test_logrotate_is_installed(flavoured_host):
-    version = flavoured_host.root("logrotate --version")
+def test_logrotate_is_installed(shared_host):
+    version = shared_host.root("logrotate --version")
     assert version.returncode == 0 and version.stdout.startswith("logrotate "), version.stdout + version.stderr
-    dry_run = flavoured_host.root("logrotate --debug /etc/logrotate.conf")
+    dry_run = shared_host.root("logrotate --debug /etc/logrotate.conf")
     assert dry_run.returncode == 0, dry_run.stderr
 
 
-def test_apt_reaches_the_mirror_only_through_the_proxy(flavoured_host):
-    routes = flavoured_host.root("cat /proc/net/route").stdout.splitlines()[1:]
+def test_apt_reaches_the_mirror_only_through_the_proxy(shared_host):
+    routes = shared_host.root("cat /proc/net/route").stdout.splitlines()[1:]
     assert not [r for r in routes if r.split()[1] == "00000000"], "the guest must have no default route"
-    direct = flavoured_host.root("curl -sS --max-time 5 --noproxy '*' http://deb.debian.org/debian/")
+    direct = shared_host.root("curl -sS --max-time 5 --noproxy '*' http://deb.debian.org/debian/")
     assert direct.returncode != 0
-    with connect(flavoured_host) as conn:
+    with connect(shared_host) as conn:
         update = conn.sudo("apt-get update", hide=True, warn=True)
     assert update.ok, update.stderr
-    assert f"deb.debian.org/debian {flavoured_host.spec.suite} InRelease" in update.stdout
+    assert f"deb.debian.org/debian {shared_host.spec.suite} InRelease" in update.stdout
 
 
-def test_prefetched_packages_are_cached_but_not_installed(flavoured_host):
-    recipe_packages = " ".join(flavoured_host.spec.prefetch)
-    installed = flavoured_host.root(f"dpkg-query -W -f '${{db:Status-Status}} ${{Package}}\\n' {recipe_packages}")
+def test_prefetched_packages_are_cached_but_not_installed(shared_host):
+    recipe_packages = " ".join(shared_host.spec.prefetch)
+    installed = shared_host.root(f"dpkg-query -W -f '${{db:Status-Status}} ${{Package}}\\n' {recipe_packages}")
     assert "installed" not in installed.stdout.replace("not-installed", "")
-    fetch = flavoured_host.root(f"apt-get install -y -q --download-only --no-download {recipe_packages}")
+    fetch = shared_host.root(f"apt-get install -y -q --download-only --no-download {recipe_packages}")
     assert fetch.returncode == 0, fetch.stdout + fetch.stderr
-    with connect(flavoured_host) as conn:
+    with connect(shared_host) as conn:
         install = conn.sudo("env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download acl",
                             hide=True, warn=True)
     assert install.ok, install.stdout + install.stderr
-    assert flavoured_host.root("getfacl --version").returncode == 0
+    assert shared_host.root("getfacl --version").returncode == 0
 
 
 def test_standin_agent_installs_from_the_signed_repo(flavoured_host, standin_repo):
@@ -219,8 +224,9 @@ LATE_OUTPUT = ("( sleep 1; head -c 3000000 /dev/zero | tr '\\0' o; echo END; "
                "head -c 200000 /dev/zero | tr '\\0' e >&2 ) & exit 7")
 
 
-def test_the_late_output_scenario_really_sends_the_exit_status_before_the_output(test_host):
-    with connect(test_host) as conn:
+@on_bookworm_shared
+def test_the_late_output_scenario_really_sends_the_exit_status_before_the_output(shared_host):
+    with connect(shared_host) as conn:
         conn.open()
         channel = conn.transport.open_session()
         channel.exec_command(LATE_OUTPUT)
@@ -230,20 +236,22 @@ def test_the_late_output_scenario_really_sends_the_exit_status_before_the_output
         channel.close()
 
 
-def test_the_command_runner_reads_output_that_arrives_after_the_exit_status(test_host):
+@on_bookworm_shared
+def test_the_command_runner_reads_output_that_arrives_after_the_exit_status(shared_host):
     from recipes.steps import run_script
 
-    with connect(test_host) as conn:
+    with connect(shared_host) as conn:
         outcome = run_script(conn, "bash -s", LATE_OUTPUT + "\n", timeout=60)
     assert outcome.exited == 7
     assert outcome.stdout == "o" * 3_000_000 + "END\n"
     assert outcome.stderr == "e" * 200_000
 
 
-def test_the_command_runner_times_out_with_a_message_when_the_output_never_ends(test_host):
+@on_bookworm_shared
+def test_the_command_runner_times_out_with_a_message_when_the_output_never_ends(shared_host):
     from recipes.steps import StepFailed, run_script
 
-    with connect(test_host) as conn:
+    with connect(shared_host) as conn:
         with pytest.raises(StepFailed, match="timed out after 2 s"):
             run_script(conn, "bash -s", "( sleep 30 ) & exit 0\n", timeout=2)
 
@@ -340,20 +348,21 @@ def test_a_repo_address_left_by_a_killed_run_is_reclaimed(standin_repo):
 
 # --- systemd flavours -----------------------------------------------------------------------------------
 on_systemd = pytest.mark.parametrize("testhost_flavour", SYSTEMD_FLAVOURS, indirect=True)
+on_systemd_shared = pytest.mark.parametrize("shared_flavour", SYSTEMD_FLAVOURS, indirect=True)
 
 
-@on_systemd
-def test_systemd_is_pid1_and_the_system_is_running(flavoured_host):
-    state = flavoured_host.root("systemctl is-system-running").stdout.strip()
-    failed = flavoured_host.root("systemctl --failed --no-legend --plain").stdout
+@on_systemd_shared
+def test_systemd_is_pid1_and_the_system_is_running(shared_host):
+    state = shared_host.root("systemctl is-system-running").stdout.strip()
+    failed = shared_host.root("systemctl --failed --no-legend --plain").stdout
     assert state == "running", f"{state}; failed units:\n{failed}"
-    assert flavoured_host.root("cat /proc/1/comm").stdout.strip() == "systemd"
-    assert flavoured_host.root("systemctl is-active ssh").stdout.strip() == "active"
+    assert shared_host.root("cat /proc/1/comm").stdout.strip() == "systemd"
+    assert shared_host.root("systemctl is-active ssh").stdout.strip() == "active"
 
 
-@on_systemd
-def test_a_unit_with_user_and_restart_on_failure_restarts_after_sigkill(flavoured_host):
-    host = flavoured_host
+@on_systemd_shared
+def test_a_unit_with_user_and_restart_on_failure_restarts_after_sigkill(shared_host):
+    host = shared_host
     unit = ("[Service]\nUser=vagrant\nGroup=vagrant\nRestart=on-failure\nRestartSec=0.2\n"
             "ExecStart=/bin/sleep infinity\n")
     host.root("cat > /etc/systemd/system/rb-sleeper.service && systemctl daemon-reload", input=unit, check=True)
@@ -389,9 +398,9 @@ def test_standin_agent_is_a_systemd_service(flavoured_host, standin_repo):
     assert host.root("datadog-agent status").returncode == 1
 
 
-@pytest.mark.parametrize("testhost_flavour", ["mysql"], indirect=True)
-def test_the_mysql_flavour_runs_oracle_mysql_under_systemd(flavoured_host):
-    host = flavoured_host
+@pytest.mark.parametrize("shared_flavour", ["mysql"], indirect=True)
+def test_the_mysql_flavour_runs_oracle_mysql_under_systemd(shared_host):
+    host = shared_host
     version = host.root("mysqld --version").stdout
     assert "MariaDB" not in version and re.search(r"\bVer (8|9)\.\d+", version), version
     assert host.root("systemctl is-active mysql").stdout.strip() == "active"

@@ -101,6 +101,22 @@ def flavoured_host(testhost_flavour):
         yield host
 
 
+@pytest.fixture(scope="module", params=list(FLAVOURS), ids=str)
+def shared_flavour(request, testhost_images) -> str:
+    """Each flavour in turn, for the module-scoped shared_host."""
+    testhost_images(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def shared_host(shared_flavour):
+    """One host of each flavour shared by a module's tests that only look, or add what no other one reads
+    (booting a host per test costs 2-7 s on this machine). Narrow it with
+    `@pytest.mark.parametrize("shared_flavour", [...], indirect=True)`."""
+    with booted(1, shared_flavour) as (host,):
+        yield host
+
+
 @pytest.fixture(scope="session")
 def standin_repo():
     """The signed STAND-IN Datadog Agent apt repository, served for the whole session."""
