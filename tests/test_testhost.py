@@ -67,6 +67,12 @@ def main_pid(host, unit: str) -> int:
     return int(host.root(f"systemctl show -p MainPID --value {unit}").stdout)
 
 
+def runs_as(host, pid: int, user: str, command: str) -> bool:
+    """The unit's main process has exec'd its command as its user. Right after `systemctl start` of a
+    Type=simple unit, MainPID can still be systemd's forked child, briefly root, before the exec."""
+    return bool(wait_for(lambda: host.root(f"ps -o user=,comm= -p {pid}").stdout.split() == [user, command]))
+
+
 def wait_for(condition, timeout: float = 30, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while not (result := condition()) and time.monotonic() < deadline:
@@ -368,12 +374,12 @@ def test_a_unit_with_user_and_restart_on_failure_restarts_after_sigkill(shared_h
     host.root("cat > /etc/systemd/system/rb-sleeper.service && systemctl daemon-reload", input=unit, check=True)
     host.root("systemctl start rb-sleeper", check=True)
     first = main_pid(host, "rb-sleeper")
-    assert host.root(f"ps -o user= -p {first}").stdout.strip() == "vagrant"
+    assert runs_as(host, first, "vagrant", "sleep")
     host.root(f"kill -KILL {first}", check=True)
     second = wait_for(lambda: (pid := main_pid(host, "rb-sleeper")) not in (0, first) and pid)
     assert second, host.root("systemctl status rb-sleeper").stdout
     assert host.root("systemctl is-active rb-sleeper").stdout.strip() == "active"
-    assert host.root(f"ps -o user= -p {second}").stdout.strip() == "vagrant"
+    assert runs_as(host, second, "vagrant", "sleep")
 
 
 @on_systemd
@@ -385,7 +391,7 @@ def test_standin_agent_is_a_systemd_service(flavoured_host, standin_repo):
         "/systemd/system/datadog-agent.service")
     host.root("systemctl restart datadog-agent", check=True)
     first = main_pid(host, "datadog-agent")
-    assert host.root(f"ps -o user= -p {first}").stdout.strip() == "dd-agent"
+    assert runs_as(host, first, "dd-agent", "sleep")  # the stand-in agent's `run` is `sleep infinity`
     host.root("systemctl restart datadog-agent", check=True)
     second = main_pid(host, "datadog-agent")
     assert second not in (0, first)
