@@ -236,6 +236,7 @@ def user_step(run: HostRun, settings: MysqlSettings) -> str:
         run.facts["mysql_version"] = version
         login = run.probe({"login": as_user(settings, password, "SELECT 1")})["login"][0] == 0
         if login and found["grants"][0] == 0 and grants_complete(found["grants"][1], version, found["maxconn"][1]):
+            run.facts["mysql_user_ready"] = "yes"
             return password
         step.changed(f"{'would set' if run.dry_run else 'set'} password and grants ({'MariaDB' if mariadb else 'MySQL'} {version})")
         if not run.dry_run:
@@ -284,8 +285,8 @@ def logrotate_step(run: HostRun) -> None:
 def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
     """Run the integration's queries as its user: proves the grants and performance_schema work."""
     with run.step(f"integration queries as {settings.username} over TCP {settings.host}:{settings.port}") as step:
-        if run.dry_run and "mysql_version" not in run.facts:
-            step.note("skipped in a dry run before the server exists")
+        if run.dry_run and "mysql_user_ready" not in run.facts:
+            step.note("skipped in a dry run: the user and its grants are not set up yet")
             return
         version = run.facts.get("mysql_version") or run.probe({"v": "mysql -N -B -e 'SELECT VERSION()'"})["v"][1].strip()
         queries = {

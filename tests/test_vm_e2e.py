@@ -197,6 +197,9 @@ def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(t
 def test_setup_rerun_dry_run_verify_and_rotation_on_each_flavour(tmp_path, flavoured_host, standin_repo):
     host = flavoured_host
     config = write_config(tmp_path, host, standin_repo)
+    fresh = full_state(host)
+    assert changed_count(ok(invoke(config, "setup", "--dry-run", "--host", host.target))) >= 10
+    assert full_state(host) == fresh, "a dry run on a fresh host changed it"
     first, first_seconds = timed(config, "setup", "--host", host.target)
     assert changed_count(ok(first)) >= 10
     assert_configured(host)
