@@ -14,7 +14,7 @@ from ruamel.yaml.error import YAMLError
 
 from recipes.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.hosts import run_on_hosts
-from recipes.steps import PLACEHOLDER_RE, HostRun, StepFailed, ensure_packages, heredoc, render
+from recipes.steps import PLACEHOLDER_RE, FileState, HostRun, StepFailed, ensure_packages, heredoc, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
@@ -45,7 +45,7 @@ class MysqlSettings:
     error_log: str
     slow_log: str
     service_name: str
-    server_package: str = "default-mysql-server"
+    server_package: str
 
     @property
     def log_dir(self) -> str:
@@ -65,7 +65,7 @@ def settings_from(config) -> MysqlSettings:
         raise Exit(f"error: mysql.username {section.username!r}: letters, digits and _ only", code=2)
     settings = MysqlSettings(str(section.host), int(port), str(section.username), str(section.service),
                              str(section.error_log), str(section.slow_log), str(section.get("service_name") or ""),
-                             str(section.get("server_package") or "default-mysql-server"))
+                             str(section.server_package))
     render_conf(settings, "validation-only-password")  # fails now, not halfway through a run
     return settings
 
@@ -191,11 +191,7 @@ def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
             if not run.dry_run:
                 run.root(f"install -d -o mysql -g adm -m 2750 {log_dir}\n")
         changed = run.put_file(step, states[path], wanted, "root", "root", "0644")
-        if states[old_path].exists and OURS_MARKER in states[old_path].content:
-            step.changed(f"{'would remove' if run.dry_run else 'removed'} {old_path} (renamed {DROPIN_NAME})")
-            changed = True
-            if not run.dry_run:
-                run.root(f"rm -f {shlex.quote(old_path)}\n")
+        changed = remove_if_ours(run, step, states[old_path], f"renamed {DROPIN_NAME}") or changed
         if changed:
             if not run.dry_run:
                 require_our_log_error(run, settings.error_log)
@@ -272,14 +268,19 @@ def logrotate_step(run: HostRun) -> None:
     with run.step("log rotation left to the server package (new files inherit the default ACL)") as step:
         states, _ = run.files([OLD_LOGROTATE])
         old = states[OLD_LOGROTATE]
-        if not old.exists:
-            return
-        if OURS_MARKER not in old.content:
+        if old.exists and OURS_MARKER not in old.content:
             step.note(f"{OLD_LOGROTATE} is not ours: left as it is (check `logrotate -d /etc/logrotate.conf`)")
-            return
-        step.changed(f"{'would remove' if run.dry_run else 'removed'} {OLD_LOGROTATE} (duplicated the package's rotation)")
-        if not run.dry_run:
-            run.root(f"rm -f {OLD_LOGROTATE}\n")
+        remove_if_ours(run, step, old, "duplicated the package's rotation")
+
+
+def remove_if_ours(run: HostRun, step, old: FileState, why: str) -> bool:
+    """Remove a file an earlier version of the runbook wrote (it carries our marker); True if it was there."""
+    if not old.exists or OURS_MARKER not in old.content:
+        return False
+    step.changed(f"{'would remove' if run.dry_run else 'removed'} {old.path} ({why})")
+    if not run.dry_run:
+        run.root(f"rm -f {shlex.quote(old.path)}\n")
+    return True
 
 
 def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
