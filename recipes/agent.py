@@ -14,7 +14,7 @@ from recipes import datadog_yaml
 from recipes.datadog_yaml import ConfigError
 from recipes.ddsite import UnknownSite, datadog_site
 from recipes.hosts import run_on_hosts
-from recipes.steps import HostRun, StepFailed, ensure_packages, render
+from recipes.steps import HostRun, StepFailed, ensure_packages, host_plan, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
@@ -131,8 +131,7 @@ def install_plan(config, api_key: str):
     source = render("datadog.list", "agent.repo_url", keyring=KEYRING, repo_url=agent.repo_url,
                     dist=agent.repo_dist, components=agent.repo_components)
 
-    def plan(run: HostRun) -> None:
-        existing_yaml_step(run)
+    def install(run: HostRun) -> None:
         with run.step("apt prerequisites (gnupg, curl, ca-certificates)") as step:
             ensure_packages(run, step, ["gnupg", "curl", "ca-certificates"])
         keyring_step(run, list(agent.key_urls))
@@ -146,16 +145,14 @@ def install_plan(config, api_key: str):
         merge_datadog_yaml(run, "datadog.yaml: api_key and site", {"api_key": api_key, "site": site})
         running_step(run)
 
-    plan.steps = 7
-    return plan
+    return host_plan(install, 6, preflight=[existing_yaml_step])
 
 
 def tags_plan(tags: list[str]):
-    def plan(run: HostRun) -> None:
+    def tag(run: HostRun) -> None:
         merge_datadog_yaml(run, f"datadog.yaml: tags ({', '.join(tags)})", {"tags": tags})
 
-    plan.steps = 1
-    return plan
+    return host_plan(tag, 1)
 
 
 def resolve_tags(config, tag) -> list[str]:

@@ -11,7 +11,7 @@ from ruamel.yaml import YAML
 
 from recipes.agent import RESTART_AGENT
 from recipes.hosts import run_on_hosts
-from recipes.steps import HostRun, render
+from recipes.steps import HostRun, host_plan, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
@@ -37,7 +37,7 @@ def check_files(name: str, interval) -> dict[str, str]:
 
 
 def check_plan(files: dict[str, str]):
-    def plan(run: HostRun) -> None:
+    def install(run: HostRun) -> None:
         with run.step("custom check: " + ", ".join(files)) as step:
             states, _ = run.files(list(files))
             changed = [run.put_file(step, states[path], text, "dd-agent", "dd-agent", "0644")
@@ -45,8 +45,7 @@ def check_plan(files: dict[str, str]):
             if any(changed):
                 run.notify(*RESTART_AGENT)
 
-    plan.steps = 1
-    return plan
+    return host_plan(install, 1)
 
 
 @task(iterable=["host"], help=HOST_HELP)

@@ -14,7 +14,7 @@ from ruamel.yaml.error import YAMLError
 
 from recipes.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.hosts import run_on_hosts
-from recipes.steps import PLACEHOLDER_RE, FileState, HostRun, StepFailed, ensure_packages, heredoc, render
+from recipes.steps import PLACEHOLDER_RE, FileState, HostRun, StepFailed, ensure_packages, heredoc, host_plan, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
@@ -314,8 +314,7 @@ def existing_conf_step(run: HostRun) -> None:
 
 
 def mysql_plan(settings: MysqlSettings):
-    def plan(run: HostRun) -> None:
-        existing_conf_step(run)
+    def configure(run: HostRun) -> None:
         server_step(run, settings)
         dropin_step(run, settings)
         password = user_step(run, settings)
@@ -328,8 +327,7 @@ def mysql_plan(settings: MysqlSettings):
         logrotate_step(run)
         queries_step(run, settings, password)
 
-    plan.steps = 9
-    return plan
+    return host_plan(configure, 8, preflight=[existing_conf_step])
 
 
 @task(iterable=["host"], help=HOST_HELP)

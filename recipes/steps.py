@@ -31,6 +31,7 @@ SECRET_KEY_RE = re.compile(r"^(\s*-?\s*(?:api_key|app_key|password)\s*:\s*).*$",
 PROBE_LINE_RE = re.compile(r"^@@(\S+) (\S*) (\d+)$")
 
 # Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
+APT_LOCK_WAIT = 300  # seconds apt waits for another package run to end
 SHELL_PRELUDE = """set -u
 svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/init.d/$1" "${@:2}"; fi; }
 """
@@ -267,18 +268,19 @@ class HostRun:
         return True
 
     def _write_atomically(self, path: str, content: str, owner: str, group: str, mode: str) -> None:
-        temp = f"/tmp/.runbook-{secrets.token_hex(8)}"
-        sftp = self.conn.sftp()
-        with sftp.open(temp, "wx") as handle:
-            handle.chmod(0o600)  # before any byte is written: the content may hold a key
-            handle.write(content.encode())
-        target_dir = posixpath.dirname(path)
-        staged = f"{path}.runbook-new"
+        """Stage the file beside its target as root (0600 until complete), then rename it into place.
+
+        The bytes travel inside the root script (base64 in a here-document, on stdin): no copy is ever left
+        where the SSH user could read it, and a run cut at any point leaves the old file or the new one.
+        """
         q = shlex.quote
+        staged = f"{path}.runbook-new"
+        target_dir = posixpath.dirname(path)
+        encoded = base64.encodebytes(content.encode()).decode()
         self.root(
-            f"trap 'rm -f {q(temp)}' EXIT\n"
             f"[ -d {q(target_dir)} ] || install -d -o {owner} -g {group} -m 0755 {q(target_dir)}\n"
-            f"install -o {owner} -g {group} -m {mode} {q(temp)} {q(staged)}\n"
+            f"(umask 077 && base64 -d > {q(staged)}) {heredoc(encoded)}\n"
+            f"chown {owner}:{group} {q(staged)} && chmod {mode} {q(staged)}\n"
             f"mv -f {q(staged)} {q(path)}\n"
         )
 
@@ -337,6 +339,21 @@ TEMPLATES = posixpath.join(posixpath.dirname(__file__), "templates")
 PLACEHOLDER_RE = re.compile(r"<[A-Za-z0-9_ .:\-]+>")
 
 
+def host_plan(body, steps: int, preflight=()):
+    """A task's work on one host: read-only checks of host state first, then ``body`` (``steps`` steps).
+
+    A check finds state that would make a later step fail (a malformed file) before anything is written;
+    ``setup`` runs every task's checks before the first task's body.
+    """
+    def plan(run: HostRun) -> None:
+        for check in plan.preflight:
+            check(run)
+        plan.body(run)
+
+    plan.body, plan.preflight, plan.steps = body, tuple(preflight), steps + len(preflight)
+    return plan
+
+
 def render(template: str, source: str = "", **values) -> str:
     """Fill ``recipes/templates/<template>`` ($name fields); refuse any value or line left as a <PLACEHOLDER>."""
     from string import Template
@@ -369,9 +386,22 @@ def ensure_packages(run: HostRun, step: Step, packages: list[str], update: bool 
         return False
     step.changed(f"{'would install' if run.dry_run else 'installed'} {' '.join(missing)}")
     if not run.dry_run:
-        run.root(
-            "export DEBIAN_FRONTEND=noninteractive\n"
-            + ("apt-get update -q >/dev/null\n" if update else "apt-get update -q >/dev/null || true\n")
-            + "apt-get install -y -q -o Dpkg::Options::=--force-confold " + " ".join(missing) + " >/dev/null\n"
-        )
+        run.root(apt_install_script(missing, update))
     return True
+
+
+def apt_install_script(packages: list[str], update: bool) -> str:
+    """apt-get install that waits for a package run still going (a cut run's, or unattended-upgrades') and
+    finishes one a cut left half done (dpkg's journal in /var/lib/dpkg/updates) before trying again."""
+    names = " ".join(shlex.quote(p) for p in packages)
+    return (
+        "export DEBIAN_FRONTEND=noninteractive\n"
+        f"apt_get() {{ apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT} \"$@\"; }}\n"
+        + ("apt_get update >/dev/null\n" if update else "apt_get update >/dev/null || true\n")
+        + f"install_missing() {{ apt_get install -y -o Dpkg::Options::=--force-confold {names} >/dev/null; }}\n"
+        "if ! install_missing; then\n"
+        "  [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] || exit 1\n"
+        "  echo 'dpkg was interrupted (a cut run): dpkg --configure -a' >&2\n"
+        "  dpkg --configure -a >/dev/null && install_missing\n"
+        "fi\n"
+    )

@@ -10,7 +10,7 @@ from invoke.exceptions import Exit
 
 from recipes import agent, check, mysql
 from recipes.hosts import run_on_hosts
-from recipes.steps import HostRun, StepFailed
+from recipes.steps import HostRun, StepFailed, host_plan
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
@@ -28,12 +28,12 @@ def setup_plan(c, dry_run=False):
         check.check_plan(check.check_files(c.config.check.name, c.config.check.min_collection_interval)),
     ]
 
-    def plan(run: HostRun) -> None:
+    def every_step(run: HostRun) -> None:
         for each in plans:
-            each(run)
+            each.body(run)
 
-    plan.steps = sum(each.steps for each in plans)
-    return plan
+    return host_plan(every_step, sum(each.steps - len(each.preflight) for each in plans),
+                     preflight=[check for each in plans for check in each.preflight])
 
 
 def summarize(output: str, limit: int = 12) -> str:

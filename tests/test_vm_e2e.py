@@ -284,6 +284,65 @@ def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_hos
     assert changed_count(again) == 0
 
 
+# --- SIGKILL at several points: the next run converges, the run after it changes nothing ----------------------
+STAGED_GLOBS = "/etc/datadog-agent/*.runbook-new /etc/datadog-agent/conf.d/*/*.runbook-new /etc/mysql/*/*.runbook-new"
+CUTS = {
+    # Inside the guest: wait for the point, then cut what a VM losing power there would cut, as root.
+    "package-install": "until pidof dpkg >/dev/null; do sleep 0.01; done; sleep 0.3; kill -9 $(pidof apt-get dpkg)",
+    "between-steps": f"until [ -e {DATADOG_YAML} ]; do sleep 0.01; done",
+    # Shell globs only (no fork per look), so the short window between staging a file and renaming it is seen.
+    "file-write": f"while :; do for f in {STAGED_GLOBS}; do [ -e \"$f\" ] && pkill -9 -x bash && exit; done; done",
+}
+
+
+def setup_killed_at(config: Path, host, cut: str) -> None:
+    """Start `invoke setup` as a child; when the guest reaches the cut point, SIGKILL the child too."""
+    watcher = subprocess.Popen(["nsenter", "-t", str(host.pid1), "--all", "-r", "-w", "/bin/sh", "-c", CUTS[cut]],
+                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    env = {k: v for k, v in os.environ.items() if k != "DD_API_KEY"} | {"DD_API_KEY": STANDIN_API_KEY}
+    child = subprocess.Popen([sys.executable, "-m", "invoke", "-f", str(config), "setup", "--host", host.target],
+                             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        watcher.wait(timeout=300)
+        assert child.poll() is None, f"setup ended before the {cut} point:\n{child.stdout.read().decode()}"
+        child.kill()
+    finally:
+        for process in (watcher, child):
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        child.stdout.close()
+
+
+def wait_until_quiet(host, timeout: float = 300) -> None:
+    """Until the root scripts a killed run left going on the guest (apt, a restart) have ended."""
+    host.root(f"timeout {timeout:.0f} sh -c 'while pgrep -x bash >/dev/null || pidof apt-get dpkg >/dev/null; "
+              "do sleep 0.2; done'", check=True)
+
+
+@pytest.mark.parametrize("testhost_flavour, cut", [("systemd", "package-install"), ("mysql", "between-steps"),
+                                                   ("bookworm", "file-write")], indirect=["testhost_flavour"])
+def test_setup_killed_at_a_cut_point_converges_on_the_next_run(tmp_path, flavoured_host, standin_repo, cut):
+    host = flavoured_host
+    config = write_config(tmp_path, host, standin_repo)
+    setup_killed_at(config, host, cut)
+    wait_until_quiet(host)
+    cut_state = full_state(host)
+    ok(invoke(config, "setup", "--dry-run", "--host", host.target))
+    assert full_state(host) == cut_state, "a dry run on the cut host changed it"
+    converged = ok(invoke(config, "setup", "--host", host.target))
+    assert_configured(host)
+    if cut == "package-install":
+        assert "dpkg was interrupted" in converged or host.root("ls -A /var/lib/dpkg/updates").stdout == ""
+    assert host.root("dpkg --audit").stdout == "", "a package is left half installed"
+    agent_restarts = restarts(host)
+    again = ok(invoke(config, "setup", "--host", host.target))
+    assert changed_count(again) == 0, again
+    assert restarts(host) == agent_restarts
+    leftovers = host.root("find /etc /tmp -name '*.runbook-new' -o -name '.runbook-*'").stdout
+    assert leftovers == "", f"staged copies left behind: {leftovers}"
+
+
 def check_run_output() -> str:
     """The check's own submissions under datadog_checks.base (the stand-in Agent runs no check), for the capture."""
     try:
@@ -416,12 +475,22 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, test_host, standin
         result = invoke(write_config(tmp_path, test_host, standin_repo), *args, "--host", test_host.target)
         assert result.returncode == 1 and "malformed YAML" in result.stdout, result.stdout
         assert full_state(test_host) == state, f"{args} changed the host"
+    # A malformed integration conf.yaml, which only setup-mysql reads: setup finds it before installing the Agent.
+    test_host.root(f"rm {DATADOG_YAML} && mkdir -p {CONF_YAML.rsplit('/', 1)[0]} && cat > {CONF_YAML}",
+                   input="instances:\n  - host: localhost\n   port: 3306\n", check=True)
+    state = full_state(test_host)
+    for args in (["setup", "--dry-run"], ["setup"]):
+        result = invoke(write_config(tmp_path, test_host, standin_repo), *args, "--host", test_host.target)
+        assert result.returncode == 1 and f"{CONF_YAML}: malformed YAML" in result.stdout, result.stdout
+        assert full_state(test_host) == state, f"{args} changed the host"
 
 
 def full_state(host) -> str:
-    """Every file under /etc (owner, mode, size, mtime) and the installed packages."""
+    """Every file under /etc (owner, mode, size, mtime), the installed packages and the server's user table."""
     return host.root("find /etc -xdev -printf '%p %U %G %m %s %T@\\n' | sort; "
-                     "dpkg-query -W -f='${Package} ${Version} ${db:Status-Status}\\n'").stdout
+                     "dpkg-query -W -f='${Package} ${Version} ${db:Status-Status}\\n'; "
+                     "mysql -N -B -e 'SELECT user, host, plugin, authentication_string, max_user_connections "
+                     "FROM mysql.user ORDER BY 1, 2' 2>&1").stdout
 
 
 def test_the_vagrant_box_is_the_default_host_through_its_ssh_config(tmp_path, test_host, standin_repo):
