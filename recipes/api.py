@@ -71,6 +71,7 @@ def run_apply(c, dry_run=False, at_least_once=False, define=None, only=()) -> li
     out = console()
     with clear_errors():
         chosen = inputs(c, define, at_least_once, only)
+        ddsync.preflight(chosen)  # before the key check: a bad payload sends nothing at all
         if dry_run and not ddapi.keys_present():
             out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
             changes = ddsync.offline_changes(chosen)
@@ -114,17 +115,17 @@ def validate(c, define=None, offline=False):
     ddapi, ddsync, P = engine()
     out = console()
     values = P.config_values(c.config, P.parse_overrides(define))
+    folder = inputs(c).payload_dir
     problems = []
     with clear_errors():
-        for spec in P.SPECS:
-            body = P.render(spec, {**values, "MONITOR_ID": values.get("MONITOR_ID", 1)}, inputs(c).payload_dir)
-            found = P.validate(spec, body)
+        for key, found in P.problems_by_file(values, folder).items():
             problems += found
-            out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {spec.file}")
+            out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {P.source(P.spec(key), folder)}")
         if ddapi.keys_present() and not offline and not problems:
-            with ddapi.connect(c.config.get("api", {})) as apis, ddapi.call("validate monitor", apis.where):
-                apis.monitors.validate_monitor(ddsync.to_model(P.render(P.spec("monitor"), values, inputs(c).payload_dir), ddsync.Monitor))
-            out.print("[green]      ok[/] monitor.json (POST /api/v1/monitor/validate)")
+            body = ddsync.to_model(P.render(P.spec("monitor"), values, folder), ddsync.Monitor)
+            with ddapi.connect(c.config.get("api", {})) as apis:
+                ddapi.post(apis, "validate monitor", lambda: apis.monitors.validate_monitor(body))
+            out.print(f"[green]      ok[/] {P.source(P.spec('monitor'), folder)} (POST /api/v1/monitor/validate)")
     if problems:
         raise Exit("\n".join(problems), code=1)
 
@@ -136,6 +137,7 @@ def plan(c, at_least_once=False, define=None):
     out = console()
     with clear_errors():
         chosen = inputs(c, define, at_least_once)
+        ddsync.preflight(chosen)
         with ddapi.connect(c.config.get("api", {})) as apis:
             changes = ddsync.plan(apis, chosen)
     table = Table("object", "kind", "action", "live id", "note")
@@ -179,6 +181,7 @@ def destroy(c, dry_run=False, define=None):
     out = console()
     with clear_errors():
         chosen = inputs(c, define)
+        ddsync.preflight(chosen)
         with ddapi.connect(c.config.get("api", {})) as apis:
             changes = ddsync.destroy_plan(apis, chosen)
             for change in changes:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import contextmanager
 
 import urllib3
 from datadog_api_client import ApiClient, Configuration
 from datadog_api_client.exceptions import ApiException, ForbiddenException, UnauthorizedException
-from datadog_api_client.rest import ClientRetry
+from datadog_api_client.rest import RETRY_AFTER_STATUS_CODES, RETRY_ALLOWED_METHODS, ClientRetry
 from datadog_api_client.v1.api.authentication_api import AuthenticationApi
 from datadog_api_client.v1.api.dashboards_api import DashboardsApi
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
@@ -33,19 +34,25 @@ class ApiSetupError(Exception):
 
 
 class ApiFailure(Exception):
-    """A request failed after retries; the message names the call, never a key."""
+    """A request failed after retries; the message names the call, never a key. `retryable` says
+    whether sending it again could succeed (a 429, a 5xx, a lost answer); `wait` is the announced
+    X-RateLimit-Reset of a 429, in seconds."""
 
-    def __init__(self, message: str, timed_out: bool = False):
+    def __init__(self, message: str, status: int = 0, retryable: bool = False, wait: float | None = None):
         super().__init__(message)
-        self.timed_out = timed_out
+        self.status = status
+        self.retryable = retryable
+        self.wait = wait
 
 
 class RunbookRetry(ClientRetry):
-    """The client's retry (429 waits for X-RateLimit-Reset, 5xx backs off), but a POST that timed out
-    is not re-sent blindly: it may have been applied, so the caller looks the object up first."""
+    """The client's retry (429 waits for X-RateLimit-Reset, 5xx backs off) for every method but POST.
 
-    def _is_method_retryable(self, method: str) -> bool:
-        return method.upper() != "POST" and super()._is_method_retryable(method)
+    ClientRetry re-sends a POST on 429 and 500-512 (`is_retry` checks DEFAULT_ALLOWED_METHODS): a 502
+    that arrives after the object was created would create it twice. Here POST is neither retried
+    on a status nor on a lost answer; `post()` below re-sends it, after looking the object up."""
+
+    DEFAULT_ALLOWED_METHODS = RETRY_ALLOWED_METHODS - {"POST"}
 
 
 def keys_present() -> bool:
@@ -71,11 +78,11 @@ def configuration(api: dict) -> Configuration:
     config.api_key["appKeyAuth"] = keys["DD_APP_KEY"]
     config.request_timeout = float(api.get("timeout", 30))
     config.enable_retry, config.max_retries = True, int(api.get("max_retries", 3))
-    config.retry_policy = RunbookRetry(  # the client's own retry, with the POST rule above
+    config.retry_policy = RunbookRetry(
         total=int(api.get("max_retries", 3)),
         backoff_factor=float(api.get("backoff", 2)),
         backoff_max=float(api.get("backoff_max", 30)),
-        allowed_methods=None,  # our _is_method_retryable decides
+        allowed_methods=RunbookRetry.DEFAULT_ALLOWED_METHODS,
     )
     return config
 
@@ -86,6 +93,7 @@ class Apis:
     def __init__(self, config: Configuration):
         self.client = ApiClient(config)
         self.where = config.host
+        self.retry = config.retry_policy
         self.dashboards = DashboardsApi(self.client)
         self.monitors = MonitorsApi(self.client)
         self.downtimes = DowntimesApi(self.client)
@@ -131,9 +139,38 @@ def call(what: str, where: str = ""):
         hint = "check it and DD_SITE" if key == "DD_API_KEY" else "check it, its scopes, and DD_SITE"
         raise ApiSetupError(f"{key} was rejected ({err.status}) when trying to {what}{_at(where)}: {hint}; {KEY_HELP[key]}") from None
     except ApiException as err:
-        raise ApiFailure(f"{what}: HTTP {err.status} {err.reason or ''}".rstrip() + f"{_server_says(err)} (after retries)") from None
+        message = f"{what}: HTTP {err.status} {err.reason or ''}".rstrip() + f"{_server_says(err)} (after retries)"
+        raise ApiFailure(message, status=err.status, retryable=err.status in RETRY_AFTER_STATUS_CODES, wait=_reset(err)) from None
     except urllib3.exceptions.HTTPError as err:
-        raise ApiFailure(f"{what}: {describe(err)}{_at(where)} (after retries)", timed_out=is_timeout(err)) from None
+        lost = not isinstance(err, urllib3.exceptions.MaxRetryError)  # sent, answer lost: urllib3 did not retry it
+        raise ApiFailure(f"{what}: {describe(err)}{_at(where)} (after retries)", retryable=lost) from None
+
+
+def post(apis: Apis, what: str, send, look_up=None):
+    """Send a POST with retries that never duplicate: before each re-send, `look_up()` (when given)
+    is asked whether the previous one landed after all, and its answer is returned if it did."""
+    retry = apis.retry
+    for attempt in range(retry.total + 1):
+        try:
+            with call(what, apis.where):
+                return send()
+        except ApiFailure as err:
+            if not err.retryable or attempt == retry.total:
+                raise
+            time.sleep(err.wait if err.wait is not None else min(retry.backoff_max, retry.backoff_factor * 2**attempt))
+            found = look_up() if look_up else None
+            if found:
+                return found
+    raise AssertionError("unreachable")
+
+
+def _reset(err: ApiException) -> float | None:
+    headers = {name.lower(): value for name, value in (err.headers or {}).items()}  # a plain dict here: any case
+    value = headers.get("x-ratelimit-reset") if err.status == 429 else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _at(where: str) -> str:

@@ -2,9 +2,11 @@
 
 Each object is found again by a stable mark: dashboards by title, the monitor by name and the tag
 `managed-by:dd-runbook`, downtimes by the `[dd-runbook:<name>]` marker opening their message (and the
-monitor they mute). Live objects are compared on the payload's own fields only, so what the server
-adds (ids, timestamps, read-only fields, defaults) never shows as a change, and an unchanged object
-gets no write.
+monitor they mute). Lists are read to their last page. Live objects are compared on the payload's own
+fields only, so what the server adds (ids, timestamps, read-only fields, defaults) never shows as a
+change, nor what it rewrites without changing the meaning (recipes/ddsame.py), and an unchanged
+object gets no write. Every payload is rendered and validated before the first request, and a create
+is never sent again before the object has been looked up.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from datadog_api_client.model_utils import validate_and_convert_types
@@ -24,8 +25,9 @@ from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequ
 from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRequest
 from datadog_api_client.v2.model.downtime_update_request import DowntimeUpdateRequest
 
+from recipes import ddsame
 from recipes import payloads as P
-from recipes.ddapi import Apis, ApiFailure, call
+from recipes.ddapi import Apis, ApiFailure, call, post
 
 MONITOR_TAG = "managed-by:dd-runbook"
 DASHBOARD_MARK = "Managed by dd-runbook."
@@ -59,15 +61,6 @@ def to_model(body: dict, cls: type):
 
 
 # --- comparison ------------------------------------------------------------------------
-def project(live, desired):
-    """live reduced to the shape of desired: keys the payload does not set are the server's business."""
-    if isinstance(desired, dict) and isinstance(live, dict):
-        return {k: project(live[k], v) for k, v in desired.items() if k in live}
-    if isinstance(desired, list) and isinstance(live, list):
-        return [project(item, desired[i]) if i < len(desired) else item for i, item in enumerate(live)]
-    return live
-
-
 def plain_numbers(obj):
     """800.0 -> 800, so a float echoed by the server does not show as a change."""
     if isinstance(obj, dict):
@@ -85,31 +78,19 @@ def diff_lines(desired: dict, live_projected: dict) -> list[str]:
     return list(difflib.unified_diff(before, after, "live", "payload", lineterm="", n=2))
 
 
-def same_recurrence_start(live_start: str, desired_start: str, rrule: str) -> bool:
-    """A recurring window started on an earlier matching day is the same window (no perpetual diff)."""
-    try:
-        live, want = datetime.fromisoformat(live_start), datetime.fromisoformat(desired_start)
-    except (TypeError, ValueError):
-        return False
-    days = re.search(r"BYDAY=([A-Z,]+)", rrule or "")
-    allowed = {P.WEEKDAYS.index(d) for d in days.group(1).split(",")} if days else {want.weekday()}
-    return live.time() == want.time() and live.weekday() in allowed
-
-
 # --- the three kinds ----------------------------------------------------------------------
 class DashboardKind:
     def find(self, apis: Apis, body: dict) -> list[dict]:
-        with call("list dashboards", apis.where):
-            summaries = apis.dashboards.list_dashboards().dashboards
+        with call("list dashboards", apis.where):  # every page: the list is oldest first, 100 a page
+            ids = [s.id for s in apis.dashboards.list_dashboards_with_pagination() if s.title == body["title"]]
         found = []
-        for summary in summaries:
-            if summary.title == body["title"]:
-                with call(f"read dashboard {summary.id}", apis.where):
-                    found.append(to_json(apis.dashboards.get_dashboard(summary.id)))
+        for dash_id in ids:
+            with call(f"read dashboard {dash_id}", apis.where):
+                found.append(to_json(apis.dashboards.get_dashboard(dash_id)))
         return sorted(found, key=lambda d: d.get("created_at", ""))
 
     def comparable(self, live: dict, body: dict) -> dict:
-        return project(live, body)
+        return ddsame.project(live, body, "dashboard")
 
     def create(self, apis, body):
         return to_json(apis.dashboards.create_dashboard(to_model(body, Dashboard)))
@@ -126,13 +107,13 @@ class DashboardKind:
 
 class MonitorKind:
     def find(self, apis: Apis, body: dict) -> list[dict]:
-        with call("list monitors", apis.where):
+        with call("list monitors", apis.where):  # without `page` the answer is every match, unpaged
             found = apis.monitors.list_monitors(name=body["name"], monitor_tags=MONITOR_TAG)
         exact = [to_json(m) for m in found if m.name == body["name"] and MONITOR_TAG in m.tags]
         return sorted(exact, key=lambda m: m["id"])
 
     def comparable(self, live: dict, body: dict) -> dict:
-        return project(live, body)
+        return ddsame.project(live, body, "monitor")
 
     def create(self, apis, body):
         return to_json(apis.monitors.create_monitor(to_model(body, Monitor)))
@@ -160,11 +141,11 @@ class DowntimeKind:
     def comparable(self, live: dict, body: dict) -> dict:
         attributes = copy.deepcopy(live["attributes"])
         wanted = body["data"]["attributes"]
-        live_recs = attributes.get("schedule", {}).get("recurrences", [])
-        for live_rec, want in zip(live_recs, wanted.get("schedule", {}).get("recurrences", [])):
-            if same_recurrence_start(live_rec.get("start"), want.get("start"), want.get("rrule")):
-                live_rec["start"] = want["start"]
-        return {"data": {"type": "downtime", "attributes": project(attributes, wanted)}}
+        live_recs = (attributes.get("schedule") or {}).get("recurrences") or []
+        for live_rec, want in zip(live_recs, (wanted.get("schedule") or {}).get("recurrences") or []):
+            if "start" in want:
+                live_rec["start"] = ddsame.recurrence_start(live_rec.get("start"), want["start"], want.get("rrule"))
+        return {"data": {"type": "downtime", "attributes": ddsame.project(attributes, wanted, "downtime")}}
 
     def create(self, apis, body):
         return to_json(apis.downtimes.create_downtime(to_model(body, DowntimeCreateRequest)))["data"]
@@ -203,11 +184,20 @@ class Inputs:
     payload_dir: Path = P.PAYLOAD_DIR
     at_least_once: bool = False
     only: tuple = ()  # spec keys; empty = all
+    checked: bool = False  # set by preflight()
+
+
+def preflight(inputs: Inputs) -> None:
+    """The whole payload set rendered and validated, each file and against the others, before any
+    request: a bad file stops the run before anything is created."""
+    if not inputs.checked:
+        P.check_all(inputs.values, inputs.payload_dir, inputs.at_least_once)
+        inputs.checked = True
 
 
 def render_checked(spec: P.Spec, inputs: Inputs, values: dict) -> dict:
     body = P.render(spec, values, inputs.payload_dir, inputs.at_least_once)
-    problems = P.validate(spec, body)
+    problems = [] if inputs.checked else P.validate(spec, body, P.source(spec, inputs.payload_dir))
     if problems:
         raise P.PayloadError("\n".join(problems))
     return body
@@ -215,6 +205,7 @@ def render_checked(spec: P.Spec, inputs: Inputs, values: dict) -> dict:
 
 def offline_changes(inputs: Inputs) -> list[Change]:
     """Without keys: every selected payload, validated, as a create (nothing live to compare with)."""
+    preflight(inputs)
     changes = []
     for spec in [s for s in P.SPECS if not inputs.only or s.key in inputs.only]:
         body = downtime_body(spec, inputs, None) if spec.kind == "downtime" else render_checked(spec, inputs, inputs.values)
@@ -222,11 +213,15 @@ def offline_changes(inputs: Inputs) -> list[Change]:
     return changes
 
 
+def mine(apis: Apis, spec: P.Spec, body: dict) -> list[dict]:
+    """Live objects carrying this payload's mark (a look-alike of someone else's is left alone)."""
+    kind = KINDS[spec.kind]
+    return [live for live in kind.find(apis, body) if kind.ours(live)]
+
+
 def plan_one(apis: Apis, spec: P.Spec, body: dict, monitor_id=None) -> list[Change]:
     """The change for one payload, plus deletions of duplicates or strays that carry its mark."""
-    kind = KINDS[spec.kind]
-    found = [live for live in kind.find(apis, body) if kind.ours(live)]  # a look-alike of someone else's is left alone
-    extra = []
+    found, extra = mine(apis, spec, body), []
     if spec.kind == "downtime":
         extra = [Change(spec, "delete", live=d, reason="stale: mutes another monitor") for d in found if monitored_id(d) != monitor_id]
         found = [d for d in found if monitored_id(d) == monitor_id]
@@ -234,21 +229,31 @@ def plan_one(apis: Apis, spec: P.Spec, body: dict, monitor_id=None) -> list[Chan
     if not found:
         return [Change(spec, "create", body=body)] + extra
     live = found[0]
-    lines = diff_lines(body, kind.comparable(live, body))
+    lines = diff_lines(body, KINDS[spec.kind].comparable(live, body))
     return [Change(spec, "update" if lines else "unchanged", body=body, live=live, diff=lines)] + extra
 
 
 def plan(apis: Apis, inputs: Inputs) -> list[Change]:
     """Changes in dependency order: dashboards, the monitor, then the downtimes that reference it."""
-    changes = []
-    for spec in selected(inputs, "dashboard"):
-        changes += plan_one(apis, spec, render_checked(spec, inputs, inputs.values))
-    if selected(inputs, "monitor"):
-        changes += monitor_changes(apis, inputs)
+    preflight(inputs)
+    changes = dashboard_changes(apis, inputs) + monitor_changes(apis, inputs)
     monitor_id = current_monitor_id(apis, inputs)
-    for spec in selected(inputs, "downtime"):
-        changes += plan_one(apis, spec, downtime_body(spec, inputs, monitor_id), monitor_id)
-    return changes
+    return changes + downtime_changes(apis, inputs, monitor_id)
+
+
+def dashboard_changes(apis: Apis, inputs: Inputs) -> list[Change]:
+    return [ch for spec in selected(inputs, "dashboard") for ch in plan_one(apis, spec, render_checked(spec, inputs, inputs.values))]
+
+
+def monitor_changes(apis: Apis, inputs: Inputs) -> list[Change]:
+    if not selected(inputs, "monitor"):
+        return []
+    spec = P.spec("monitor")
+    return plan_one(apis, spec, render_checked(spec, inputs, inputs.values))
+
+
+def downtime_changes(apis: Apis, inputs: Inputs, monitor_id) -> list[Change]:
+    return [ch for spec in selected(inputs, "downtime") for ch in plan_one(apis, spec, downtime_body(spec, inputs, monitor_id), monitor_id)]
 
 
 def downtime_body(spec: P.Spec, inputs: Inputs, monitor_id) -> dict:
@@ -264,11 +269,6 @@ def selected(inputs: Inputs, kind: str) -> list[P.Spec]:
     return [s for s in P.SPECS if s.kind == kind and (not inputs.only or s.key in inputs.only)]
 
 
-def monitor_changes(apis: Apis, inputs: Inputs) -> list[Change]:
-    spec = P.spec("monitor")
-    return plan_one(apis, spec, render_checked(spec, inputs, inputs.values))
-
-
 def current_monitor_id(apis: Apis, inputs: Inputs):
     if "MONITOR_ID" in inputs.values:
         return inputs.values["MONITOR_ID"]
@@ -279,62 +279,66 @@ def current_monitor_id(apis: Apis, inputs: Inputs):
 
 # --- apply -----------------------------------------------------------------------------------
 def apply_change(apis: Apis, change: Change) -> dict | None:
-    """Perform one change; a create that timed out is looked up before it is sent again."""
+    """Perform one change; a create whose answer is lost or an error is looked up before it is sent again."""
     kind, label = KINDS[change.spec.kind], f"{change.action} {change.spec.key}"
     if change.action == "unchanged":
         return change.live
     if change.action == "delete":
-        with call(label, apis.where):
-            kind.delete(apis, change.live)
-        return None
+        return delete_once(apis, kind, change.live, label)
     if change.action == "update":
         with call(label, apis.where):
             return kind.update(apis, change.live, change.body)
-    return create_once(apis, kind, change.body, label)
+    return post(apis, label, lambda: kind.create(apis, change.body), lambda: landed(apis, change))
 
 
-def create_once(apis: Apis, kind, body: dict, label: str, attempts: int = 2) -> dict:
-    for attempt in range(1, attempts + 1):
-        try:
-            with call(label, apis.where):
-                return kind.create(apis, body)
-        except ApiFailure as err:
-            if not err.timed_out:
-                raise
-            found = kind.find(apis, body)  # the POST may have landed although the answer did not
-            if found:
-                return found[0]
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
+def landed(apis: Apis, change: Change) -> dict | None:
+    """The object a lost create made after all, if any."""
+    found = mine(apis, change.spec, change.body)
+    if change.spec.kind == "downtime":
+        wanted = change.body["data"]["attributes"]["monitor_identifier"].get("monitor_id")
+        found = [d for d in found if monitored_id(d) == wanted]
+    return found[0] if found else None
+
+
+def delete_once(apis: Apis, kind, live: dict, label: str) -> None:
+    try:
+        with call(label, apis.where):
+            kind.delete(apis, live)
+    except ApiFailure as err:
+        if err.status != 404:  # 404: a retried DELETE whose first answer was lost; it is gone
+            raise
+
+
+def validate_online(apis: Apis, changes: list[Change]) -> None:
+    """POST /api/v1/monitor/validate for a monitor about to be written, before any write."""
+    for change in changes:
+        if change.spec.kind == "monitor" and change.action in ("create", "update"):
+            post(apis, "validate monitor", lambda body=change.body: apis.monitors.validate_monitor(to_model(body, Monitor)))
 
 
 def apply(apis: Apis, inputs: Inputs, on_change=None, dry_run: bool = False) -> list[Change]:
-    """Bring live objects to the payloads; returns the changes done (or, dry-run, that would be done)."""
-    done = []
-    for spec in selected(inputs, "dashboard"):
-        done += _apply_all(apis, plan_one(apis, spec, render_checked(spec, inputs, inputs.values)), on_change, dry_run)
+    """Bring live objects to the payloads; returns the changes done (or, dry-run, that would be done).
+    Everything is validated first; the dashboards and the monitor are planned (read-only) before the
+    first write, the downtimes once the monitor they mute exists."""
+    preflight(inputs)
+    first = dashboard_changes(apis, inputs) + monitor_changes(apis, inputs)
+    if not dry_run:
+        validate_online(apis, first)
+    done = _apply_all(apis, first, on_change, dry_run)
     monitor_id = inputs.values.get("MONITOR_ID")
-    if selected(inputs, "monitor"):
-        changes = _apply_all(apis, monitor_changes(apis, inputs), on_change, dry_run)
-        done += changes
-        monitor_id = changes[0].live["id"] if changes[0].live else None
-    elif monitor_id is None:
+    written = [ch for ch in done if ch.spec.kind == "monitor" and ch.action != "delete"]
+    if written:
+        monitor_id = written[0].live["id"] if written[0].live else None
+    elif monitor_id is None and selected(inputs, "downtime"):
         monitor_id = current_monitor_id(apis, inputs)
-    downtimes = selected(inputs, "downtime")
-    if downtimes and monitor_id is None and not dry_run:
+    if selected(inputs, "downtime") and monitor_id is None and not dry_run:
         raise ApiFailure("no monitor found to schedule downtimes for: run `invoke monitor` (or `invoke apply`) first")
-    for spec in downtimes:
-        done += _apply_all(apis, plan_one(apis, spec, downtime_body(spec, inputs, monitor_id), monitor_id), on_change, dry_run)
-    return done
+    return done + _apply_all(apis, downtime_changes(apis, inputs, monitor_id), on_change, dry_run)
 
 
 def _apply_all(apis: Apis, changes: list[Change], on_change, dry_run: bool) -> list[Change]:
     for change in changes:
         if not dry_run:
-            if change.spec.kind == "monitor" and change.action in ("create", "update"):
-                with call("validate monitor", apis.where):
-                    apis.monitors.validate_monitor(to_model(change.body, Monitor))
             result = apply_change(apis, change)
             if result is not None:
                 change.live = result
@@ -346,12 +350,12 @@ def _apply_all(apis: Apis, changes: list[Change], on_change, dry_run: bool) -> l
 # --- destroy and export --------------------------------------------------------------------------
 def destroy_plan(apis: Apis, inputs: Inputs) -> list[Change]:
     """Everything carrying our mark, downtimes first (they reference the monitor)."""
+    preflight(inputs)
     changes = []
     for spec in reversed([s for s in P.SPECS if not inputs.only or s.key in inputs.only]):
         values = {**inputs.values, "MONITOR_ID": 1}
         body = render_checked(spec, inputs, values)
-        kind = KINDS[spec.kind]
-        changes += [Change(spec, "delete", live=live, reason="carries our mark") for live in kind.find(apis, body) if kind.ours(live)]
+        changes += [Change(spec, "delete", live=live, reason="carries our mark") for live in mine(apis, spec, body)]
     return changes
 
 

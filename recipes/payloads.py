@@ -1,8 +1,11 @@
 """The JSON payloads in payloads/: loading, placeholder filling and offline validation.
 
-Validation runs before any request: first datadog-api-client's own models (an unknown widget type, a
-missing required field or a wrong type fails, with the field path), then this runbook's checks (query
-syntax basics, thresholds present and ordered, downtime start without offset, a parseable RRULE).
+Validation runs before any request, on the whole set: first datadog-api-client's own models (an
+unknown widget type, a missing required field, a wrong type or a field no schema knows fails, with the
+field path), then this runbook's checks (query syntax basics, thresholds present and ordered, a message
+that notifies someone in every state, downtime start without offset and not in the past, a parseable
+RRULE), then the files against each other (each dashboard its own title, each downtime its own marker:
+the sync finds them by these). Every message names the file and the field.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRequest
 from dateutil.rrule import rrulestr
 
-PAYLOAD_DIR = Path(__file__).resolve().parent.parent / "payloads"
+from recipes import monitor_lint
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD_DIR = ROOT / "payloads"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 # Placeholder -> the configuration key that fills it (MONITOR_ID and START_DATE are computed).
@@ -59,6 +65,18 @@ def spec(key: str) -> Spec:
     return next(s for s in SPECS if s.key == key)
 
 
+def label(path: Path) -> str:
+    """A file as messages name it: relative to the repository when inside it (payloads/monitor.json)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def source(spec: Spec, payload_dir: Path = PAYLOAD_DIR) -> str:
+    return label(Path(payload_dir) / spec.file)
+
+
 # --- loading and filling -------------------------------------------------------------
 def load_template(spec: Spec, payload_dir: Path = PAYLOAD_DIR, at_least_once: bool = False) -> dict:
     """The payload as written, placeholders still in, with the at-least-once overlay if asked."""
@@ -72,9 +90,9 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise PayloadError(f"{path.name}: file not found in {path.parent}") from None
+        raise PayloadError(f"{label(path)}: file not found") from None
     except json.JSONDecodeError as err:
-        raise PayloadError(f"{path.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        raise PayloadError(f"{label(path)}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -187,22 +205,70 @@ def render(spec: Spec, values: dict, payload_dir: Path = PAYLOAD_DIR, at_least_o
     """The exact body to send: template filled, each downtime recurrence starting on its own next matching day."""
     template = load_template(spec, payload_dir, at_least_once)
     if spec.kind == "downtime":
-        template = fill_start_dates(template, values, spec.file)
-    return fill(template, values, spec.file)
+        template = fill_start_dates(template, values, source(spec, payload_dir))
+    return fill(template, values, source(spec, payload_dir))
 
 
 # --- validation ------------------------------------------------------------------------
 MODEL_CONFIG = Configuration()  # only for model checks: no keys, no host
 
 
-def validate(spec: Spec, body: dict) -> list[str]:
+def validate(spec: Spec, body: dict, where: str | None = None) -> list[str]:
     """Every problem found, each as 'file: field.path: message'; empty when the payload is good."""
-    problems = [f"{spec.file}: {p}" for p in model_problems(body, spec.model)]
+    where = where or source(spec)
+    problems = [f"{where}: {p}" for p in model_problems(body, spec.model)]
     if problems:  # our checks assume the types the models guarantee
         return problems
     checks = {"dashboard": dashboard_problems, "monitor": monitor_problems, "downtime": downtime_problems}
-    problems += [f"{spec.file}: {p}" for p in checks[spec.kind](body)]
+    problems += [f"{where}: {p}" for p in checks[spec.kind](body)]
     return problems
+
+
+def problems_by_file(values: dict, payload_dir: Path = PAYLOAD_DIR, at_least_once: bool = False) -> dict[str, list[str]]:
+    """Each payload rendered and validated (downtimes with a stand-in monitor id), then checked against
+    the others; spec key -> its problems."""
+    values = {**values, "MONITOR_ID": values.get("MONITOR_ID", 1)}
+    found, bodies = {}, {}
+    for each in SPECS:
+        try:
+            body = render(each, values, payload_dir, at_least_once)
+        except PayloadError as err:
+            found[each.key] = [str(err)]
+            continue
+        found[each.key] = validate(each, body, source(each, payload_dir))
+        if not found[each.key]:
+            bodies[each.key] = body
+    for key, problem in set_problems(bodies, payload_dir):
+        found[key].append(problem)
+    return found
+
+
+def check_all(values: dict, payload_dir: Path = PAYLOAD_DIR, at_least_once: bool = False) -> None:
+    problems = [p for found in problems_by_file(values, payload_dir, at_least_once).values() for p in found]
+    if problems:
+        raise PayloadError("\n".join(problems))
+
+
+def set_problems(bodies: dict, payload_dir: Path):
+    """(spec key, problem) for marks two payloads share: the sync would take one object for the other."""
+    marks = {"dashboard": ("title", lambda b: b.get("title")),
+             "downtime": ("data.attributes.message", lambda b: _marker(b["data"]["attributes"].get("message") or ""))}
+    seen = {}
+    for each in SPECS:
+        if each.key not in bodies or each.kind not in marks:
+            continue
+        field, mark_of = marks[each.kind]
+        mark = mark_of(bodies[each.key])
+        if mark and (each.kind, mark) in seen:
+            other = seen[each.kind, mark]
+            yield each.key, (f"{source(each, payload_dir)}: {field}: {mark!r} is also in {source(other, payload_dir)} "
+                             f"(objects are found again by it: give each payload its own)")
+        seen.setdefault((each.kind, mark), each)
+
+
+def _marker(message: str) -> str:
+    found = re.match(r"^\[dd-runbook:[\w-]+\]", message)
+    return found.group(0) if found else ""
 
 
 def model_problems(body: dict, model: type) -> list[str]:
@@ -214,7 +280,7 @@ def model_problems(body: dict, model: type) -> list[str]:
         instance = validate_and_convert_types(copy.deepcopy(body), (model,), ["body"], True, True, configuration=MODEL_CONFIG)
     except (OpenApiException, TypeError, ValueError) as err:
         return [str(err).replace("['body']", "").strip() or type(err).__name__]
-    return list(_unparsed(instance, body, ""))
+    return list(_unparsed(instance, body, "")) or list(_unknown_fields(body, model, ""))
 
 
 def _join(path: str, key) -> str:
@@ -238,6 +304,33 @@ def _missing_required(data, cls, path):
                         yield from _missing_required(item, kind[0], _join(_join(path, key), i))
                 else:
                     yield from _missing_required(data[key], kind, _join(path, key))
+
+
+def _unknown_fields(data, cls, path):
+    """Keys the schema does not have (the client keeps them as extra properties and sends them on)."""
+    cls = _schema_for(data, cls)
+    if not (isinstance(cls, type) and issubclass(cls, ModelNormal)) or not isinstance(data, dict):
+        return
+    names = {key: name for name, key in cls.attribute_map.items()}
+    for key, value in data.items():
+        if key not in names:
+            yield f"{_join(path, key)}: unknown field (not in the {cls.__name__} schema)"
+            continue
+        for kind in cls.openapi_types[names[key]]:
+            if isinstance(kind, list) and isinstance(value, list):
+                for i, item in enumerate(value):
+                    yield from _unknown_fields(item, kind[0], _join(_join(path, key), i))
+            elif isinstance(kind, type) and issubclass(kind, OpenApiModel):
+                yield from _unknown_fields(value, kind, _join(path, key))
+
+
+def _schema_for(data, cls):
+    """A oneOf resolved to the candidate this data is: by its `type`, else the one knowing most of its keys."""
+    if not (isinstance(cls, type) and issubclass(cls, ModelComposed)) or not isinstance(data, dict):
+        return cls
+    candidates = [c for c in cls._composed_schemas.get("oneOf", []) if isinstance(c, type) and issubclass(c, ModelNormal)]
+    typed = [c for c in candidates if data.get("type") in _allowed_types(c)]
+    return max(typed or candidates, key=lambda c: len(set(data) & set(c.attribute_map.values())), default=cls)
 
 
 def _unparsed(model, raw, path):
@@ -311,14 +404,27 @@ def query_problems(query: str) -> list[str]:
     return problems
 
 
+TOTAL_DURATION = re.compile(r"\bavg:(trace\.[\w.]+)\.duration\{([^{}]*)\}")
+
+
 def dashboard_problems(body: dict) -> list[str]:
     problems = []
     for i, widget in enumerate(body.get("widgets", [])):
         for j, request in enumerate(widget.get("definition", {}).get("requests", []) or []):
             if isinstance(request, dict) and "q" in request:
                 path = f"widgets[{i}].definition.requests[{j}].q"
-                problems += [f"{path}: {p}" for p in query_problems(request["q"])]
+                problems += [f"{path}: {p}" for p in query_problems(request["q"]) + latency_problems(request["q"])]
     return problems
+
+
+def latency_problems(query: str) -> list[str]:
+    """`trace.<span>.duration` is the total time of the spans in each interval, not a request's latency."""
+    found = TOTAL_DURATION.search(query)
+    if not found:
+        return []
+    span, scope = found.groups()
+    return [f"avg:{span}.duration is the total span time, not the average latency: use avg:{span}{{{scope}}} "
+            f"(the distribution) or sum:{span}.duration{{{scope}}}.rollup(sum) / sum:{span}.hits{{{scope}}}.rollup(sum)"]
 
 
 def monitor_problems(body: dict) -> list[str]:
@@ -327,62 +433,85 @@ def monitor_problems(body: dict) -> list[str]:
     if not found:
         return [f"query: expected `avg(last_5m):agg:metric{{scope}} [by {{tag}}] > N`, got {query!r}"]
     problems = [f"query: {p}" for p in query_problems(found.group(4))]
-    comparator, critical_in_query = found.group(5), float(found.group(6))
-    thresholds = body.get("options", {}).get("thresholds", {})
+    options = body.get("options", {})
+    thresholds = options.get("thresholds", {})
     if "critical" not in thresholds:
         return problems + ["options.thresholds.critical: required (the alert threshold)"]
-    if float(thresholds["critical"]) != critical_in_query:
+    if float(thresholds["critical"]) != float(found.group(6)):
         problems.append(f"options.thresholds.critical: {thresholds['critical']} differs from the query's {found.group(6)}")
-    warning = thresholds.get("warning")
-    if warning is not None:
-        above = comparator.startswith(">")
-        if (above and warning >= thresholds["critical"]) or (not above and warning <= thresholds["critical"]):
-            problems.append(f"options.thresholds.warning: {warning} must be {'below' if above else 'above'} critical {thresholds['critical']}")
+    problems += threshold_order(thresholds, above=found.group(5).startswith(">"))
     message = body.get("message", "")
-    if "{{host." in message and "by {host}" not in found.group(4).replace(" ", " "):
+    if "{{host." in message and "by {host}" not in found.group(4):
         problems.append("message: uses {{host.*}} but the query is not grouped `by {host}` (the variable stays empty)")
-    problems += message_problems(message)
-    return problems
+    return problems + message_problems(message, thresholds, options)
 
 
-BLOCK = re.compile(r"\{\{#(is_\w+)\}\}(.*?)\{\{/\1\}\}", re.S)
+def threshold_order(thresholds: dict, above: bool) -> list[str]:
+    """An alert above N warns below N first (and the reverse): otherwise the warning never fires first."""
+    warning, critical = thresholds.get("warning"), thresholds["critical"]
+    if warning is None or (warning < critical if above else warning > critical):
+        return []
+    side = "equal to" if warning == critical else ("above" if warning > critical else "below")
+    return [f"options.thresholds.warning ({warning}) is {side} critical ({critical})"]
 
 
-def message_problems(message: str) -> list[str]:
-    blocks = dict((name, text) for name, text in BLOCK.findall(message))
-    opened = re.findall(r"\{\{#(is_\w+)\}\}", message)
-    problems = [f"message: {{{{#{name}}}}} is not closed" for name in opened if name not in blocks]
-    with_handle = {name for name, text in blocks.items() if "@" in text}
-    if with_handle and with_handle != set(blocks):
-        missing = ", ".join(sorted(set(blocks) - with_handle))
-        problems.append(f"message: the @-handle is missing from {missing} (that state notifies no one)")
+def message_problems(message: str, thresholds: dict, options: dict) -> list[str]:
+    """The editor's errors (unbalanced or unknown blocks, unknown variables), and a state that can
+    happen but whose notification reaches no @-handle."""
+    problems = [f"message: {f.message}" for f in monitor_lint.lint(message) if f.level == "error"]
+    if not monitor_lint.HANDLE.search(message):
+        return problems + ["message: notifies nobody (no @-handle in it)"]
+    states = ["alert"] + (["warning"] if thresholds.get("warning") is not None else [])
+    states += (["no_data"] if options.get("notify_no_data") else []) + ["recovery"]
+    silent = [state for state in states if not monitor_lint.recipients(message, state)]
+    if silent:
+        problems.append(f"message: notifies nobody on {', '.join(silent)} (no @-handle reaches that state)")
     return problems
 
 
 START = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 
 
-def downtime_problems(body: dict) -> list[str]:
-    attributes = body.get("data", {}).get("attributes", {})
-    schedule = attributes.get("schedule", {})
-    problems = []
+def downtime_problems(body: dict, today: date | None = None) -> list[str]:
+    schedule = body.get("data", {}).get("attributes", {}).get("schedule", {})
+    problems, zone = [], ZoneInfo("UTC")
     if "timezone" in schedule:
         try:
-            _zone(schedule["timezone"])
+            zone = _zone(schedule["timezone"])
         except PayloadError:
             problems.append(f"data.attributes.schedule.timezone: {schedule['timezone']!r} is not an IANA time zone")
+    today = today or datetime.now(zone).date()
+    if schedule.get("start"):
+        problems += past_start("data.attributes.schedule.start", schedule["start"], today)
     for i, recurrence in enumerate(schedule.get("recurrences", [])):
-        path = f"data.attributes.schedule.recurrences[{i}]"
-        start, rule = recurrence.get("start", ""), recurrence.get("rrule", "")
-        if start and not START.match(start):
-            problems.append(f"{path}.start: {start!r} must be a local time without offset, like 2026-01-05T19:00")
-        if not re.fullmatch(r"\d+[mhdw]", recurrence.get("duration", "")):
-            problems.append(f"{path}.duration: {recurrence.get('duration')!r} must be a number and m/h/d/w, like 14h")
-        if re.search(r"\b(DTSTART|DTEND|DURATION)\b", rule):
-            problems.append(f"{path}.rrule: DTSTART, DTEND and DURATION are not accepted (use start and duration)")
-            continue
-        try:
-            rrulestr(rule, dtstart=datetime.fromisoformat(start) if START.match(start) else datetime(2026, 1, 5))
-        except (ValueError, TypeError) as err:
-            problems.append(f"{path}.rrule: {rule!r} is not a valid RRULE ({err})")
+        problems += recurrence_problems(f"data.attributes.schedule.recurrences[{i}]", recurrence, today)
     return problems
+
+
+def recurrence_problems(path: str, recurrence: dict, today: date) -> list[str]:
+    start, rule = recurrence.get("start") or "", recurrence.get("rrule", "")
+    problems = []
+    if start and not START.match(start):
+        problems.append(f"{path}.start: {start!r} must be a local time without offset, like 2026-01-05T19:00")
+    elif start:
+        problems += past_start(f"{path}.start", start, today)
+    if not re.fullmatch(r"\d+[mhdw]", recurrence.get("duration", "")):
+        problems.append(f"{path}.duration: {recurrence.get('duration')!r} must be a number and m/h/d/w, like 14h")
+    if re.search(r"\b(DTSTART|DTEND|DURATION)\b", rule):
+        return problems + [f"{path}.rrule: DTSTART, DTEND and DURATION are not accepted (use start and duration)"]
+    try:
+        rrulestr(rule, dtstart=datetime.fromisoformat(start) if START.match(start) else datetime(2026, 1, 5))
+    except (ValueError, TypeError) as err:
+        problems.append(f"{path}.rrule: {rule!r} is not a valid RRULE ({err})")
+    return problems
+
+
+def past_start(path: str, start: str, today: date) -> list[str]:
+    """A start before today is a typo or a stale copy (the payloads take ${START_DATE}, the next matching day)."""
+    try:
+        day = datetime.fromisoformat(start).date()
+    except ValueError:
+        return []
+    if day >= today:
+        return []
+    return [f"{path}: {start} is in the past (today is {today.isoformat()}): use ${{START_DATE}}T<time>, the next day the rule allows"]

@@ -171,8 +171,8 @@ def apm_resources(summary: dict, service: str, where: str) -> dict:
 
 def _panel_kind(widget: dict) -> str:
     queries = " ".join(r.get("q", "") for r in widget.get("requests", []))
-    for needle, kind in ((".hits", "hits"), (".errors", "errors"), ("p50:", "latency"), (".duration", "duration"),
-                         ("system.cpu", "cpu"), ("system.net", "network")):
+    for needle, kind in (("avg:trace.", "duration"), (".duration", "duration"), (".hits", "hits"), (".errors", "errors"),
+                         ("p50:", "latency"), ("system.cpu", "cpu"), ("system.net", "network")):
         if needle in queries:
             return kind
     return "other"

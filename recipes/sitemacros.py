@@ -203,6 +203,19 @@ def monitor_simulation_table() -> str:
     return "\n".join(rows)
 
 
+def fake_api_rules() -> str:
+    """What tests/fakedd copies from the real API's recorded answers, one row per rule, read from the rules."""
+    load_namespace()  # the repository root on sys.path
+    from tests.fakedd import server  # noqa: F401, PLC0415 (importing the server registers every rule)
+    from tests.fakedd.rules import RULES  # noqa: PLC0415
+
+    rows = ["| Object | What the real API does (recorded) | Copied by |", "|---|---|---|"]
+    for rule in RULES:
+        where = rule.module.replace(".", "/") + ".py"
+        rows.append(f"| {rule.obj} | {html.escape(rule.behaviour).replace('|', '&#124;')} | `{where}` `{rule.name}` |")
+    return "\n".join(rows)
+
+
 def defaults_yaml() -> str:
     from recipes.defaults import CONFIG  # noqa: PLC0415
 
@@ -247,6 +260,7 @@ def define_env(env):
     env.macro(all_run_its)
     env.macro(defaults_yaml)
     env.macro(monitor_simulation_table)
+    env.macro(fake_api_rules)
 
 
 def on_post_page_macros(env):

@@ -1,14 +1,19 @@
 """The runbook's API tasks with the real datadog-api-client against FakeDatadog, a local stand-in server.
 
-FakeDatadog (tests/fakedd) keeps state, answers in the documented shapes and records every request,
-so these tests count writes; it injects 429/500/403 and slow answers for the fault tests.
+FakeDatadog (tests/fakedd) keeps state, answers the way the real API's recorded traffic shows
+(defaults, floats, normalized types, trimmed text, paged lists) and records every request, so these
+tests count writes; it injects 429/5xx/403 and slow answers, before or after the write, for the fault tests.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
+import urllib.error
+import urllib.request
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from invoke.exceptions import Exit
@@ -16,6 +21,10 @@ from invoke.exceptions import Exit
 from recipes import api
 from recipes import payloads as P
 from tests.fakedd.fixtures import FAKE_API_KEY, FAKE_APP_KEY, api_context
+from tests.fakedd.rules import RULES
+from tests.fakedd.seed import seed_org
+
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "datadog-api.md"
 
 pytestmark = pytest.mark.fake_api
 
@@ -36,7 +45,7 @@ def the_monitor(fake) -> dict:
 
 
 # --- create, re-apply, edit, export -----------------------------------------------------------------
-def test_first_apply_creates_each_object_once_in_dependency_order(dd, capsys):
+def test_first_apply_creates_each_object_once_in_dependency_order_against_the_fake_api(dd, capsys):
     fake, c = dd
     api.apply(c)
     assert counts(fake) == EXPECTED
@@ -51,20 +60,17 @@ def test_first_apply_creates_each_object_once_in_dependency_order(dd, capsys):
     assert titles == ["Exercise timeboard: my_metric on datadog-exercise", "Flask service flask (dev): APM and host metrics"]
 
 
-def test_second_apply_sends_no_write_and_keeps_one_of_each(dd, capsys):
+def test_second_apply_sends_no_write_and_keeps_one_of_each_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)
-    first_total, first_writes = len(fake.requests), len(fake.writes())
     fake.clear_log()
     changes = api.apply(c)
     assert fake.writes() == []
     assert {ch.action for ch in changes} == {"unchanged"}
     assert counts(fake) == EXPECTED
-    with capsys.disabled():
-        print(f"\n[fake_api] request counts: first apply {first_total} requests / {first_writes} writes; second apply {len(fake.requests)} requests / 0 writes")
 
 
-def test_plan_after_a_live_edit_shows_a_readable_diff_and_apply_fixes_it_in_place(dd, capsys):
+def test_plan_after_a_live_edit_shows_a_readable_diff_and_apply_fixes_it_in_place_against_the_fake_api(dd, capsys):
     fake, c = dd
     api.apply(c)
     the_monitor(fake)["options"]["thresholds"]["warning"] = 600  # someone edits it in the UI
@@ -81,7 +87,7 @@ def test_plan_after_a_live_edit_shows_a_readable_diff_and_apply_fixes_it_in_plac
     assert counts(fake) == EXPECTED
 
 
-def test_plan_after_a_payload_edit_shows_the_change(dd, tmp_path, capsys):
+def test_plan_after_a_payload_edit_shows_the_change_against_the_fake_api(dd, tmp_path, capsys):
     fake, c = dd
     api.apply(c)
     for path in P.PAYLOAD_DIR.glob("*.json"):
@@ -100,7 +106,7 @@ def test_plan_after_a_payload_edit_shows_the_change(dd, tmp_path, capsys):
     assert "rollup(sum, 7200)" in json.dumps(fake.state.dashboards[dash_id]["widgets"])
 
 
-def test_an_edited_downtime_window_is_patched_in_place(dd, tmp_path):
+def test_an_edited_downtime_window_is_patched_in_place_against_the_fake_api(dd, tmp_path):
     fake, c = dd
     api.apply(c)
     for path in P.PAYLOAD_DIR.glob("*.json"):
@@ -113,7 +119,7 @@ def test_an_edited_downtime_window_is_patched_in_place(dd, tmp_path):
     assert counts(fake) == EXPECTED
 
 
-def test_fake_monitor_search_answers_in_the_documented_shape(dd):
+def test_monitor_search_answers_in_the_documented_shape_against_the_fake_api(dd):
     from recipes.ddapi import connect
 
     fake, c = dd
@@ -123,14 +129,14 @@ def test_fake_monitor_search_answers_in_the_documented_shape(dd):
     assert [m.id for m in found.monitors] == [the_monitor(fake)["id"]]
 
 
-def test_plan_before_anything_exists_lists_creations_without_writing(dd, capsys):
+def test_plan_before_anything_exists_lists_creations_without_writing_against_the_fake_api(dd, capsys):
     fake, c = dd
     changes = api.plan(c)
     assert [ch.action for ch in changes] == ["create"] * 5
     assert fake.writes() == []
 
 
-def test_downtimes_recurring_start_in_the_past_is_not_a_change(dd):
+def test_downtimes_recurring_start_in_the_past_is_not_a_change_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)
     earlier = {"BYDAY=SA": "2026-01-03T00:00", "BYDAY=SU": "2026-01-04T19:00", "BYDAY=MO": "2026-01-05T19:00"}
@@ -142,7 +148,7 @@ def test_downtimes_recurring_start_in_the_past_is_not_a_change(dd):
     assert fake.writes() == []
 
 
-def test_a_recurrence_moved_to_another_weekday_is_a_change(dd):
+def test_a_recurrence_moved_to_another_weekday_is_a_change_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)
     (weekend,) = [d for d in fake.active_downtimes() if "weekends" in d["attributes"]["message"]]
@@ -155,7 +161,7 @@ def test_a_recurrence_moved_to_another_weekday_is_a_change(dd):
     assert (sunday.weekday(), sunday.hour) == (6, 19)
 
 
-def test_export_round_trip_restores_placeholders_and_plan_stays_clean(dd, tmp_path):
+def test_export_round_trip_restores_placeholders_and_plan_stays_clean_against_the_fake_api(dd, tmp_path):
     fake, c = dd
     api.apply(c)
     api.export(c, out_dir=str(tmp_path))
@@ -168,7 +174,7 @@ def test_export_round_trip_restores_placeholders_and_plan_stays_clean(dd, tmp_pa
     assert {ch.action for ch in api.plan(again)} == {"unchanged"}
 
 
-def test_export_over_matching_files_rewrites_nothing(dd, tmp_path):
+def test_export_over_matching_files_rewrites_nothing_against_the_fake_api(dd, tmp_path):
     fake, c = dd
     api.apply(c)
     for path in P.PAYLOAD_DIR.glob("*.json"):
@@ -179,7 +185,7 @@ def test_export_over_matching_files_rewrites_nothing(dd, tmp_path):
     assert json.loads((tmp_path / "monitor.json").read_text())["options"]["no_data_timeframe"] == 20
 
 
-def test_a_look_alike_dashboard_that_is_not_ours_is_left_alone(dd):
+def test_a_look_alike_dashboard_that_is_not_ours_is_left_alone_against_the_fake_api(dd):
     fake, c = dd
     keys = {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY}
     theirs = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Exercise timeboard: my_metric on datadog-exercise", "layout_type": "ordered", "widgets": []}, keys)[1]
@@ -189,7 +195,7 @@ def test_a_look_alike_dashboard_that_is_not_ours_is_left_alone(dd):
     assert counts(fake) == {**EXPECTED, "dashboards": 3}
 
 
-def test_export_keeps_a_live_edit_with_placeholders_around_it(dd, tmp_path):
+def test_export_keeps_a_live_edit_with_placeholders_around_it_against_the_fake_api(dd, tmp_path):
     fake, c = dd
     api.apply(c)
     monitor = the_monitor(fake)
@@ -205,7 +211,7 @@ def test_export_keeps_a_live_edit_with_placeholders_around_it(dd, tmp_path):
     assert [r["start"] for r in weekend["data"]["attributes"]["schedule"]["recurrences"]] == ["${START_DATE}T00:00", "${START_DATE}T19:00"]
 
 
-def test_at_least_once_updates_the_same_monitor_in_place(dd):
+def test_at_least_once_updates_the_same_monitor_in_place_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)
     first_id = the_monitor(fake)["id"]
@@ -216,7 +222,7 @@ def test_at_least_once_updates_the_same_monitor_in_place(dd):
     assert writes(fake) == [("PUT", f"/api/v1/monitor/{first_id}")]
 
 
-def test_dry_run_validates_shows_the_body_and_sends_nothing(dd, capsys):
+def test_dry_run_validates_shows_the_body_and_sends_nothing_against_the_fake_api(dd, capsys):
     fake, c = dd
     capsys.readouterr()
     api.apply(c, dry_run=True)
@@ -226,7 +232,7 @@ def test_dry_run_validates_shows_the_body_and_sends_nothing(dd, capsys):
     assert '"monitor_id": "<new monitor id>"' in shown
 
 
-def test_dry_run_without_keys_still_validates_and_shows_the_bodies(fake_dd, monkeypatch, capsys):
+def test_dry_run_without_keys_still_validates_and_shows_the_bodies_against_the_fake_api(fake_dd, monkeypatch, capsys):
     monkeypatch.delenv("DD_API_KEY", raising=False)
     monkeypatch.delenv("DD_APP_KEY", raising=False)
     changes = api.apply(api_context(fake_dd), dry_run=True)
@@ -236,7 +242,7 @@ def test_dry_run_without_keys_still_validates_and_shows_the_bodies(fake_dd, monk
     assert fake_dd.requests == []
 
 
-def test_single_object_tasks_touch_only_their_object(dd):
+def test_single_object_tasks_touch_only_their_object_against_the_fake_api(dd):
     fake, c = dd
     api.timeboard(c)
     assert counts(fake) == {"dashboards": 1, "monitors": 0, "downtimes": 0}
@@ -249,7 +255,7 @@ def test_single_object_tasks_touch_only_their_object(dd):
 
 
 # --- duplicates, strays, interrupted runs -----------------------------------------------------------------
-def test_duplicate_and_stale_downtimes_carrying_our_mark_are_removed(dd):
+def test_duplicate_and_stale_downtimes_carrying_our_mark_are_removed_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)
     weeknight = next(d for d in fake.active_downtimes() if "weeknights" in d["attributes"]["message"])
@@ -266,7 +272,7 @@ def test_duplicate_and_stale_downtimes_carrying_our_mark_are_removed(dd):
     assert counts(fake) == EXPECTED
 
 
-def test_interrupted_apply_converges_on_rerun_without_duplicates(dd):
+def test_interrupted_apply_converges_on_rerun_without_duplicates_against_the_fake_api(dd):
     fake, c = dd
     fake.inject("POST", "/api/v2/downtime", status=500, times=10)  # every retry of the first downtime fails
     with pytest.raises(Exit, match="create downtime-weeknights: .*500"):
@@ -279,7 +285,7 @@ def test_interrupted_apply_converges_on_rerun_without_duplicates(dd):
     assert counts(fake) == EXPECTED
 
 
-def test_a_create_whose_answer_times_out_is_found_instead_of_sent_twice(dd):
+def test_a_create_whose_answer_times_out_is_found_instead_of_sent_twice_against_the_fake_api(dd):
     fake, c = dd
     fake.inject("POST", "/api/v1/monitor", delay=2.5, after=True)  # created, but the answer comes too late
     started = time.monotonic()
@@ -290,7 +296,7 @@ def test_a_create_whose_answer_times_out_is_found_instead_of_sent_twice(dd):
 
 
 # --- faults -------------------------------------------------------------------------------------------------
-def test_429_waits_for_the_announced_reset_then_succeeds(dd):
+def test_429_waits_for_the_announced_reset_then_succeeds_against_the_fake_api(dd):
     fake, c = dd
     fake.inject("GET", "/api/v1/dashboard", status=429, reset=1, times=1)
     started = time.monotonic()
@@ -300,16 +306,17 @@ def test_429_waits_for_the_announced_reset_then_succeeds(dd):
     assert counts(fake) == EXPECTED
 
 
-def test_500_is_retried_with_backoff_and_then_succeeds(dd):
+def test_a_500_on_a_create_is_looked_up_before_it_is_sent_again_against_the_fake_api(dd):
     fake, c = dd
     fake.inject("POST", "/api/v1/dashboard", status=500, times=2)
     api.apply(c)
-    posts = [r.status for r in fake.requests if r.method == "POST" and r.path == "/api/v1/dashboard"]
-    assert posts == [500, 500, 200, 200]
+    dashboards = [(r.method, r.status) for r in fake.requests if r.path == "/api/v1/dashboard"]
+    first_post = dashboards.index(("POST", 500))
+    assert dashboards[first_post : first_post + 5] == [("POST", 500), ("GET", 200), ("POST", 500), ("GET", 200), ("POST", 200)]
     assert counts(fake) == EXPECTED
 
 
-def test_500_beyond_the_retry_budget_stops_with_one_line(dd):
+def test_500_beyond_the_retry_budget_stops_with_one_line_against_the_fake_api(dd):
     fake, c = dd
     fake.inject("GET", "/api/v1/dashboard", status=500, times=99)
     with pytest.raises(Exit) as caught:
@@ -319,7 +326,7 @@ def test_500_beyond_the_retry_budget_stops_with_one_line(dd):
     assert fake.writes() == []
 
 
-def test_slow_read_times_out_and_is_retried(dd):
+def test_slow_read_times_out_and_is_retried_against_the_fake_api(dd):
     fake, c = dd
     fake.inject("GET", "/api/v1/monitor", delay=2.5, times=1)
     api.apply(c)
@@ -327,7 +334,7 @@ def test_slow_read_times_out_and_is_retried(dd):
     assert len([r for r in fake.requests if (r.method, r.path) == ("GET", "/api/v1/monitor")]) >= 2  # the slow one, then again
 
 
-def test_403_names_the_application_key_without_showing_it(dd, capsys):
+def test_403_names_the_application_key_without_showing_it_against_the_fake_api(dd, capsys):
     fake, c = dd
     fake.inject("GET", "/api/v1/dashboard", status=403, times=1)
     with pytest.raises(Exit) as caught:
@@ -340,7 +347,7 @@ def test_403_names_the_application_key_without_showing_it(dd, capsys):
 
 
 @pytest.mark.parametrize("missing", ["DD_API_KEY", "DD_APP_KEY"])
-def test_missing_key_is_one_clear_line_and_nothing_is_sent(dd, monkeypatch, missing):
+def test_missing_key_is_one_clear_line_and_nothing_is_sent_against_the_fake_api(dd, monkeypatch, missing):
     fake, c = dd
     monkeypatch.delenv(missing)
     with pytest.raises(Exit) as caught:
@@ -349,7 +356,7 @@ def test_missing_key_is_one_clear_line_and_nothing_is_sent(dd, monkeypatch, miss
     assert fake.requests == []
 
 
-def test_rejected_api_key_says_which_and_never_shows_it(dd, monkeypatch, capsys):
+def test_rejected_api_key_says_which_and_never_shows_it_against_the_fake_api(dd, monkeypatch, capsys):
     fake, c = dd
     monkeypatch.setenv("DD_API_KEY", "wrong-key-0000000000000000")
     with pytest.raises(Exit) as caught:
@@ -360,7 +367,7 @@ def test_rejected_api_key_says_which_and_never_shows_it(dd, monkeypatch, capsys)
     assert [r.path for r in fake.requests] == ["/api/v1/validate"]
 
 
-def test_rejected_application_key_says_which(dd, monkeypatch):
+def test_rejected_application_key_says_which_against_the_fake_api(dd, monkeypatch):
     fake, c = dd
     monkeypatch.setenv("DD_APP_KEY", "wrong-app-key-000000000000")
     with pytest.raises(Exit, match="DD_APP_KEY was rejected"):
@@ -368,16 +375,7 @@ def test_rejected_application_key_says_which(dd, monkeypatch):
     assert fake.writes() == []
 
 
-def test_bad_payload_stops_before_any_request(dd, tmp_path):
-    fake, c = dd
-    for path in P.PAYLOAD_DIR.glob("*.json"):
-        (tmp_path / path.name).write_text(path.read_text().replace('"timeseries"', '"timeserie"', 1))
-    with pytest.raises(Exit, match=r"timeboard.json: widgets\[0\].definition: not a known WidgetDefinition"):
-        api.apply(api_context(fake, payload_dir=str(tmp_path)))
-    assert fake.writes() == []
-
-
-def test_unknown_site_is_refused_before_any_request(fake_dd, dd_keys, monkeypatch):
+def test_unknown_site_is_refused_before_any_request_against_the_fake_api(fake_dd, dd_keys, monkeypatch):
     monkeypatch.setenv("DD_SITE", "datad0ghq.example")
     c = api_context(fake_dd, base_url="")
     with pytest.raises(Exit, match="DD_SITE='datad0ghq.example' is not a Datadog site"):
@@ -393,7 +391,7 @@ def test_every_datadog_site_maps_to_its_api_host(dd_keys, monkeypatch):
 
 
 # --- destroy ----------------------------------------------------------------------------------------------------
-def test_destroy_removes_only_what_carries_our_mark(dd):
+def test_destroy_removes_only_what_carries_our_mark_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)
     foreign_dash = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Someone else's", "layout_type": "ordered", "widgets": []}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
@@ -413,28 +411,234 @@ def test_destroy_removes_only_what_carries_our_mark(dd):
 
 
 # --- validate task ----------------------------------------------------------------------------------------------
-def test_validate_checks_every_file_offline_without_keys(fake_dd, monkeypatch, capsys):
+def test_validate_checks_every_file_offline_without_keys_against_the_fake_api(fake_dd, monkeypatch, capsys):
     monkeypatch.delenv("DD_API_KEY", raising=False)
     api.validate(api_context(fake_dd))
     shown = capsys.readouterr().out
-    assert all(f"ok {spec.file}" in " ".join(shown.split()) for spec in P.SPECS)
+    assert all(f"ok payloads/{spec.file}" in " ".join(shown.split()) for spec in P.SPECS)
     assert fake_dd.requests == []
 
 
-def test_validate_with_keys_also_asks_the_monitor_validate_endpoint_and_writes_nothing(dd):
+def test_validate_with_keys_also_asks_the_monitor_validate_endpoint_and_writes_nothing_against_the_fake_api(dd):
     fake, c = dd
     api.validate(c)
     assert [(r.method, r.path) for r in fake.requests] == [("GET", "/api/v1/validate"), ("POST", "/api/v1/monitor/validate")]
     assert fake.writes() == [] and counts(fake) == {"dashboards": 0, "monitors": 0, "downtimes": 0}
 
 
-def test_validate_fails_listing_every_problem(fake_dd, tmp_path):
+def test_validate_fails_listing_every_problem_against_the_fake_api(fake_dd, tmp_path):
     for path in P.PAYLOAD_DIR.glob("*.json"):
         text = path.read_text().replace('"warning": 500', '"warning": 900').replace("INTERVAL=1;", "INTERVAL=x;")
         (tmp_path / path.name).write_text(text)
     with pytest.raises(Exit) as caught:
         api.validate(api_context(fake_dd, payload_dir=str(tmp_path)), offline=True)
     message = str(caught.value)
-    assert "monitor.json: options.thresholds.warning: 900 must be below critical 800" in message
+    assert "monitor.json: options.thresholds.warning (900) is above critical (800)" in message
     assert "downtime-weeknights.json: data.attributes.schedule.recurrences[0].rrule:" in message
     assert "downtime-weekends.json: data.attributes.schedule.recurrences[0].rrule:" in message
+
+
+# --- a busy org, lost answers, bad payloads ------------------------------------------------------------------
+def ours(fake) -> dict:
+    mine = [d for d in fake.state.dashboards.values() if "Managed by dd-runbook." in (d["description"] or "")]
+    monitors = [m for m in fake.state.monitors.values() if m["name"] == "my_metric is high (dd-runbook exercise)" and "managed-by:dd-runbook" in m["tags"]]
+    return {"dashboards": len(mine), "monitors": len(monitors), "downtimes": len(fake.active_downtimes())}
+
+
+def test_a_busy_org_gets_no_write_on_the_second_apply_and_an_empty_plan_against_the_fake_api(dd):
+    fake, c = dd
+    seed_org(fake, n_dashboards=150, n_monitors=60)
+    theirs = json.dumps([fake.state.dashboards, fake.state.monitors], sort_keys=True, default=str)
+    api.apply(c)
+    assert ours(fake) == EXPECTED and len(fake.state.dashboards) == 152 and len(fake.state.monitors) == 61
+    fake.clear_log()
+    assert {ch.action for ch in api.apply(c)} == {"unchanged"}
+    assert fake.writes() == []
+    assert {ch.action for ch in api.plan(c)} == {"unchanged"}
+    assert ours(fake) == EXPECTED
+    dashboards, monitors = json.loads(theirs)
+    assert [fake.state.dashboards[k] for k in dashboards] == list(dashboards.values())  # the look-alikes are left alone
+    assert [fake.state.monitors[int(k)] for k in monitors] == list(monitors.values())
+
+
+ORGS = {"empty": "an empty org", "busy": "150 other dashboards, 60 other monitors"}
+
+
+@pytest.mark.parametrize("org", ORGS)
+def test_request_counts_are_the_ones_on_the_reference_page_against_the_fake_api(dd, org):
+    fake, c = dd
+    if org == "busy":
+        seed_org(fake, n_dashboards=150, n_monitors=60)
+    api.apply(c)
+    first = (len(fake.requests), len(fake.writes()))
+    fake.clear_log()
+    api.apply(c)
+    second = (len(fake.requests), len(fake.writes()))
+    row = f"| {ORGS[org]} | {first[0]} requests, {first[1]} writes | {second[0]} requests, {second[1]} writes |"
+    assert row in REFERENCE.read_text(), f"docs/reference/datadog-api.md should hold: {row}"
+
+
+@pytest.mark.parametrize("path, objects", [("/api/v1/dashboard", 2), ("/api/v1/monitor", 1), ("/api/v2/downtime", 2)])
+def test_a_502_answered_after_the_create_leaves_exactly_one_object_against_the_fake_api(dd, path, objects):
+    fake, c = dd
+    fake.inject("POST", path, status=502, after=True)
+    api.apply(c)
+    assert counts(fake) == EXPECTED
+    posts = [r.status for r in fake.requests if (r.method, r.path) == ("POST", path)]
+    assert posts[0] == 502 and len(posts) == objects  # the lost one is found by its mark, never sent again
+
+
+def test_a_429_on_a_create_waits_for_the_reset_and_looks_up_before_sending_again_against_the_fake_api(dd):
+    fake, c = dd
+    fake.inject("POST", "/api/v1/monitor", status=429, reset=1)
+    started = time.monotonic()
+    api.apply(c)
+    assert time.monotonic() - started >= 1.0
+    monitor = [(r.method, r.status) for r in fake.requests if r.path == "/api/v1/monitor"]
+    assert monitor[-3:] == [("POST", 429), ("GET", 200), ("POST", 200)]
+    assert counts(fake) == EXPECTED
+
+
+def test_the_clients_own_retry_never_resends_a_post(dd_keys):
+    from recipes.ddapi import configuration
+
+    retry = configuration({"base_url": "http://127.0.0.1:9"}).retry_policy
+    assert [retry.is_retry(method, 502) for method in ("GET", "PUT", "PATCH", "DELETE", "POST")] == [True] * 4 + [False]
+    assert retry.is_retry("POST", 429) is False and not retry._is_method_retryable("POST")
+
+
+BAD_PAYLOADS = {
+    "monitor.json truncated": ("monitor.json", lambda t: t[:300], r"monitor.json: not valid JSON"),
+    "rrule BYDAY=XX": ("downtime-weeknights.json", lambda t: t.replace("BYDAY=MO,TU,WE,TH,FR", "BYDAY=XX"),
+                       r"downtime-weeknights.json: data.attributes.schedule.recurrences\[0\].rrule: .* is not a valid RRULE"),
+    "warning above critical": ("monitor.json", lambda t: t.replace("> 800", "> 500").replace('"critical": 800, "warning": 500', '"critical": 500, "warning": 800'),
+                               r"monitor.json: options.thresholds.warning \(800\) is above critical \(500\)"),
+    "message notifies nobody": ("monitor.json", lambda t: t.replace("${NOTIFY}", ""), r"monitor.json: message: notifies nobody"),
+    "downtime starts in 2020": ("downtime-weekends.json", lambda t: t.replace("${START_DATE}T00:00", "2020-01-04T00:00"),
+                                r"downtime-weekends.json: data.attributes.schedule.recurrences\[0\].start: 2020-01-04T00:00 is in the past"),
+    "two payloads, one title": ("apm-dashboard.json", lambda t: t.replace("Flask service ${SERVICE} (${ENV}): APM and host metrics", "Exercise timeboard: my_metric on ${HOST}"),
+                                r"apm-dashboard.json: title: .* is also in .*timeboard.json"),
+    "unknown monitor field": ("monitor.json", lambda t: t.replace('"notify_no_data": true', '"notify_no_data": true, "notify_nodata": true'),
+                              r"monitor.json: options.notify_nodata: unknown field"),
+    "unknown downtime field": ("downtime-weeknights.json", lambda t: t.replace('"scope": "*"', '"scope": "*", "scopes": ["*"]'),
+                               r"downtime-weeknights.json: data.attributes.scopes: unknown field"),
+    "unknown widget type": ("timeboard.json", lambda t: t.replace('"timeseries"', '"timeserie"', 1),
+                            r"timeboard.json: widgets\[0\].definition: not a known WidgetDefinition"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PAYLOADS)
+def test_a_bad_payload_stops_apply_and_plan_before_any_request_against_the_fake_api(dd, tmp_path, case):
+    fake, c = dd
+    name, change, complaint = BAD_PAYLOADS[case]
+    for path in P.PAYLOAD_DIR.glob("*.json"):
+        text = path.read_text()
+        (tmp_path / path.name).write_text(change(text) if path.name == name else text)
+    bad = api_context(fake, payload_dir=str(tmp_path))
+    for task in (api.apply, api.plan):
+        with pytest.raises(Exit, match=complaint):
+            task(bad)
+    assert fake.requests == []
+
+
+def test_export_then_plan_in_a_busy_org_shows_no_change_against_the_fake_api(dd, tmp_path):
+    fake, c = dd
+    seed_org(fake, n_dashboards=150, n_monitors=60)
+    api.apply(c)
+    api.export(c, out_dir=str(tmp_path))
+    (tmp_path / "monitor-at-least-once.json").write_text((P.PAYLOAD_DIR / "monitor-at-least-once.json").read_text())
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(p.name for p in P.PAYLOAD_DIR.glob("*.json"))
+    fake.clear_log()
+    assert {ch.action for ch in api.plan(api_context(fake, payload_dir=str(tmp_path)))} == {"unchanged"}
+    assert fake.writes() == []
+
+
+# --- the fake itself: each recorded behaviour it copies ---------------------------------------------------------
+def raw(fake, method: str, path: str, body=None) -> tuple[int, object, dict]:
+    """One request as the wire carries it (no client models): status, JSON body, headers."""
+    request = urllib.request.Request(fake.url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            data = answer.read()
+            return answer.status, json.loads(data) if data else None, dict(answer.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null"), dict(err.headers)
+
+
+def monitor_answers(fake_dd):
+    sent = {"name": "n", "type": "metric alert", "query": " avg(last_5m):avg:m{*} > 2 ", "message": "  hi @a@b.c \n",
+            "options": {"thresholds": {"critical": 2, "warning": None}, "on_missing_data": "default", "notify_no_data": True}}
+    _, mon, _ = raw(fake_dd, "POST", "/api/v1/monitor", sent)
+    assert {"id", "org_id", "created", "created_at", "modified", "deleted", "restricted_roles", "priority", "overall_state", "creator", "multi", "draft_status"} <= set(mon)
+    assert (mon["type"], mon["query"], mon["message"]) == ("query alert", "avg(last_5m):avg:m{*} > 2", "hi @a@b.c")
+    assert mon["options"]["thresholds"] == {"critical": 2.0} and isinstance(mon["options"]["thresholds"]["critical"], float)
+    assert "on_missing_data" not in mon["options"]
+    assert {k: mon["options"][k] for k in ("notify_audit", "silenced", "include_tags", "new_host_delay")} == {"notify_audit": False, "silenced": {}, "include_tags": True, "new_host_delay": 300}
+    _, put, _ = raw(fake_dd, "PUT", f"/api/v1/monitor/{mon['id']}", {"options": {"thresholds": {"critical": 2}}})
+    assert put["options"]["notify_no_data"] is False and put["name"] == "n"  # options replaced whole, the rest kept
+    formula = {"name": "f", "type": "query alert", "query": "formula(\"a\").last(\"5m\") > 1", "options": {"thresholds": {"critical": 1}}}
+    assert raw(fake_dd, "POST", "/api/v1/monitor", formula)[1]["type"] == "metric alert"
+    seed_org(fake_dd, n_dashboards=0, n_monitors=120)
+    assert len(raw(fake_dd, "GET", "/api/v1/monitor")[1]) == 122
+    assert len(raw(fake_dd, "GET", "/api/v1/monitor?page=0")[1]) == 100
+
+
+def dashboard_answers(fake_dd):
+    seed_org(fake_dd, n_dashboards=120, n_monitors=0)
+    sent = {"title": "t", "layout_type": "ordered", "widgets": [{"definition": {"type": "timeseries", "requests": [{"q": "avg:m{*}"}]}}]}
+    _, dash, _ = raw(fake_dd, "POST", "/api/v1/dashboard", sent)
+    assert {"id", "author_handle", "author_name", "url", "is_read_only", "created_at", "modified_at"} <= set(dash) and dash["restricted_roles"] == []
+    assert (dash["description"], dash["template_variables"], dash["notify_list"]) == (None, None, None)
+    assert isinstance(dash["widgets"][0]["id"], int) and dash["widgets"][0]["definition"]["requests"] == [{"q": "avg:m{*}"}]
+    first_page = raw(fake_dd, "GET", "/api/v1/dashboard")[1]["dashboards"]
+    assert len(first_page) == 100 and "t" not in [d["title"] for d in first_page]  # oldest first: the new one is not there
+    assert [d["title"] for d in raw(fake_dd, "GET", "/api/v1/dashboard?start=100")[1]["dashboards"]][-1] == "t"
+
+
+def downtime_answers(fake_dd):
+    _, mon, _ = raw(fake_dd, "POST", "/api/v1/monitor", {"type": "query alert", "query": "avg(last_5m):avg:m{*} > 2", "options": {"thresholds": {"critical": 2}}})
+    schedule = {"timezone": "Europe/Paris", "recurrences": [{"start": "2026-12-07T19:00", "duration": "14h", "rrule": "FREQ=WEEKLY;BYDAY=MO"}, {"start": None, "duration": "1h", "rrule": "FREQ=DAILY"}]}
+    sent = {"data": {"type": "downtime", "attributes": {"monitor_identifier": {"monitor_id": mon["id"]}, "scope": "*", "display_timezone": "", "schedule": schedule}}}
+    _, created, _ = raw(fake_dd, "POST", "/api/v2/downtime", sent)
+    attrs = created["data"]["attributes"]
+    assert {"created", "modified", "canceled", "status"} <= set(attrs) and created["data"]["relationships"] and created["included"][0]["type"] == "users"
+    assert (attrs["notify_end_types"], attrs["mute_first_recovery_notification"], attrs["display_timezone"]) == (["expired"], False, "UTC")
+    recs = attrs["schedule"]["recurrences"]
+    assert recs[0] == {"start": "2026-12-07T19:00:00", "duration": "14h", "rrule": "FREQ=WEEKLY;BYDAY=MO"}
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", recs[1]["start"])  # a null start became "now"
+    assert attrs["schedule"]["current_downtime"]["start"].endswith("+00:00")
+    dt = created["data"]["id"]
+    orders = {tuple(raw(fake_dd, "GET", f"/api/v2/downtime/{dt}")[1]["data"]["attributes"]["notify_end_states"]) for _ in range(3)}
+    assert len(orders) > 1 and {frozenset(o) for o in orders} == {frozenset(["alert", "no data", "warn"])}
+    patched = raw(fake_dd, "PATCH", f"/api/v2/downtime/{dt}", {"data": {"id": dt, "type": "downtime", "attributes": {"message": "m"}}})[1]
+    assert (patched["data"]["attributes"]["message"], patched["data"]["attributes"]["scope"]) == ("m", "*")
+    assert [raw(fake_dd, "DELETE", f"/api/v2/downtime/{dt}")[0] for _ in range(2)] == [204, 204]
+    raw(fake_dd, "POST", "/api/v2/downtime", sent)
+    page = raw(fake_dd, "GET", "/api/v2/downtime?page%5Blimit%5D=1&page%5Boffset%5D=1")[1]
+    assert len(page["data"]) == 1 and page["meta"]["page"]["total_filtered_count"] == 2
+
+
+def fault_answers(fake_dd):
+    fake_dd.inject("GET", "/api/v1/dashboard", status=429, reset=3)
+    status, _, headers = raw(fake_dd, "GET", "/api/v1/dashboard")
+    assert status == 429 and headers["x-ratelimit-reset"] == "3" and {"x-ratelimit-limit", "x-ratelimit-period", "x-ratelimit-remaining", "x-ratelimit-name"} <= set(headers)
+    fake_dd.inject("POST", "/api/v1/dashboard", status=502, after=True)
+    before = len(fake_dd.state.dashboards)
+    status, _, _ = raw(fake_dd, "POST", "/api/v1/dashboard", {"title": "late", "layout_type": "ordered", "widgets": []})
+    assert status == 502 and len(fake_dd.state.dashboards) == before + 1
+
+
+ANSWERS = {"monitors": monitor_answers, "dashboards": dashboard_answers, "downtimes": downtime_answers, "faults": fault_answers}
+
+
+@pytest.mark.parametrize("kind", ANSWERS)
+def test_the_fake_answers_as_the_recorded_api_against_the_fake_api(fake_dd, kind):
+    ANSWERS[kind](fake_dd)
+
+
+def test_every_behaviour_the_fake_copies_is_exercised_against_the_fake_api(fake_dd):
+    before = [rule.used for rule in RULES]
+    for check in ANSWERS.values():
+        check(fake_dd)
+    assert [f"{rule.module}.{rule.name}" for rule, used in zip(RULES, before) if rule.used == used] == []

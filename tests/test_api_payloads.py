@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
+from recipes import ddsame, monitor_lint
 from recipes import payloads as P
 
 VALUES = {"HOST": "vagrant", "NOTIFY": "@oncall@example.com", "TIMEZONE": "Europe/Paris", "SERVICE": "flask", "ENV": "dev", "MONITOR_ID": 4242}
@@ -53,10 +54,11 @@ def test_monitor_thresholds_no_data_and_grouping_match_the_exercise():
 
 
 def test_monitor_message_has_four_blocks_each_notifying_and_the_alert_carries_value_and_ip():
-    blocks = dict(P.BLOCK.findall(rendered("monitor")["message"]))
+    message = rendered("monitor")["message"]
+    blocks = dict(re.findall(r"\{\{#(is_\w+)\}\}(.*?)\{\{/\1\}\}", message, re.S))
     assert set(blocks) == {"is_alert", "is_warning", "is_no_data", "is_recovery"}
-    for name, text in blocks.items():
-        assert "@oncall@example.com" in text, f"{name} would notify no one"
+    for state in monitor_lint.STATES:
+        assert monitor_lint.recipients(message, state) == ["@oncall@example.com"], f"{state} would notify no one"
     assert "{{value}}" in blocks["is_alert"] and "{{host.ip}}" in blocks["is_alert"]
 
 
@@ -214,7 +216,78 @@ def test_missing_critical_threshold_is_refused(bad_dir):
 
 def test_warning_above_critical_is_refused(bad_dir):
     edit(bad_dir, "monitor.json", lambda b: b["options"]["thresholds"].update(warning=900))
-    assert "monitor.json: options.thresholds.warning: 900 must be below critical 800" in problems(bad_dir, "monitor")
+    assert "payloads/monitor.json: options.thresholds.warning (900) is above critical (800)" in problems(bad_dir, "monitor")
+
+
+def test_a_below_alert_warns_above_its_critical(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: (b.update(query=b["query"].replace("> 800", "< 800")), b["options"]["thresholds"].update(warning=700)))
+    assert "options.thresholds.warning (700) is below critical (800)" in problems(bad_dir, "monitor")
+
+
+@pytest.mark.parametrize("where, change, expected", [
+    ("monitor.json", lambda b: b["options"].update(notify_nodata=True), "monitor.json: options.notify_nodata: unknown field (not in the MonitorOptions schema)"),
+    ("monitor.json", lambda b: b.update(colour="red"), "monitor.json: colour: unknown field (not in the Monitor schema)"),
+    ("downtime-weekends.json", lambda b: b["data"]["attributes"].update(mesage="x"), "downtime-weekends.json: data.attributes.mesage: unknown field"),
+    ("downtime-weekends.json", lambda b: b["data"]["attributes"]["schedule"]["recurrences"][1].update(rule="FREQ=DAILY"),
+     "downtime-weekends.json: data.attributes.schedule.recurrences[1].rule: unknown field (not in the DowntimeScheduleRecurrenceCreateUpdateRequest schema)"),
+    ("timeboard.json", lambda b: b["widgets"][0]["definition"].update(titel="x"), "timeboard.json: widgets[0].definition.titel: unknown field (not in the TimeseriesWidgetDefinition schema)"),
+])
+def test_unknown_fields_are_refused_with_their_path(bad_dir, where, change, expected):
+    edit(bad_dir, where, change)
+    key = where.removesuffix(".json")
+    assert expected in problems(bad_dir, key) and P.validate(P.spec(key), rendered(key)) == []
+
+
+def test_a_message_that_notifies_nobody_is_refused(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b.update(message=b["message"].replace("${NOTIFY}", "")))
+    assert "payloads/monitor.json: message: notifies nobody (no @-handle in it)" in problems(bad_dir, "monitor")
+
+
+def test_a_state_without_a_handle_is_named(bad_dir):
+    edit(bad_dir, "monitor.json", lambda b: b.update(message=b["message"].replace("10 minutes on {{host.name}}. ${NOTIFY}", "10 minutes.")))
+    assert "message: notifies nobody on no_data (no @-handle reaches that state)" in problems(bad_dir, "monitor")
+
+
+def test_a_downtime_starting_in_the_past_is_refused(bad_dir):
+    edit(bad_dir, "downtime-weeknights.json", lambda b: b["data"]["attributes"]["schedule"]["recurrences"][0].update(start="2020-01-06T19:00"))
+    found = problems(bad_dir, "downtime-weeknights")
+    assert "payloads/downtime-weeknights.json: data.attributes.schedule.recurrences[0].start: 2020-01-06T19:00 is in the past" in found
+
+
+def test_two_dashboards_with_one_title_are_refused_naming_both_files(bad_dir):
+    edit(bad_dir, "apm-dashboard.json", lambda b: b.update(title="Exercise timeboard: my_metric on ${HOST}"))
+    found = P.problems_by_file(VALUES, bad_dir)
+    assert found["timeboard"] == []
+    (problem,) = found["apm-dashboard"]
+    assert problem.endswith("apm-dashboard.json: title: 'Exercise timeboard: my_metric on vagrant' is also in "
+                            f"{bad_dir / 'timeboard.json'} (objects are found again by it: give each payload its own)")
+
+
+def test_two_downtimes_with_one_marker_are_refused(bad_dir):
+    edit(bad_dir, "downtime-weekends.json", lambda b: b["data"]["attributes"].update(message="[dd-runbook:weeknights] copy ${NOTIFY}"))
+    (problem,) = P.problems_by_file(VALUES, bad_dir)["downtime-weekends"]
+    assert "data.attributes.message: '[dd-runbook:weeknights]' is also in" in problem
+
+
+def test_average_of_a_trace_duration_is_refused_as_latency(bad_dir):
+    edit(bad_dir, "apm-dashboard.json", lambda b: b["widgets"][3]["definition"]["requests"][0].update(q="avg:trace.flask.request.duration{service:${SERVICE}}"))
+    assert ("widgets[3].definition.requests[0].q: avg:trace.flask.request.duration is the total span time, not the average latency: "
+            "use avg:trace.flask.request{service:flask}") in problems(bad_dir, "apm-dashboard")
+
+
+def test_the_apm_dashboard_average_latency_reads_the_request_distribution():
+    (widget,) = [w["definition"] for w in rendered("apm-dashboard")["widgets"] if w["definition"]["title"].startswith("Average latency")]
+    assert [r["q"] for r in widget["requests"]] == ["avg:trace.flask.request{service:flask,env:dev}"]
+
+
+@pytest.mark.parametrize("live, want, rule, expected", [
+    ("2026-12-07T19:00:00", "2026-12-07T19:00", "FREQ=WEEKLY;BYDAY=MO", "2026-12-07T19:00"),  # seconds added by the server
+    ("2026-11-30T19:00:00", "2026-12-07T19:00", "FREQ=WEEKLY;BYDAY=MO", "2026-12-07T19:00"),  # an earlier allowed day
+    ("2026-12-01T20:00:00", "2026-12-07T19:00", "FREQ=WEEKLY;BYDAY=MO,TU", "2026-12-07T20:00"),  # only the time is a change
+    ("2026-12-02T19:00:00", "2026-12-07T19:00", "FREQ=WEEKLY;BYDAY=MO", "2026-12-02T19:00:00"),  # a day the rule does not allow
+])
+def test_a_recurrence_start_is_compared_in_the_payloads_terms(live, want, rule, expected):
+    assert ddsame.recurrence_start(live, want, rule) == expected
 
 
 def test_mistyped_threshold_is_refused_by_the_client_models(bad_dir):
@@ -229,7 +302,7 @@ def test_host_variables_without_by_host_are_refused(bad_dir):
 
 def test_handle_missing_from_one_block_is_refused(bad_dir):
     edit(bad_dir, "monitor.json", lambda b: b.update(message=b["message"].replace("back to normal on {{host.name}}. ${NOTIFY}", "back.")))
-    assert "the @-handle is missing from is_recovery" in problems(bad_dir, "monitor")
+    assert "payloads/monitor.json: message: notifies nobody on recovery (no @-handle reaches that state)" in problems(bad_dir, "monitor")
 
 
 def test_downtime_start_with_an_offset_is_refused(bad_dir):
@@ -251,7 +324,7 @@ def test_invalid_rrule_is_refused(bad_dir, rule, expected):
 def test_unfilled_placeholder_names_file_field_and_how_to_set_it():
     with pytest.raises(P.PayloadError) as caught:
         P.render(P.spec("timeboard"), {**VALUES, "HOST": ""})
-    assert str(caught.value) == "timeboard.json: title: placeholder ${HOST} is not filled (set api.host or pass --define HOST=...)"
+    assert str(caught.value) == "payloads/timeboard.json: title: placeholder ${HOST} is not filled (set api.host or pass --define HOST=...)"
 
 
 def test_unknown_placeholder_in_a_payload_is_an_error(bad_dir):

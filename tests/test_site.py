@@ -23,7 +23,7 @@ SECTION_PAGES = [
     "collecting-apm-data",
     "final-question",
 ]
-ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/configuration"]
+ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration"]
 
 
 def mkdocs_build(config: Path, out: Path) -> subprocess.CompletedProcess:
