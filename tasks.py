@@ -6,7 +6,7 @@ namespace, in the order of the exercise, and loads the defaults.
 
 from invoke import Collection
 
-from recipes import agent, api, apm, check, mysql, previews, site, vm
+from recipes import agent, api, apm, boundary, check, mysql, previews, site, vm
 from recipes.defaults import CONFIG
 
 # Section of the exercise -> modules whose tasks perform it (the README and the site read this).
@@ -22,5 +22,7 @@ ns = Collection()
 for modules in SECTIONS.values():
     for module in modules:
         for each in Collection.from_module(module).tasks.values():
+            each.body = boundary.checked(each.body)
             ns.add_task(each)
+boundary.install()
 ns.configure(CONFIG)

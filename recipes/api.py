@@ -49,11 +49,13 @@ def inputs(c, define=None, at_least_once=False, only=()) -> ddsync.Inputs:
 
 @contextmanager
 def clear_errors():
-    """Bad payloads, keys or answers end the task with one clear message and exit code 1."""
+    """Bad payloads or keys end the task before any request (exit 2); a failed request ends it with exit 1."""
     ddapi, _, P = engine()
     try:
         yield
-    except (P.PayloadError, ddapi.ApiSetupError, ddapi.ApiFailure) as err:
+    except (P.PayloadError, ddapi.ApiSetupError) as err:
+        raise Exit(f"error: {err} (nothing was changed)", code=2) from None
+    except ddapi.ApiFailure as err:
         raise Exit(f"error: {err}", code=1) from None
 
 
@@ -165,6 +167,8 @@ def export(c, out_dir=None, define=None):
     with clear_errors():
         chosen = inputs(c, define)
         target = Path(out_dir) if out_dir else chosen.payload_dir
+        if target.exists() and not target.is_dir():
+            raise Exit(f"error: option --out-dir {target}: is a file, not a folder (nothing was changed)", code=2)
         target.mkdir(parents=True, exist_ok=True)
         with ddapi.connect(c.config.get("api", {})) as apis:
             written = ddsync.export(apis, chosen, target)

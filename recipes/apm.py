@@ -14,6 +14,7 @@ from invoke import task
 from invoke.exceptions import Exit
 from rich.console import Console
 
+from recipes import settings as schema
 from recipes.hosts import run_on_hosts
 from recipes.steps import HostRun, StepFailed, ensure_packages, render
 from recipes.terminal import task_console
@@ -22,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 APP_FILES = ("my_app.py", "gunicorn_conf.py")  # shipped from app/ as they are
 LOCKED = ("flask", "ddtrace", "gunicorn")  # pinned, with their dependencies, from uv.lock
 PIP_MIN = (24, 0)  # pitfall 13: an old pip (9.x) cannot install ddtrace; upgrade below this
-NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
@@ -66,24 +66,15 @@ class VmApp:
 
 
 def vm_settings(config, bind: str | None = None) -> VmApp:
-    """Validate the apm section before anything is written; errors name the field."""
+    """The app's settings on the VM (the apm section, checked by recipes/settings.py; --bind checked here)."""
     apm = config.apm
-    port = apm.port
-    if isinstance(port, bool) or not re.fullmatch(r"\d{1,5}", str(port)) or not 0 < int(port) < 65536:
-        raise Exit(f"error: apm.port must be an integer port such as 5050, not {port!r} (nothing was changed)", code=2)
-    for key in ("user", "unit"):
-        if not NAME_RE.match(str(apm.get(key, ""))):
-            raise Exit(f"error: apm.{key} {apm.get(key)!r}: lowercase letters, digits, - and _ only", code=2)
-    if not re.fullmatch(r"/[\w./-]+", str(apm.get("app_dir", ""))):
-        raise Exit(f"error: apm.app_dir {apm.get('app_dir')!r}: an absolute path is needed", code=2)
-    for key in ("service", "env", "version"):
-        if not re.fullmatch(r"[\w.:/-]+", str(apm.get(key, ""))):
-            raise Exit(f"error: apm.{key} {apm.get(key)!r}: letters, digits and . : / - _ only", code=2)
-    wheelhouse = str(apm.get("wheelhouse") or "")
+    if bind is not None:
+        schema.option("--bind", bind, schema.IpAddress)
+    wheelhouse = str(apm.wheelhouse)
     if wheelhouse and not sorted(Path(wheelhouse).expanduser().glob("*.whl")):
         raise Exit(f"error: apm.wheelhouse {wheelhouse!r}: no *.whl files there (nothing was changed)", code=2)
-    return VmApp(str(apm.service), str(apm.env), str(apm.version), str(bind or apm.vm_bind), int(port),
-                 str(apm.app_dir).rstrip("/"), str(apm.user), str(apm.unit), str(apm.get("pip_proxy", "auto")),
+    return VmApp(str(apm.service), str(apm.env), str(apm.version), str(bind or apm.vm_bind), int(apm.port),
+                 str(apm.app_dir).rstrip("/"), str(apm.user), str(apm.unit), str(apm.pip_proxy),
                  str(Path(wheelhouse).expanduser()) if wheelhouse else "")
 
 
@@ -391,6 +382,8 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
     from app.processes import ProcessFailed
     from app.traffic import TargetUnreachable
 
+    schema.option("--requests", requests, schema.Count)
+    schema.option("--concurrency", concurrency, schema.Count)
     console = task_console(stderr=json)  # with --json, stdout carries only the JSON
     try:
         settings = DemoSettings(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 from invoke import task
 from invoke.exceptions import Exit
@@ -22,11 +21,7 @@ AGENT_DIR = "/etc/datadog-agent"
 
 
 def check_files(name: str, interval) -> dict[str, str]:
-    """Remote path -> content of the check's two files, validated (one instance, integer interval)."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-        raise Exit(f"error: check.name {name!r}: lowercase letters, digits and _ only", code=2)
-    if isinstance(interval, bool) or not re.fullmatch(r"\d+", str(interval)) or int(interval) < 1:
-        raise Exit(f"error: check.min_collection_interval must be a positive integer of seconds, not {interval!r}", code=2)
+    """Remote path -> content of the check's two files (name and interval checked by recipes/settings.py)."""
     conf = render("custom_my_metric.yaml", "check", name=name, interval=int(interval))
     instances = YAML(typ="safe").load(conf)["instances"]
     if len(instances) != 1 or instances[0]["min_collection_interval"] != int(interval):

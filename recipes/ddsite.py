@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 
+from recipes.settings import InputError
+
 SITES = ("datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com",
          "ap2.datadoghq.com", "ddog-gov.com")
 DEFAULT_SITE = SITES[0]
 
 
-class UnknownSite(ValueError):
+class UnknownSite(InputError):
     """DD_SITE names no Datadog site."""
 
 

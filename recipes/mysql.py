@@ -8,13 +8,12 @@ import shlex
 from dataclasses import dataclass
 
 from invoke import task
-from invoke.exceptions import Exit
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from recipes.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.hosts import run_on_hosts
-from recipes.steps import PLACEHOLDER_RE, FileState, HostRun, StepFailed, ensure_packages, heredoc, host_plan, render
+from recipes.steps import FileState, HostRun, StepFailed, ensure_packages, heredoc, host_plan, render
 
 HOST_HELP = {
     "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
@@ -53,17 +52,9 @@ class MysqlSettings:
 
 
 def settings_from(config) -> MysqlSettings:
-    """Validate the mysql config section before anything is written (the `port: <3306>` pitfall)."""
+    """The mysql section (checked by recipes/settings.py), rendered once so a bad template fails now."""
     section = config.mysql
-    for key in ("host", "username", "service", "error_log", "slow_log", "port"):
-        if PLACEHOLDER_RE.search(str(section.get(key, ""))):
-            raise Exit(f"error: mysql.{key} is a placeholder ({section.get(key)!r}); set a real value (nothing was changed)", code=2)
-    port = section.port
-    if isinstance(port, bool) or not re.fullmatch(r"\d{1,5}", str(port).strip()) or not 0 < int(port) < 65536:
-        raise Exit(f"error: mysql.port must be an integer port such as 3306, not {port!r} (nothing was changed)", code=2)
-    if str(section.username) != "datadog" and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", str(section.username)):
-        raise Exit(f"error: mysql.username {section.username!r}: letters, digits and _ only", code=2)
-    settings = MysqlSettings(str(section.host), int(port), str(section.username), str(section.service),
+    settings = MysqlSettings(str(section.host), int(section.port), str(section.username), str(section.service),
                              str(section.error_log), str(section.slow_log), str(section.get("service_name") or ""),
                              str(section.server_package))
     render_conf(settings, "validation-only-password")  # fails now, not halfway through a run

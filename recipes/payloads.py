@@ -28,6 +28,7 @@ from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRe
 from dateutil.rrule import rrulestr
 
 from recipes import monitor_lint
+from recipes.settings import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD_DIR = ROOT / "payloads"
@@ -37,7 +38,7 @@ WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 CONFIG_KEYS = {"HOST": "api.host", "NOTIFY": "api.notify", "TIMEZONE": "api.timezone", "SERVICE": "apm.service", "ENV": "apm.env"}
 
 
-class PayloadError(Exception):
+class PayloadError(InputError):
     """A payload is unusable; the message names the file and the field."""
 
 

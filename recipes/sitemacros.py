@@ -8,6 +8,7 @@ task or a file that does not exist.
 from __future__ import annotations
 
 import html
+import json
 import re
 import sys
 import textwrap
@@ -209,11 +210,27 @@ def fake_api_rules() -> str:
     from tests.fakedd import server  # noqa: F401, PLC0415 (importing the server registers every rule)
     from tests.fakedd.rules import RULES  # noqa: PLC0415
 
-    rows = ["| Object | What the real API does (recorded) | Copied by |", "|---|---|---|"]
+    rows = ["| Object | What the real API does (recorded), and the fake's rule that copies it |", "|---|---|"]
     for rule in RULES:
         where = rule.module.replace(".", "/") + ".py"
-        rows.append(f"| {rule.obj} | {html.escape(rule.behaviour).replace('|', '&#124;')} | `{where}` `{rule.name}` |")
+        behaviour = html.escape(rule.behaviour).replace("|", "&#124;")
+        rows.append(f"| {rule.obj} | {behaviour}<br>copied by `{where}` `{rule.name}` |")
     return "\n".join(rows)
+
+
+def settings_table() -> str:
+    """Every setting with its default and what it may be, from the schema (recipes/settings.py)."""
+    from recipes import settings  # noqa: PLC0415
+    from recipes.defaults import CONFIG  # noqa: PLC0415
+
+    lines = ["| Setting | Default | May be |", "|---|---|---|"]
+    for key, allowed in settings.rows():
+        default = CONFIG
+        for part in key.split("."):
+            default = default[part]
+        shown = json.dumps(default) if not isinstance(default, str) else (default or "(empty)")
+        lines.append(f"| `{key}` | `{html.escape(shown).replace('|', '&#124;')}` | {html.escape(allowed)} |")
+    return "\n".join(lines)
 
 
 def defaults_yaml() -> str:
@@ -259,6 +276,7 @@ def define_env(env):
     env.macro(task_table)
     env.macro(all_run_its)
     env.macro(defaults_yaml)
+    env.macro(settings_table)
     env.macro(monitor_simulation_table)
     env.macro(fake_api_rules)
 

@@ -352,7 +352,9 @@ def test_missing_key_is_one_clear_line_and_nothing_is_sent_against_the_fake_api(
     monkeypatch.delenv(missing)
     with pytest.raises(Exit) as caught:
         api.apply(c)
-    assert str(caught.value) == f"error: {missing} is not set: export {missing}=... (Organization Settings > {'API' if missing == 'DD_API_KEY' else 'Application'} Keys)"
+    where = "API" if missing == "DD_API_KEY" else "Application"
+    assert str(caught.value) == (f"error: {missing} is not set: export {missing}=... (Organization Settings > {where} Keys)"
+                                 " (nothing was changed)") and caught.value.code == 2
     assert fake.requests == []
 
 

@@ -1,0 +1,228 @@
+"""The one error boundary of every task: input is checked before anything happens, and no traceback (nor a
+key) ever reaches the user. Refused input exits 2 with ``error: <where>: <what>: <why> (nothing was changed)``;
+a failure while working exits 1 with one line.
+
+invoke reads its config files and ``INVOKE_*`` variables before any task runs and offers tasks.py no hook in
+between (``tasks.executor_class`` is read before the collection's own config), so ``install()`` wraps the
+invoke methods where that happens: the file loaders (a malformed file is refused by name), the option parser
+(`-c abc` where a number is due) and ``Config.load_shell_env``, the last merge before the first task, where
+the environment, the Datadog keys' shape and every setting are checked against ``recipes/settings.py``.
+``checked()`` wraps each task's body.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from contextlib import contextmanager
+
+import functools
+
+from invoke import Config, Exit
+from invoke.exceptions import UnexpectedExit
+from invoke.parser import Argument
+from invoke.vendor import yaml as invoke_yaml
+
+from recipes import settings as schema
+
+NOTHING_CHANGED = "(nothing was changed)"
+SECRETS = ("DD_API_KEY", "DD_APP_KEY")
+LAYERS = (  # invoke's config layers, highest precedence first, and how to name them to the user
+    ("_overrides", lambda c, path: "command line"),
+    ("_runtime", lambda c, path: f"-f {c._runtime_path}"),
+    ("_env", lambda c, path: "environment INVOKE_" + "_".join(path).upper()),
+    ("_project", lambda c, path: c._project_path or "invoke.yaml"),
+    ("_user", lambda c, path: c._user_path or "~/.invoke.yaml"),
+    ("_system", lambda c, path: c._system_path or "/etc/invoke.yaml"),
+    ("_collection", lambda c, path: "recipes/defaults.py"),
+)
+
+
+def refused(lines: list[str]) -> Exit:
+    return Exit("\n".join(f"error: {mask(line)} {NOTHING_CHANGED}" for line in lines), code=2)
+
+
+def mask(text: str) -> str:
+    """The text with the value of every Datadog key replaced (keys never appear in a message)."""
+    for name in SECRETS:
+        value = os.environ.get(name, "")
+        if len(value) >= 4:
+            text = text.replace(value, f"<{name}>")
+    return text
+
+
+# --- config files and the last merge: invoke does both before any task runs ----------------------------------
+def install() -> None:
+    """Wrap invoke's config file loaders and its last merge with the checks below (once per process)."""
+    if getattr(Config, "_runbook_checked", False):
+        return
+    for name in ("_load_yaml", "_load_yml", "_load_json"):
+        setattr(Config, name, _guarded(getattr(Config, name)))
+    Config.load_shell_env = _checked_load_shell_env(Config.load_shell_env)
+    Argument.set_value = _typed_option(Argument.set_value)
+    Config._runbook_checked = True
+
+
+def _typed_option(set_value):
+    """A task option of the wrong type (`-c abc` where a number is due) is refused by name."""
+    @functools.wraps(set_value)
+    def set_typed(self, value, cast=True):
+        try:
+            set_value(self, value, cast)
+        except ValueError:
+            kind = {int: "an integer", float: "a number"}.get(self.kind, self.kind.__name__)
+            raise refused([f"option --{self.name.replace('_', '-')}: {value!r} is not {kind}"]) from None
+
+    return set_typed
+
+
+def _checked_load_shell_env(load_shell_env):
+    @functools.wraps(load_shell_env)
+    def load(self):
+        if "apm" not in self._collection:  # not the runbook's config (a bare invoke Config)
+            return load_shell_env(self)
+        problems = runtime_file_problems(self) + environment_problems(self) + key_problems()
+        if problems:
+            raise refused(problems)
+        load_shell_env(self)
+        problems = settings_problems(self)
+        if problems:
+            raise refused(problems)
+
+    return load
+
+
+def _guarded(loader):
+    def load(self, path):
+        try:
+            data = loader(self, path)
+        except (invoke_yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            detail = " ".join(str(error).split())[:300]
+            raise refused([f"{path}: malformed config file: {detail}"]) from None
+        if data is not None and not isinstance(data, dict):
+            raise refused([f"{path}: the top level must be a mapping of sections, not {type(data).__name__}"])
+        return data
+
+    return load
+
+
+# --- before the first task ---------------------------------------------------------------------------------
+def environment_problems(config) -> list[str]:
+    """INVOKE_* variables that invoke would ignore, crash on, or read the wrong way (any text but 0 is true)."""
+    leaves = dict(_leaves(config._config))
+    by_name = {"INVOKE_" + "_".join(path).upper(): (path, value) for path, value in leaves.items()}
+    problems = []
+    for name, text in sorted(os.environ.items()):
+        if not name.startswith("INVOKE_") or name in ("INVOKE_RUNTIME_CONFIG",):
+            continue
+        if name not in by_name:
+            problems.append(f"environment: {name}: no such setting{schema.nearest(name, set(by_name))}")
+            continue
+        path, default = by_name[name]
+        problem = _env_value_problem(default, text)
+        if problem:
+            problems.append(f"environment: {name} ({'.'.join(path)}): {text!r} {problem}")
+    return problems
+
+
+def _env_value_problem(default, text: str) -> str:
+    if isinstance(default, bool):
+        return "" if text in ("0", "1") else "is not 1 or 0 (invoke would read it as true)"
+    if isinstance(default, (int, float)):
+        try:
+            type(default)(text)
+        except ValueError:
+            return f"is not {'an integer' if isinstance(default, int) else 'a number'}"
+    if isinstance(default, (list, tuple, dict)):
+        return "cannot be set from the environment: a list or mapping belongs in invoke.yaml"
+    return ""
+
+
+def _leaves(data, path=()):
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key), value
+
+
+def key_problems() -> list[str]:
+    """The Datadog keys' shape: no whitespace or control characters (their value is never shown)."""
+    return [f"environment: {name}: contains whitespace or control characters (value not shown)"
+            for name in SECRETS if any(ch.isspace() or not ch.isprintable() for ch in os.environ.get(name, ""))]
+
+
+def where(config, path: tuple[str, ...]) -> str:
+    """The layer that set a dotted key: the file, the environment or the command line."""
+    for layer, name in LAYERS:
+        data = getattr(config, layer, None) or {}
+        for part in path:
+            if isinstance(data, list):
+                break  # the layer set the whole list
+            if not isinstance(data, dict) or part not in data:
+                break
+            data = data[part]
+        else:
+            return name(config, path)
+        if isinstance(data, list):
+            return name(config, path)
+    return "config"
+
+
+def settings_problems(config) -> list[str]:
+    data = plain(config._config)
+    try:
+        schema.check(data, set(type(config).global_defaults()))
+    except schema.SettingsError as error:
+        return [f"{where(config, tuple(key.split('[')[0].split('.')))}: {key}: {message}"
+                for key, message in error.problems]
+    return []
+
+
+def plain(value):
+    if hasattr(value, "items"):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+def runtime_file_problems(config) -> list[str]:
+    path = getattr(config, "_runtime_path", None)
+    if path and not os.path.isfile(os.path.expanduser(path)):
+        return [f"-f {path}: no such file"]
+    return []
+
+
+# --- while tasks run -----------------------------------------------------------------------------------------
+def checked(body):
+    """A task body inside the boundary."""
+    @functools.wraps(body)
+    def run(*args, **kwargs):
+        with failures_as_messages():
+            return body(*args, **kwargs)
+
+    return run
+
+
+@contextmanager
+def failures_as_messages():
+    """Whatever a task raises becomes one masked line; Exit and invoke's own failures pass through."""
+    try:
+        yield
+    except (Exit, UnexpectedExit, KeyboardInterrupt):
+        raise
+    except schema.SettingsError as error:
+        raise refused([f"{key}: {message}" for key, message in error.problems]) from None
+    except schema.InputError as error:
+        raise refused([str(error)]) from None
+    except (TimeoutError, socket.timeout) as error:
+        raise Exit(mask(f"error: timed out: {error or 'no answer'}"), code=1) from None
+    except Exception as error:  # noqa: BLE001 - the boundary: no traceback reaches the user
+        if os.environ.get("RUNBOOK_TRACEBACK"):
+            raise
+        kind = type(error).__name__
+        print(mask(f"error: {kind}: {' '.join(str(error).split())[:500]}"), file=sys.stderr)
+        raise Exit(code=1) from None
