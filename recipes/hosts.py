@@ -6,6 +6,7 @@ or the Vagrant box's own ssh-config says ``StrictHostKeyChecking no``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -24,6 +25,10 @@ from rich.table import Table
 
 from recipes.steps import CHANGED, FAILED, OK, HostRun, StepFailed
 from recipes.terminal import task_console
+
+# paramiko's transport thread logs its own tracebacks (a banner timeout, a reset); with no handler Python would
+# print them. Every failure reaches the user once, as the host's one-line result.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z_][\w.-]*)@)?(?P<addr>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>\d{1,5}))?$")
 
@@ -159,6 +164,8 @@ def explain_connect_error(target: Target, error: BaseException) -> str:
         )
     if isinstance(error, paramiko.AuthenticationException):
         return f"{target.label}: SSH authentication failed for user {target.user}"
+    if isinstance(error, paramiko.SSHException) and re.search(r"banner|No existing session", str(error)):
+        return f"{target.label}: timed out: the port accepts connections but sends no SSH banner"
     if isinstance(error, (socket.timeout, TimeoutError, OSError)):
         return f"{target.label}: cannot connect ({error})"
     return f"{target.label}: {type(error).__name__}: {error}"

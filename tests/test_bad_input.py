@@ -220,3 +220,21 @@ def test_no_task_prints_a_datadog_key_whatever_it_is_set_to(tmp_path, value):
         assert code != 0 or argv[0] == "validate" or "--dry-run" in argv, (argv, output)
         for secret in (value, value[::-1], *value.split()):
             assert len(secret) < 8 or secret not in output, f"{argv} printed a key:\n{output}"
+
+
+# --- SSH failures are one line each, never a traceback ----------------------------------------------------
+def test_an_ssh_port_that_accepts_and_never_answers_says_timed_out_without_a_traceback(tmp_path):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # the kernel accepts; nothing ever sends a banner
+    config = tmp_path / "fast.json"
+    config.write_text(json.dumps({"ssh": {"connect_timeout": 1, "trust_unknown_hosts": True}}))
+    try:
+        code, output = run_task(["-f", str(config), "custom-check", "--dry-run", "--host",
+                                 f"vagrant@127.0.0.1:{silent.getsockname()[1]}"], {})
+    finally:
+        silent.close()
+    assert code == 1 and "timed out: the port accepts connections but sends no SSH banner" in output, output
+    assert "Traceback" not in output and "Exception (client)" not in output, output
