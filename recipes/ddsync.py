@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -361,8 +362,9 @@ def destroy_plan(apis: Apis, inputs: Inputs) -> list[Change]:
 
 def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
     """Write each live object back in its payload's form, with the placeholders restored; returns the
-    files written (a file whose content already matches is left as it is)."""
-    written = []
+    files written (a file whose content already matches is left as it is). Every object is read first;
+    only then is each file replaced, in one rename, so a failed read leaves every file as it was."""
+    changed: dict[Path, str] = {}
     monitor_id = current_monitor_id(apis, inputs)
     for spec in [s for s in P.SPECS if not inputs.only or s.key in inputs.only]:
         values = {**inputs.values, "MONITOR_ID": monitor_id if monitor_id is not None else 1}
@@ -376,9 +378,12 @@ def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
         path = out_dir / spec.file
         if path.exists() and P._read_json(path) == exported:
             continue  # same content: keep the file's own layout
-        path.write_text(json.dumps(exported, indent=2, ensure_ascii=False) + "\n")
-        written.append(path)
-    return written
+        changed[path] = json.dumps(exported, indent=2, ensure_ascii=False) + "\n"
+    for path, text in changed.items():
+        staged = path.with_name(f".{path.name}.new")
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, path)
+    return list(changed)
 
 
 def restore(template, filled, live):

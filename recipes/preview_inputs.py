@@ -7,13 +7,14 @@ from datetime import date, time
 from pathlib import Path
 
 from recipes import payloads
+from recipes.settings import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = ROOT / "payloads"
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
-class PreviewInputError(ValueError):
+class PreviewInputError(InputError):
     """A payload or setting the previews need is missing or malformed (the message names file and field)."""
 
 

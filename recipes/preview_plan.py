@@ -254,7 +254,7 @@ def captures_plan(config, source: str | None = None) -> list[Picture]:
         found = next((folder / f"{name}.txt" for name in names if (folder / f"{name}.txt").is_file()), None)
         if found is None:
             continue
-        text = found.read_text(encoding="utf-8", errors="replace")
+        text = capture_text(found)
         refuse_secrets(text, _rel(found))
         rel = _rel(found)
         pictures.append(Picture(
@@ -262,6 +262,23 @@ def captures_plan(config, source: str | None = None) -> list[Picture]:
             lambda path, text=text, name=found.stem: capture.text_to_svg(text, path, f"captured run: {name}"),
             figure=figure if figure in _figure_keys() else None, sources=[rel], params={"capture": found.name}))
     return pictures
+
+
+# What a terminal writes: text plus tab, newline, carriage return, backspace and ANSI escapes.
+CONTROL = re.compile(r"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]")
+
+
+def capture_text(path: Path) -> str:
+    """A capture's text; refused by name unless it is UTF-8 text a terminal could have shown."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PreviewInputError(f"{_rel(path)}: not UTF-8 text (byte {error.start}); not converted") from None
+    found = CONTROL.search(text)
+    if found:
+        raise PreviewInputError(f"{_rel(path)}: control character {found.group(0)!r} at offset {found.start()} "
+                                "is not terminal output; not converted")
+    return text
 
 
 SECRET_VARIABLES = ("DD_API_KEY", "DD_APP_KEY")
@@ -323,46 +340,71 @@ def out_folder(config, out: str | None) -> Path:
 
 def generate(config, pictures: list[Picture], out: str | None = None) -> list[tuple[Picture, Path]]:
     """Draw ``pictures`` into the output folder and record them in its manifest; for the site's folder under
-    docs/ also point docs/figures.yml at them."""
+    docs/ also point docs/figures.yml at them.
+
+    Everything is read and checked first (the manifest, figures.yml), then drawn aside; only when all of it
+    succeeded are the pictures moved into place and the manifest and figures.yml replaced, each in one rename.
+    """
     folder = out_folder(config, out)
+    manifest_path = folder / MANIFEST
+    manifest = read_manifest(manifest_path) if manifest_path.is_file() else {}
+    site_folder = folder == out_folder(config, None) and folder.is_relative_to(ROOT / "docs")
+    figures_text = FIGURES_FILE.read_text(encoding="utf-8") if site_folder else ""
+    if site_folder:
+        docs_rel = folder.relative_to(ROOT / "docs")
+        for picture in pictures:
+            if picture.figure:
+                figures_text = with_figure_file(figures_text, picture.figure, f"{docs_rel}/{picture.file}")
     folder.mkdir(parents=True, exist_ok=True)
-    # Draw everything aside first: a bad input stops the run before any picture of the site is replaced.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".drawing-") as scratch:
         for picture in pictures:
             picture.draw(Path(scratch) / picture.file)
         for picture in pictures:
+            manifest[picture.key] = {"file": picture.file, "figure": picture.figure, "inputs": picture.inputs(folder),
+                                     "params": picture.all_params(), "output": sha256_file(Path(scratch) / picture.file)}
+        for picture in pictures:
             (folder / picture.file).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(Path(scratch) / picture.file, folder / picture.file)
+            os.replace(Path(scratch) / picture.file, folder / picture.file)
         data = Path(scratch) / "data"
         if data.is_dir():  # snapshots drawn beside the pictures (apm-demo.json)
             shutil.copytree(data, folder / "data", dirs_exist_ok=True)
-    written = [(picture, folder / picture.file) for picture in pictures]
-    manifest_path = folder / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    for picture, path in written:
-        manifest[picture.key] = {"file": picture.file, "figure": picture.figure, "inputs": picture.inputs(folder),
-                                 "params": picture.all_params(), "output": sha256_file(path)}
-    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1, sort_keys=True) + "\n")
-    if folder == out_folder(config, None) and folder.is_relative_to(ROOT / "docs"):
-        docs_rel = folder.relative_to(ROOT / "docs")
-        for picture, _ in written:
-            if picture.figure:
-                set_figure_file(picture.figure, f"{docs_rel}/{picture.file}")
-    return written
+    replace_file(manifest_path, json.dumps(dict(sorted(manifest.items())), indent=1, sort_keys=True) + "\n")
+    if site_folder:
+        replace_file(FIGURES_FILE, figures_text)
+    return [(picture, folder / picture.file) for picture in pictures]
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write beside, then rename over: a reader sees the old file or the new one, never half of one."""
+    staged = path.with_name(f".{path.name}.new")
+    staged.write_text(text, encoding="utf-8")
+    os.replace(staged, path)
+
+
+def read_manifest(path: Path) -> dict:
+    """The picture manifest, refused by name when it is not what `invoke previews` writes."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PreviewInputError(f"{_rel(path)}: corrupt manifest ({error}); restore it with git or delete it") from None
+    fields = {"file", "inputs", "params", "output"}
+    if not isinstance(manifest, dict) or not all(isinstance(e, dict) and fields <= set(e) for e in manifest.values()):
+        raise PreviewInputError(f"{_rel(path)}: corrupt manifest (each entry needs {', '.join(sorted(fields))}); "
+                                "restore it with git or delete it")
+    return manifest
 
 
 def _figure_keys() -> set[str]:
     return set(re.findall(r"^([a-z0-9-]+):\s*$", FIGURES_FILE.read_text(encoding="utf-8"), re.M))
 
 
-def set_figure_file(key: str, file: str) -> None:
-    """Set ``file:`` of one entry of docs/figures.yml in place (comments and order kept)."""
-    text = FIGURES_FILE.read_text(encoding="utf-8")
+def with_figure_file(text: str, key: str, file: str) -> str:
+    """docs/figures.yml's text with ``file:`` of one entry set (comments and order kept)."""
     block = re.search(rf"^{re.escape(key)}:\s*\n((?:[ \t]+.*\n?)*)", text, re.M)
     if not block:
         raise PreviewInputError(f"docs/figures.yml: no entry {key!r}")
     body = re.sub(r"^(\s+file:).*$", rf"\g<1> {file}", block.group(1), count=1, flags=re.M)
-    FIGURES_FILE.write_text(text[:block.start(1)] + body + text[block.end(1):], encoding="utf-8")
+    return text[:block.start(1)] + body + text[block.end(1):]
 
 
 def figure_files() -> dict[str, str | None]:
@@ -378,7 +420,7 @@ def check_stale(config) -> list[str]:
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
         return [f"{_rel(manifest_path)} is missing"]
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(manifest_path)
     problems = []
     for picture in full_plan(config, captures=False):
         if picture.key == "random-int" and manifest.get("random-int", {}).get("params", {}).get("capture"):

@@ -37,7 +37,7 @@ def _stop_on_bad_input():
     try:
         yield
     except PreviewInputError as error:
-        raise Exit(f"previews: {error}", code=1) from None
+        raise Exit(f"error: previews: {error} (nothing was changed)", code=2) from None
 
 
 @task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})

@@ -238,3 +238,25 @@ def test_an_ssh_port_that_accepts_and_never_answers_says_timed_out_without_a_tra
         silent.close()
     assert code == 1 and "timed out: the port accepts connections but sends no SSH banner" in output, output
     assert "Traceback" not in output and "Exception (client)" not in output, output
+
+
+# --- tasks that write files check every input first --------------------------------------------------------
+CORRUPT_INPUTS = [
+    # (task, file placed in its input folder, content, fragment)
+    (["preview-messages"], "out/manifest.json", b"{not json", "manifest.json: corrupt manifest"),
+    (["preview-monitor"], "out/manifest.json", b'{"alert-monitor": {"file": "x.svg"}}', "corrupt manifest (each entry needs"),
+    (["preview-captures", "--source", "{tmp}/caps"], "caps/tags-yaml.txt", bytes(range(256)) * 4, "not UTF-8 text"),
+    (["preview-captures", "--source", "{tmp}/caps"], "caps/tags-yaml.txt", b"$ invoke tag-host\n\x00\x01\x02 ok\n",
+     "control character '\\x00' at offset 18 is not terminal output"),
+]
+
+
+@pytest.mark.parametrize("argv, name, content, fragment", CORRUPT_INPUTS, ids=[f"{r[0][0]}-{i}" for i, r in enumerate(CORRUPT_INPUTS)])
+def test_a_corrupt_input_stops_a_writing_task_before_its_first_write(tmp_path, argv, name, content, fragment):
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_bytes(content)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    before = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    expect_refused([arg.format(tmp=tmp_path) for arg in argv] + ["--out", str(tmp_path / "out")], {}, fragment)
+    after = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    assert after == before, "a picture or the manifest was written"
