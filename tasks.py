@@ -1,20 +1,25 @@
 """Entry point for ``invoke``: assembles the recipes into flat, step-named tasks.
 
-The code lives in ``recipes/``, one module per concern; this file only builds the
-namespace, in the order of the exercise, and loads the defaults.
+The code lives in ``recipes/``, one folder per concern (``vm/``, ``api/``, ``site/``, with ``apm.py`` for the
+local half of APM); this file only builds the namespace, in the order of the exercise, and loads the defaults.
 """
 
 from invoke import Collection
 
-from recipes import agent, api, apm, boundary, check, mysql, previews, site, vm
+from recipes import apm, boundary
+from recipes.api import tasks as api
 from recipes.defaults import CONFIG
+from recipes.site import tasks as site
+from recipes.site.previews import tasks as previews
+from recipes.vm import agent, box, check, mysql
+from recipes.vm import apm as vm_apm
 
 # Section of the exercise -> modules whose tasks perform it (the README and the site read this).
 SECTIONS = {
-    "Prerequisites": [vm, agent],
+    "Prerequisites": [box, agent],
     "Collecting Metrics": [mysql, check],
     "Visualizing Data and Monitoring Data": [api],
-    "Collecting APM Data": [apm],
+    "Collecting APM Data": [vm_apm, apm],
     "Site and previews": [site, previews],
 }
 

@@ -9,13 +9,13 @@ Each concern owns one section; edit only your section's block.
 """
 
 CONFIG = {
-    # --- site (recipes/site.py) -------------------------------------------------
+    # --- site (recipes/site/tasks.py) -------------------------------------------
     "site": {
         "addr": "127.0.0.1",
         "port": 8000,
         "build_dir": "site",
     },
-    # --- hosts (recipes/hosts.py): empty list means the Vagrant box -----------
+    # --- hosts (recipes/vm/hosts.py): empty list means the Vagrant box --------
     "hosts": [],
     "vagrant": {
         "machine": "default",
@@ -31,7 +31,7 @@ CONFIG = {
         "key_file": "",
         "known_hosts": "~/.ssh/known_hosts",
     },
-    # --- agent (recipes/agent.py) -----------------------------------------------
+    # --- agent (recipes/vm/agent.py) --------------------------------------------
     # The Datadog site (datadoghq.com, datadoghq.eu, ...) is DD_SITE, for the Agent and the API alike.
     "agent": {
         "tags": ["env:dev", "role:database", "owner:runbook"],
@@ -46,7 +46,7 @@ CONFIG = {
         ],
         "packages": ["datadog-agent", "datadog-signing-keys"],
     },
-    # --- mysql (recipes/mysql.py) -----------------------------------------------
+    # --- mysql (recipes/vm/mysql.py) --------------------------------------------
     "mysql": {
         "host": "127.0.0.1",
         "port": 3306,
@@ -59,12 +59,12 @@ CONFIG = {
         "error_log": "/var/log/mysql/mysql_error.log",
         "slow_log": "/var/log/mysql/mysql_slow.log",
     },
-    # --- custom check (recipes/check.py) ----------------------------------------
+    # --- custom check (recipes/vm/check.py) -------------------------------------
     "check": {
         "name": "custom_my_metric",
         "min_collection_interval": 45,
     },
-    # --- Datadog API (recipes/api.py) -------------------------------------------
+    # --- Datadog API (recipes/api/) ---------------------------------------------
     "api": {
         # The host the dashboards and the monitor query: the name the Agent reports, which is the OS hostname
         # (datadog.yaml sets none). The shipped Vagrantfile names the box so; `invoke verify` checks it.
@@ -79,7 +79,7 @@ CONFIG = {
         "backoff": 2,  # seconds, doubled each retry
         "backoff_max": 30,
     },
-    # --- APM (recipes/apm.py) ---------------------------------------------------
+    # --- APM (recipes/vm/apm.py on the VM, recipes/apm.py here) -----------------
     "apm": {
         "service": "flask",
         "env": "dev",
@@ -96,7 +96,7 @@ CONFIG = {
         # A local folder of wheels to upload and install from instead of PyPI ("" = PyPI, the normal case).
         "wheelhouse": "",
     },
-    # --- previews (recipes/previews.py) -----------------------------------------
+    # --- previews (recipes/site/previews/) --------------------------------------
     "previews": {
         "out_dir": "docs/img/generated",          # pictures + manifest.json (input hashes)
         "captures_dir": "artifacts/captures",     # <figure-key>.txt written by the end-to-end suite

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from recipes.datadog_yaml import TAG_RE
-from recipes.steps import PLACEHOLDER_RE
+from recipes.vm.datadog_yaml import TAG_RE
+from recipes.vm.steps import PLACEHOLDER_RE
 
 
 def _matching(pattern: str, what: str):

@@ -12,9 +12,9 @@ import json
 
 from invoke import Config
 
-from recipes import preview_plan
 from recipes.defaults import CONFIG
-from recipes.preview_inputs import ROOT, PreviewInputError, sha256_file
+from recipes.site.previews import plan as preview_plan
+from recipes.site.previews.inputs import PreviewInputError, sha256_file
 
 
 def changed_captures(config) -> list[preview_plan.Picture]:
@@ -23,7 +23,7 @@ def changed_captures(config) -> list[preview_plan.Picture]:
     todo = []
     for picture in preview_plan.captures_plan(config):
         recorded = manifest.get(picture.key, {}).get("inputs", {})
-        if any(recorded.get(src) != sha256_file(ROOT / src) for src in picture.sources):
+        if any(recorded.get(preview_plan.repo_rel(src)) != sha256_file(src) for src in picture.sources):
             todo.append(picture)
     return todo
 

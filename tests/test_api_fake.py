@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from invoke.exceptions import Exit
 
-from recipes import api
-from recipes import payloads as P
+from recipes.api import payloads as P, tasks as api
 from tests.fakedd.fixtures import FAKE_API_KEY, FAKE_APP_KEY, api_context
 from tests.fakedd.rules import RULES
 from tests.fakedd.seed import seed_org
@@ -120,7 +119,7 @@ def test_an_edited_downtime_window_is_patched_in_place_against_the_fake_api(dd, 
 
 
 def test_monitor_search_answers_in_the_documented_shape_against_the_fake_api(dd):
-    from recipes.ddapi import connect
+    from recipes.api.client import connect
 
     fake, c = dd
     api.apply(c)
@@ -385,7 +384,7 @@ def test_unknown_site_is_refused_before_any_request_against_the_fake_api(fake_dd
 
 
 def test_every_datadog_site_maps_to_its_api_host(dd_keys, monkeypatch):
-    from recipes.ddapi import configuration
+    from recipes.api.client import configuration
 
     for site in ("datadoghq.com", "datadoghq.eu", "us3.datadoghq.com", "us5.datadoghq.com", "ap1.datadoghq.com", "ddog-gov.com"):
         monkeypatch.setenv("DD_SITE", site)
@@ -502,7 +501,7 @@ def test_a_429_on_a_create_waits_for_the_reset_and_looks_up_before_sending_again
 
 
 def test_the_clients_own_retry_never_resends_a_post(dd_keys):
-    from recipes.ddapi import configuration
+    from recipes.api.client import configuration
 
     retry = configuration({"base_url": "http://127.0.0.1:9"}).retry_policy
     assert [retry.is_retry(method, 502) for method in ("GET", "PUT", "PATCH", "DELETE", "POST")] == [True] * 4 + [False]

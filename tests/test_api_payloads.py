@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
-from recipes import ddsame, monitor_lint
-from recipes import payloads as P
+from recipes.api import messages, payloads as P, same
 
 VALUES = {"HOST": "vagrant", "NOTIFY": "@oncall@example.com", "TIMEZONE": "Europe/Paris", "SERVICE": "flask", "ENV": "dev", "MONITOR_ID": 4242}
 
@@ -57,8 +56,8 @@ def test_monitor_message_has_four_blocks_each_notifying_and_the_alert_carries_va
     message = rendered("monitor")["message"]
     blocks = dict(re.findall(r"\{\{#(is_\w+)\}\}(.*?)\{\{/\1\}\}", message, re.S))
     assert set(blocks) == {"is_alert", "is_warning", "is_no_data", "is_recovery"}
-    for state in monitor_lint.STATES:
-        assert monitor_lint.recipients(message, state) == ["@oncall@example.com"], f"{state} would notify no one"
+    for state in messages.STATES:
+        assert messages.recipients(message, state) == ["@oncall@example.com"], f"{state} would notify no one"
     assert "{{value}}" in blocks["is_alert"] and "{{host.ip}}" in blocks["is_alert"]
 
 
@@ -287,7 +286,7 @@ def test_the_apm_dashboard_average_latency_reads_the_request_distribution():
     ("2026-12-02T19:00:00", "2026-12-07T19:00", "FREQ=WEEKLY;BYDAY=MO", "2026-12-02T19:00:00"),  # a day the rule does not allow
 ])
 def test_a_recurrence_start_is_compared_in_the_payloads_terms(live, want, rule, expected):
-    assert ddsame.recurrence_start(live, want, rule) == expected
+    assert same.recurrence_start(live, want, rule) == expected
 
 
 def test_mistyped_threshold_is_refused_by_the_client_models(bad_dir):

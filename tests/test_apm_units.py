@@ -8,9 +8,9 @@ from invoke import Config
 from invoke.config import merge_dicts
 from invoke.exceptions import Exit
 
-from recipes import apm
+from recipes.vm import apm
 from recipes.defaults import CONFIG
-from recipes.steps import render
+from recipes.vm.steps import render
 
 LOCK = """
 version = 1

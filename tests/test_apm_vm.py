@@ -19,7 +19,7 @@ from invoke import Config, Context
 from invoke.config import merge_dicts
 
 from app.traffic import Plan, execute
-from recipes.apm import PIP_MIN, apm_app, apm_stop, locked_requirements
+from recipes.vm.apm import PIP_MIN, apm_app, apm_stop, locked_requirements
 from recipes.defaults import CONFIG
 from recipes.uvtool import uvx_command
 from tests.testhost_fixtures import requires_root

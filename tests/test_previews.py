@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from invoke import Config, Context
 
-from recipes import capture, monitor_lint, preview_downtimes, preview_plan, preview_simulation as sim
+from recipes.api import messages
+from recipes.site.previews import capture, downtimes as preview_downtimes, plan as preview_plan, simulation as sim
 from recipes.defaults import CONFIG
-from recipes.preview_inputs import PreviewInputError, ROOT, load_monitor, load_payload, sample_values
-from recipes.preview_downtimes import expand_and_check
+from recipes.site.previews.inputs import PreviewInputError, ROOT, load_monitor, load_payload, sample_values
+from recipes.site.previews.downtimes import expand_and_check
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -64,7 +65,7 @@ def test_the_monitor_as_written_almost_never_alerts_and_at_least_once_mostly_doe
     """Pitfall 10 in numbers, on the configured simulated day and the real monitor payloads."""
     values = sample_values(make_config())
     mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
-    from recipes.preview_monitor import evaluations
+    from recipes.site.previews.monitor import evaluations
 
     _, (as_written, at_least_once) = evaluations(CONFIG["previews"]["simulation"], mon, variant["query"])
     assert as_written.aggregator == "avg" and at_least_once.aggregator == "max"
@@ -167,17 +168,17 @@ GROUPED = "avg(last_5m):avg:my_metric{*} by {host} > 800"
 
 
 def test_a_good_message_has_no_finding():
-    assert monitor_lint.lint(GOOD, GROUPED) == []
+    assert messages.lint(GOOD, GROUPED) == []
 
 
 def test_the_payload_message_is_clean():
     mon = load_monitor(sample_values(make_config()))
-    assert monitor_lint.lint(mon["message"], mon["query"]) == []
+    assert messages.lint(mon["message"], mon["query"]) == []
 
 
 def test_a_handle_missing_from_recovery_gets_the_editor_warning():
     message = "{{#is_warning}}warn @ops@example.com{{/is_warning}}{{#is_alert}}alert @ops@example.com{{/is_alert}}"
-    texts = [f.message for f in monitor_lint.lint(message, GROUPED)]
+    texts = [f.message for f in messages.lint(message, GROUPED)]
     assert ("In message: @ops@example.com is used in is_warning but not in is_recovery. "
             "No recovery notification will be sent.") in texts
     assert any("is_alert but not in is_recovery" in t for t in texts)
@@ -185,18 +186,18 @@ def test_a_handle_missing_from_recovery_gets_the_editor_warning():
 
 def test_a_handle_outside_blocks_is_notified_in_every_state():
     message = "{{#is_alert}}alert{{/is_alert}} @ops@example.com"
-    assert monitor_lint.lint(message, GROUPED) == []
-    assert monitor_lint.recipients(message, "recovery") == ["@ops@example.com"]
+    assert messages.lint(message, GROUPED) == []
+    assert messages.recipients(message, "recovery") == ["@ops@example.com"]
 
 
 def test_host_ip_without_grouping_is_flagged():
-    findings = monitor_lint.lint(GOOD, "avg(last_5m):avg:my_metric{*} > 800")
+    findings = messages.lint(GOOD, "avg(last_5m):avg:my_metric{*} > 800")
     assert [f.level for f in findings] == ["warning", "warning"]
     assert "{{host.ip}} is empty unless the monitor is grouped by host" in findings[1].message
 
 
 def test_unknown_variables_and_blocks_are_errors():
-    findings = monitor_lint.lint("{{#is_alrt}}x{{/is_alrt}} {{valu}} @a", GROUPED)
+    findings = messages.lint("{{#is_alrt}}x{{/is_alrt}} {{valu}} @a", GROUPED)
     assert {f.message for f in findings} >= {"Unknown block {{#is_alrt}}.", "Unknown template variable {{valu}}."}
 
 
@@ -206,18 +207,18 @@ def test_unknown_variables_and_blocks_are_errors():
     ("{{#is_alert}}{{#is_warning}}x{{/is_alert}}{{/is_warning}} @a", "closes {{#is_warning}}"),
 ])
 def test_unbalanced_blocks_are_errors(message, expected):
-    findings = monitor_lint.lint(message, GROUPED)
+    findings = messages.lint(message, GROUPED)
     assert any(f.level == "error" and expected in f.message for f in findings), findings
 
 
 def test_render_keeps_only_the_state_blocks_and_fills_values():
     values = {"value": "873.4", "threshold": "800", "warn_threshold": "500", "host.name": "vagrant",
               "host.ip": "10.0.2.15"}
-    assert monitor_lint.render(GOOD, "alert", values) == \
+    assert messages.render(GOOD, "alert", values) == \
         "ALERT 873.4 on vagrant (10.0.2.15) above 800 @ops@example.com"
-    assert monitor_lint.render(GOOD, "warning", values) == "WARN 873.4 above 500 @ops@example.com"
-    assert monitor_lint.render("{{^is_alert}}calm{{/is_alert}}", "warning", {}) == "calm"
-    assert monitor_lint.render("{{^is_alert}}calm{{/is_alert}}", "alert", {}) == ""
+    assert messages.render(GOOD, "warning", values) == "WARN 873.4 above 500 @ops@example.com"
+    assert messages.render("{{^is_alert}}calm{{/is_alert}}", "warning", {}) == "calm"
+    assert messages.render("{{^is_alert}}calm{{/is_alert}}", "alert", {}) == ""
 
 
 # --- captures ---------------------------------------------------------------------------------------
@@ -337,9 +338,9 @@ def test_a_new_capture_is_converted_once_by_the_session_hook(tmp_path):
 
 def test_is_match_blocks_take_arguments_and_render_on_the_value():
     message = '{{#is_match "host.name" "db"}}database host @dba@example.com{{/is_match}}{{#is_alert}}x{{/is_alert}} @a'
-    assert not [f for f in monitor_lint.lint(message, GROUPED) if f.level == "error"]
-    assert monitor_lint.render(message, "alert", {"host.name": "db-1"}).startswith("database host")
-    assert monitor_lint.render(message, "alert", {"host.name": "web-1"}) == "x @a"
+    assert not [f for f in messages.lint(message, GROUPED) if f.level == "error"]
+    assert messages.render(message, "alert", {"host.name": "db-1"}).startswith("database host")
+    assert messages.render(message, "alert", {"host.name": "web-1"}) == "x @a"
 
 
 def test_a_capture_holding_a_datadog_key_is_refused_without_printing_it(tmp_path, monkeypatch):
@@ -362,10 +363,20 @@ def test_a_bad_setting_stops_the_task_with_the_setting_named(tmp_path):
 
 
 def test_an_apm_summary_without_latency_is_reported_with_the_field():
-    from recipes import preview_dashboard
+    from recipes.site.previews import dashboard as preview_dashboard
 
     summary = {"services": {"flask": {"resources": {"GET /": {"hits": 3, "errors": 0}}}}}
     with pytest.raises(ValueError, match=r"apm-demo.json: services.flask.resources\['GET /'\] has no 'latency_ms'"):
         preview_dashboard.apm_resources(summary, "flask", "apm-demo.json")
     simulated = preview_dashboard.simulated_apm_summary(6, "flask")
     assert set(preview_dashboard.apm_resources(simulated, "flask", "x")) == {"GET /", "GET /api/apm", "GET /api/trace"}
+
+
+def test_the_manifest_names_generator_code_by_module_and_a_missing_module_stops_the_plan():
+    manifest = json.loads((ROOT / "docs" / "img" / "generated" / "manifest.json").read_text())
+    names = {name for entry in manifest.values() for name in entry["inputs"]}
+    assert not [name for name in names if name.startswith("recipes/site/") and name.endswith(".py")], \
+        "generator code is named by module, not by path"
+    assert "recipes.site.previews.plan" in names
+    with pytest.raises(PreviewInputError, match="generator module recipes.site.previews.nope does not exist"):
+        preview_plan.module_source("recipes.site.previews.nope")

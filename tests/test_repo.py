@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from invoke import Config, MockContext, Result
 
-from recipes import site
+from recipes.site import tasks as site
 from tasks import ns
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recipes import sitemacros
+from recipes.site import macros as sitemacros
 from tasks import ns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def test_a_page_naming_a_missing_task_or_file_fails_the_build(tmp_path, page_tex
     (docs / "broken.md").write_text(f"# Broken\n\n{page_text}\n")
     text = (ROOT / "mkdocs.yml").read_text()
     text = text.replace("docs_dir: docs", f"docs_dir: {docs}")
-    text = text.replace("module_name: recipes/sitemacros", f"module_name: {ROOT}/recipes/sitemacros")
+    text = text.replace("module_name: recipes/site/macros", f"module_name: {ROOT}/recipes/site/macros")
     text = text.replace("  - Troubleshooting: troubleshooting.md", "  - Troubleshooting: troubleshooting.md\n  - Broken: broken.md")
     cfg = tmp_path / "mkdocs.yml"
     cfg.write_text(text)

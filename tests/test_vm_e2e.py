@@ -431,9 +431,9 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, test_host, standin
     before = host_fingerprint(test_host)
     cases = [
         (write_config(tmp_path, test_host, standin_repo, mysql={"port": "<3306>"}), ["setup-mysql"],
-         "mysql.port is a placeholder ('<3306>')"),
+         "mysql.port: '<3306>' is a placeholder; set a real value"),
         (write_config(tmp_path, test_host, standin_repo, mysql={"port": "33o6"}), ["setup"],
-         "mysql.port must be an integer port"),
+         "mysql.port: Input should be a valid integer, not '33o6'"),
         (write_config(tmp_path, test_host, standin_repo), ["tag-host", "--tag", "env dev"], "--tag: bad tag"),
         (write_config(tmp_path, test_host, standin_repo, check={"min_collection_interval": "<45>"}),
          ["custom-check"], "check.min_collection_interval"),

@@ -11,8 +11,8 @@ from invoke.exceptions import Exit
 from rich.console import Console
 from ruamel.yaml import YAML
 
-from recipes import agent, check, datadog_yaml, hosts, mysql, steps
 from recipes.defaults import CONFIG
+from recipes.vm import agent, check, datadog_yaml, hosts, mysql, steps
 
 VAGRANT_SSH_CONFIG = """Host default
   HostName 127.0.0.1
@@ -326,22 +326,20 @@ def test_an_unreachable_host_fails_with_its_name_and_exit_1():
     out = io.StringIO()
     with pytest.raises(Exit) as stop:
         hosts.run_on_hosts(Context(config(ssh={"connect_timeout": 3})), ["vagrant@127.0.0.1:1"], False, "tag-host",
-                           lambda run: None, console=Console(file=out, width=200))
+                           steps.host_plan(lambda run: None, 0), console=Console(file=out, width=200))
     assert stop.value.code == 1 and "failed on 1 of 1 host(s)" in str(stop.value.message)
     assert "vagrant@127.0.0.1:1: cannot connect" in out.getvalue()
 
 
 def test_vm_up_without_vagrant_says_what_to_do(monkeypatch):
-    from recipes import vm
+    from recipes.vm import box
 
-    monkeypatch.setattr(vm.shutil, "which", lambda name: None)
+    monkeypatch.setattr(box.shutil, "which", lambda name: None)
     with pytest.raises(Exit, match="vagrant. is not installed.*--host"):
-        vm.vm_up.body(None)
+        box.vm_up.body(None)
 
 
 def test_dd_site_reaches_the_agent_and_an_unknown_site_is_refused(monkeypatch):
-    from recipes import agent
-
     config = Config(overrides=copy.deepcopy(CONFIG))
     monkeypatch.setenv("DD_SITE", "datadoghq.eu")
     assert agent.site_from_env(config) == "datadoghq.eu"
@@ -353,8 +351,6 @@ def test_dd_site_reaches_the_agent_and_an_unknown_site_is_refused(monkeypatch):
 
 
 def test_the_old_agent_site_setting_is_refused_with_what_to_set_instead(monkeypatch):
-    from recipes import agent
-
     raw = copy.deepcopy(CONFIG)
     raw["agent"]["site"] = "datadoghq.eu"
     with pytest.raises(Exit, match="agent.site is no longer a setting.*export DD_SITE=datadoghq.eu"):
@@ -362,9 +358,50 @@ def test_the_old_agent_site_setting_is_refused_with_what_to_set_instead(monkeypa
 
 
 def test_verify_fails_when_the_agent_reports_another_hostname_than_api_host():
-    from recipes.vm import hostname_step
+    from recipes.vm.box import hostname_step
 
     run = steps.HostRun(None, "h", Console(file=io.StringIO()), dry_run=False)
     hostname_step(run, "datadog-exercise", "datadog-exercise")
     with pytest.raises(steps.StepFailed, match="reports 'vagrant'.*set api.host: vagrant"):
         hostname_step(run, "vagrant", "datadog-exercise")
+
+
+# --- plans: the [n/N] total is the number of steps the plan runs ------------------------------------------
+def quiet_run() -> steps.HostRun:
+    return steps.HostRun(None, "h", Console(file=io.StringIO()), dry_run=True)
+
+
+def two_steps(run):
+    for name in ("one", "two"):
+        with run.step(name):
+            pass
+
+
+def test_a_plan_whose_declared_total_differs_from_the_steps_it_runs_fails():
+    steps.host_plan(two_steps, 2)(quiet_run())
+    with pytest.raises(steps.StepFailed, match="declares 3 steps but ran 2"):
+        steps.host_plan(two_steps, 3)(quiet_run())
+
+
+def test_combined_plans_run_every_check_before_any_body_and_add_their_totals():
+    seen = []
+
+    def check(name):
+        def probe(run):
+            with run.step(f"check {name}"):
+                seen.append(f"check {name}")
+        return probe
+
+    def body(name):
+        def work(run):
+            with run.step(name):
+                seen.append(name)
+        return work
+
+    plan = steps.combined([steps.host_plan(body("a"), 1, preflight=[check("a")]),
+                           steps.host_plan(body("b"), 1, preflight=[check("b")])])
+    run = quiet_run()
+    plan(run)
+    assert seen == ["check a", "check b", "a", "b"]
+    assert (plan.steps, run.total_steps, run.step_index) == (4, 4, 4)
+

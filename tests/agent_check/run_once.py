@@ -11,15 +11,15 @@ from pathlib import Path
 import yaml
 from datadog_checks.base.stubs import aggregator
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+VM = Path(__file__).resolve().parents[2] / "recipes" / "vm"
 TYPES = {value: name for name, value in vars(type(aggregator)).items() if name.isupper() and isinstance(value, int)}
 
 
 def main(runs: int) -> None:
-    spec = importlib.util.spec_from_file_location("custom_my_metric", RECIPES / "files/checks.d/custom_my_metric.py")
+    spec = importlib.util.spec_from_file_location("custom_my_metric", VM / "files/checks.d/custom_my_metric.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    template = (RECIPES / "templates/custom_my_metric.yaml").read_text()
+    template = (VM / "templates/custom_my_metric.yaml").read_text()
     [instance] = yaml.safe_load(template.replace("$interval", "45").replace("$name", "custom_my_metric"))["instances"]
     check = module.CustomMyMetricCheck("custom_my_metric", {}, [instance])
     print(f"custom_my_metric under datadog_checks.base (stub aggregator, no Agent); "

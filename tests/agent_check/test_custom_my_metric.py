@@ -18,8 +18,8 @@ import yaml  # noqa: E402 - after the skip: pyyaml comes with datadog-checks-bas
 from datadog_checks.base.stubs import aggregator as stub_aggregator  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-CHECK_FILE = RECIPES / "files" / "checks.d" / "custom_my_metric.py"
-YAML_TEMPLATE = RECIPES / "templates" / "custom_my_metric.yaml"
+CHECK_FILE = RECIPES / "vm" / "files" / "checks.d" / "custom_my_metric.py"
+YAML_TEMPLATE = RECIPES / "vm" / "templates" / "custom_my_metric.yaml"
 TAGS = ["role:database", "owner:runbook"]
 
 

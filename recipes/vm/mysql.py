@@ -11,14 +11,11 @@ from invoke import task
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from recipes.agent import RESTART_AGENT, merge_datadog_yaml
-from recipes.hosts import run_on_hosts
-from recipes.steps import FileState, HostRun, StepFailed, ensure_packages, heredoc, host_plan, render
+from recipes.vm.agent import RESTART_AGENT, merge_datadog_yaml
+from recipes.vm.hosts import run_on_hosts
+from recipes.vm.options import HOST_HELP
+from recipes.vm.steps import FileState, HostRun, StepFailed, ensure_packages, heredoc, host_plan, render
 
-HOST_HELP = {
-    "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
-    "dry_run": "show each step and the diff of each file it would write; change nothing",
-}
 CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
 # Earlier versions of this runbook wrote a rotation block here; the server package rotates the same files, and
 # logrotate then refuses both ("duplicate log entry"). New files inherit the default ACL, so nothing is needed.

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import rrulestr
 from matplotlib.patches import Rectangle
 
-from recipes import preview_style as style
-from recipes.preview_inputs import PreviewInputError, load_payload, require, sample_values, settings
+from recipes.site.previews import style
+from recipes.site.previews.inputs import PreviewInputError, load_payload, require, sample_values, settings
 
 DURATION = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -2,11 +2,14 @@
 
 Every picture records in ``<out_dir>/manifest.json`` the SHA-256 of its inputs (payload files, the generator
 code, its parameters) and of its output. ``check_stale`` recomputes them: a payload edit, a code change or a
-changed setting without ``invoke previews`` makes the check (and its test) fail.
+changed setting without ``invoke previews`` makes the check (and its test) fail. Generator code is named by
+module (``recipes.site.previews.monitor``), not by path: moving a file costs one regeneration, and a module or
+file that does not exist stops the plan by name.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,24 +19,27 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import matplotlib
 from rich.syntax import Syntax
 from rich.text import Text
 
-from recipes import capture, preview_dashboard as dash, preview_downtimes as downtimes, preview_simulation as sim
-from recipes import preview_monitor as monitor_preview
-from recipes.preview_inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files, plain,
-                                    sample_values, settings, sha256_file)
+from recipes.api import messages
+from recipes.site.previews import capture, dashboard as dash, downtimes, inputs, monitor as monitor_preview
+from recipes.site.previews import simulation as sim, style
+from recipes.site.previews.inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files, plain,
+                                          sample_values, settings, sha256_file)
 from recipes.uvtool import UvNotFound, child_env, uv_command
+from recipes.vm import check
 
 FIGURES_FILE = ROOT / "docs" / "figures.yml"
 MANIFEST = "manifest.json"
 OUT = "<out_dir>"  # manifest prefix of inputs stored beside the pictures
-# The payload loader (recipes/payloads.py) is not hashed: it belongs to another concern, and a change in what
-# it returns is caught by the byte-for-byte regeneration test instead.
-COMMON_CODE = ["recipes/preview_plan.py", "recipes/preview_inputs.py", "recipes/preview_style.py"]
+# The payload loader (recipes/api/payloads.py) is not hashed: it belongs to another concern, and a change in
+# what it returns is caught by the byte-for-byte regeneration test instead.
+COMMON_CODE = [__name__, inputs, style]
 # Figures drawn from a capture of a real run: figure key -> capture files to try, first found wins.
 CAPTURES = {
     "tags-yaml": ["tags-yaml"],
@@ -46,9 +52,10 @@ CAPTURES = {
     "random-int": ["random-int"],
     "apm-demo": ["apm-demo"],
 }
-CHECK_SOURCE = "recipes/files/checks.d/custom_my_metric.py"
-CHECK_TEMPLATE = "recipes/templates/custom_my_metric.yaml"
-CHECK_RUNNER = "recipes/preview_check_run.py"
+CHECK_SOURCE = Path(check.SOURCE)
+CHECK_TEMPLATE = Path(check.TEMPLATE)
+# Run by the check's own uv project (it needs datadog_checks.base): named, never imported here.
+CHECK_RUNNER = "recipes.site.previews.check_run"
 
 
 @dataclass
@@ -57,18 +64,18 @@ class Picture:
 
     key: str
     file: str                       # relative to the output folder
-    code: list[str]                 # generator files, relative to the repository
+    code: list[ModuleType | str]    # generator modules (a name for one run elsewhere, never imported here)
     draw: Callable[[Path], Path]
     figure: str | None = None
     payloads: list[str] = field(default_factory=list)
     params: dict = field(default_factory=dict)
-    sources: list[str] = field(default_factory=list)  # other input files (captures, summaries)
+    sources: list[Path] = field(default_factory=list)  # other input files (templates, captures, sources)
     out_sources: list[str] = field(default_factory=list)  # inputs kept beside the pictures (snapshots)
 
     def inputs(self, folder: Path) -> dict[str, str]:
-        files = [*COMMON_CODE, *self.code, *self.sources,
-                 *(str(p.relative_to(ROOT)) for key in self.payloads for p in payload_files(key))]
-        hashes = {name: _sha_or_missing(ROOT / name) for name in files}
+        hashes = {name: sha256_file(path) for name, path in map(module_source, [*COMMON_CODE, *self.code])}
+        files = [*self.sources, *(path for key in self.payloads for path in payload_files(key))]
+        hashes.update({repo_rel(path): _sha_of_input(path) for path in files})
         hashes.update({f"{OUT}/{name}": _sha_or_missing(folder / name) for name in self.out_sources})
         return dict(sorted(hashes.items()))
 
@@ -82,7 +89,7 @@ def _rich_version() -> str:
     return version("rich")
 
 
-def _rel(path: Path) -> str:
+def repo_rel(path: Path) -> str:
     """``path`` relative to the repository when inside it (manifest keys stay machine-independent)."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
@@ -91,25 +98,41 @@ def _sha_or_missing(path: Path) -> str:
     return sha256_file(path) if path.is_file() else "missing"
 
 
+def module_source(module: ModuleType | str) -> tuple[str, Path]:
+    """(dotted name, source file) of a generator module; one named that does not exist stops the plan."""
+    if isinstance(module, ModuleType):
+        return module.__name__, Path(module.__file__)
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        raise PreviewInputError(f"generator module {module} does not exist")
+    return module, Path(spec.origin)
+
+
+def _sha_of_input(path: Path) -> str:
+    if not path.is_file():
+        raise PreviewInputError(f"input {repo_rel(path)} of a picture does not exist")
+    return sha256_file(path)
+
+
 # --- the plan -----------------------------------------------------------------------------------
 def message_plan(config) -> list[Picture]:
     cfg = settings(config)
     mon = load_monitor(sample_values(config))
     texts = monitor_preview.rendered_messages(mon, cfg["sample_ctx"])
-    code = ["recipes/preview_monitor.py", "recipes/monitor_lint.py", "recipes/templates/previews/card.svg",
-            "recipes/capture.py"]
+    code = [monitor_preview, messages, capture]
     params = {"sample": cfg["sample"], "host": config["api"]["host"], "notify": config["api"]["notify"]}
 
     def card(state):
         return lambda path: monitor_preview.draw_card(mon, state, texts[state], cfg["sample_ctx"], path)
 
     pictures = [Picture(f"{name}-monitor", f"monitor/{name}-monitor.svg", code, card(state),
-                        figure=f"{name}-monitor" if state != "recovery" else None, payloads=["monitor"], params=params)
+                        figure=f"{name}-monitor" if state != "recovery" else None, payloads=["monitor"], params=params,
+                        sources=[monitor_preview.CARD])
                 for state, name in (("alert", "alert"), ("warning", "warning"), ("no_data", "no-data"),
                                     ("recovery", "recovery"))]
     pictures.append(Picture("alert-host-ip", "monitor/alert-host-ip.svg", code,
                             lambda path: monitor_preview.draw_host_ip(mon, cfg["sample_ctx"], path),
-                            figure="alert-host-ip", payloads=["monitor"], params=params))
+                            figure="alert-host-ip", payloads=["monitor"], params=params, sources=[monitor_preview.CARD]))
     return pictures
 
 
@@ -123,7 +146,7 @@ def monitor_plan(config) -> list[Picture]:
         return monitor_preview.draw_timeline(series, evals, mon["options"]["thresholds"], path)
 
     return [Picture("monitor-timeline", "monitor/monitor-timeline.svg",
-                    ["recipes/preview_monitor.py", "recipes/preview_simulation.py"], draw,
+                    [monitor_preview, sim], draw,
                     payloads=["monitor"], params={"simulation": cfg["simulation"]})]
 
 
@@ -134,7 +157,7 @@ def downtime_plan(config) -> list[Picture]:
     colours = {"downtime-weeknights": "#7e57c2", "downtime-weekends": "#26a69a"}
     params = {"timezone": zone.key, "business_hours": {k: hours[k] for k in ("opens", "closes", "workdays")},
               "calendar_week": cfg["calendar_week"], "dst_week": cfg["dst_week"]}
-    code = ["recipes/preview_downtimes.py"]
+    code = [downtimes]
 
     def week(monday_iso: str, keys: tuple[str, ...], title: str):
         def draw(path):
@@ -177,7 +200,7 @@ def dashboard_plan(config) -> list[Picture]:
     sim_cfg, dcfg = cfg["simulation"], cfg["dashboard"]
     series = sim.simulate(sim_cfg["seed"], sim_cfg["duration_s"], sim_cfg["interval_s"])
     now_s = _seconds(dcfg["now"])
-    code = ["recipes/preview_dashboard.py", "recipes/preview_simulation.py"]
+    code = [dash, sim]
     params = {"simulation": sim_cfg, "dashboard": dcfg}
     query = lambda kind: by_kind[kind]["requests"][0]["q"]  # noqa: E731
     pictures = [
@@ -200,7 +223,7 @@ def dashboard_plan(config) -> list[Picture]:
     return pictures + [_apm_picture(config, cfg, code)]
 
 
-def _apm_picture(config, cfg: dict, code: list[str]) -> Picture:
+def _apm_picture(config, cfg: dict, code: list[ModuleType | str]) -> Picture:
     """From apm-demo's measured summary, snapshotted next to the pictures so CI checks the same input."""
     board = load_payload("apm-dashboard", sample_values(config))
     measured_path = ROOT / cfg["apm_summary"]
@@ -255,12 +278,11 @@ def captures_plan(config, source: str | None = None) -> list[Picture]:
         if found is None:
             continue
         text = capture_text(found)
-        refuse_secrets(text, _rel(found))
-        rel = _rel(found)
+        refuse_secrets(text, repo_rel(found))
         pictures.append(Picture(
-            figure, f"captures/{figure}.svg", ["recipes/capture.py"],
+            figure, f"captures/{figure}.svg", [capture],
             lambda path, text=text, name=found.stem: capture.text_to_svg(text, path, f"captured run: {name}"),
-            figure=figure if figure in _figure_keys() else None, sources=[rel], params={"capture": found.name}))
+            figure=figure if figure in _figure_keys() else None, sources=[found], params={"capture": found.name}))
     return pictures
 
 
@@ -273,10 +295,10 @@ def capture_text(path: Path) -> str:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        raise PreviewInputError(f"{_rel(path)}: not UTF-8 text (byte {error.start}); not converted") from None
+        raise PreviewInputError(f"{repo_rel(path)}: not UTF-8 text (byte {error.start}); not converted") from None
     found = CONTROL.search(text)
     if found:
-        raise PreviewInputError(f"{_rel(path)}: control character {found.group(0)!r} at offset {found.start()} "
+        raise PreviewInputError(f"{repo_rel(path)}: control character {found.group(0)!r} at offset {found.start()} "
                                 "is not terminal output; not converted")
     return text
 
@@ -296,7 +318,8 @@ def check_run_output(config) -> str:
     """The custom check run a few times under the real datadog_checks.base (its own uv project, tests/agent_check)."""
     run, check = config["previews"]["check_run"], config["check"]
     try:
-        command = uv_command("run", "--project", "tests/agent_check", "--frozen", "--quiet", "python", CHECK_RUNNER,
+        command = uv_command("run", "--project", "tests/agent_check", "--frozen", "--quiet", "python",
+                             str(module_source(CHECK_RUNNER)[1].relative_to(ROOT)),
                              "--runs", str(run["runs"]), "--seed", str(run["seed"]), "--name", check["name"],
                              "--interval", str(check["min_collection_interval"]))
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=child_env())
@@ -309,8 +332,8 @@ def check_run_output(config) -> str:
 
 def check_run_plan(config, captured: set[str]) -> list[Picture]:
     """random-int: the check's source and its runs under datadog_checks.base, unless a capture of a run exists."""
-    source = ROOT / CHECK_SOURCE
-    if "random-int" in captured or not source.is_file():
+    source = CHECK_SOURCE
+    if "random-int" in captured:
         return []
 
     def draw(path):
@@ -318,10 +341,10 @@ def check_run_plan(config, captured: set[str]) -> list[Picture]:
         return capture.renderables_to_svg(
             [Syntax(source.read_text(encoding="utf-8"), "python", theme="monokai", line_numbers=True),
              Text.from_ansi(output.rstrip("\n"))],
-            path, f"{CHECK_SOURCE}, run under datadog_checks.base")
+            path, f"{repo_rel(CHECK_SOURCE)}, run under datadog_checks.base")
 
-    return [Picture("random-int", "captures/random-int.svg", ["recipes/capture.py", CHECK_RUNNER], draw,
-                    figure="random-int", sources=[CHECK_SOURCE, CHECK_TEMPLATE, "tests/agent_check/uv.lock"],
+    return [Picture("random-int", "captures/random-int.svg", [capture, CHECK_RUNNER], draw,
+                    figure="random-int", sources=[CHECK_SOURCE, CHECK_TEMPLATE, ROOT / "tests/agent_check/uv.lock"],
                     params={"check_run": plain(config["previews"]["check_run"]), "check": plain(config["check"])})]
 
 
@@ -386,10 +409,10 @@ def read_manifest(path: Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PreviewInputError(f"{_rel(path)}: corrupt manifest ({error}); restore it with git or delete it") from None
+        raise PreviewInputError(f"{repo_rel(path)}: corrupt manifest ({error}); restore it with git or delete it") from None
     fields = {"file", "inputs", "params", "output"}
     if not isinstance(manifest, dict) or not all(isinstance(e, dict) and fields <= set(e) for e in manifest.values()):
-        raise PreviewInputError(f"{_rel(path)}: corrupt manifest (each entry needs {', '.join(sorted(fields))}); "
+        raise PreviewInputError(f"{repo_rel(path)}: corrupt manifest (each entry needs {', '.join(sorted(fields))}); "
                                 "restore it with git or delete it")
     return manifest
 
@@ -419,7 +442,7 @@ def check_stale(config) -> list[str]:
     folder = out_folder(config, None)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
-        return [f"{_rel(manifest_path)} is missing"]
+        return [f"{repo_rel(manifest_path)} is missing"]
     manifest = read_manifest(manifest_path)
     problems = []
     for picture in full_plan(config, captures=False):

@@ -8,15 +8,14 @@ from invoke import task
 from invoke.exceptions import Exit
 from ruamel.yaml import YAML
 
-from recipes.agent import RESTART_AGENT
-from recipes.hosts import run_on_hosts
-from recipes.steps import HostRun, host_plan, render
+from recipes.vm.agent import RESTART_AGENT
+from recipes.vm.hosts import run_on_hosts
+from recipes.vm.options import HOST_HELP
+from recipes.vm.steps import HostRun, host_plan, render
 
-HOST_HELP = {
-    "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
-    "dry_run": "show each step and the diff of each file it would write; change nothing",
-}
-FILES = os.path.join(os.path.dirname(__file__), "files")
+HERE = os.path.dirname(__file__)
+SOURCE = os.path.join(HERE, "files", "checks.d", "custom_my_metric.py")  # shipped as it is
+TEMPLATE = os.path.join(HERE, "templates", "custom_my_metric.yaml")  # rendered with the name and interval
 AGENT_DIR = "/etc/datadog-agent"
 
 
@@ -25,8 +24,8 @@ def check_files(name: str, interval) -> dict[str, str]:
     conf = render("custom_my_metric.yaml", "check", name=name, interval=int(interval))
     instances = YAML(typ="safe").load(conf)["instances"]
     if len(instances) != 1 or instances[0]["min_collection_interval"] != int(interval):
-        raise Exit("error: templates/custom_my_metric.yaml must render exactly one instance with the interval", code=2)
-    with open(os.path.join(FILES, "checks.d", "custom_my_metric.py"), encoding="utf-8") as handle:
+        raise Exit("error: recipes/vm/templates/custom_my_metric.yaml must render exactly one instance with the interval", code=2)
+    with open(SOURCE, encoding="utf-8") as handle:
         code = handle.read()
     return {f"{AGENT_DIR}/checks.d/{name}.py": code, f"{AGENT_DIR}/conf.d/{name}.yaml": conf}
 

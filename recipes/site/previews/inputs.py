@@ -6,10 +6,10 @@ import hashlib
 from datetime import date, time
 from pathlib import Path
 
-from recipes import payloads
+from recipes import ROOT
+from recipes.api import payloads
 from recipes.settings import InputError
 
-ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = ROOT / "payloads"
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
@@ -27,13 +27,13 @@ def sample_values(config, **extra) -> dict[str, object]:
 
 
 def load_payload(key: str, values: dict[str, object], at_least_once: bool = False) -> dict:
-    """The body ``invoke apply`` would send for payload ``key``, via the payloads loader (recipes/payloads.py)."""
+    """The body ``invoke apply`` would send for payload ``key``, via the payloads loader (recipes/api/payloads.py)."""
     try:
         return payloads.render(payloads.spec(key), values, at_least_once=at_least_once)
     except payloads.PayloadError as error:
         raise PreviewInputError(f"payloads/{error}") from None
     except StopIteration:
-        raise PreviewInputError(f"no payload named {key!r} in recipes/payloads.py SPECS") from None
+        raise PreviewInputError(f"no payload named {key!r} in recipes/api/payloads.py SPECS") from None
 
 
 def payload_files(key: str) -> list[Path]:

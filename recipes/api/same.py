@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from recipes.payloads import WEEKDAYS
+from recipes.api.payloads import WEEKDAYS
 
 MISSING = object()  # a key the server left out
 

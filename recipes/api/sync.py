@@ -4,7 +4,7 @@ Each object is found again by a stable mark: dashboards by title, the monitor by
 `managed-by:dd-runbook`, downtimes by the `[dd-runbook:<name>]` marker opening their message (and the
 monitor they mute). Lists are read to their last page. Live objects are compared on the payload's own
 fields only, so what the server adds (ids, timestamps, read-only fields, defaults) never shows as a
-change, nor what it rewrites without changing the meaning (recipes/ddsame.py), and an unchanged
+change, nor what it rewrites without changing the meaning (recipes/api/same.py), and an unchanged
 object gets no write. Every payload is rendered and validated before the first request, and a create
 is never sent again before the object has been looked up.
 """
@@ -26,9 +26,8 @@ from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequ
 from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRequest
 from datadog_api_client.v2.model.downtime_update_request import DowntimeUpdateRequest
 
-from recipes import ddsame
-from recipes import payloads as P
-from recipes.ddapi import Apis, ApiFailure, call, post
+from recipes.api import payloads as P, same
+from recipes.api.client import Apis, ApiFailure, call, post
 
 MONITOR_TAG = "managed-by:dd-runbook"
 DASHBOARD_MARK = "Managed by dd-runbook."
@@ -91,7 +90,7 @@ class DashboardKind:
         return sorted(found, key=lambda d: d.get("created_at", ""))
 
     def comparable(self, live: dict, body: dict) -> dict:
-        return ddsame.project(live, body, "dashboard")
+        return same.project(live, body, "dashboard")
 
     def create(self, apis, body):
         return to_json(apis.dashboards.create_dashboard(to_model(body, Dashboard)))
@@ -114,7 +113,7 @@ class MonitorKind:
         return sorted(exact, key=lambda m: m["id"])
 
     def comparable(self, live: dict, body: dict) -> dict:
-        return ddsame.project(live, body, "monitor")
+        return same.project(live, body, "monitor")
 
     def create(self, apis, body):
         return to_json(apis.monitors.create_monitor(to_model(body, Monitor)))
@@ -145,8 +144,8 @@ class DowntimeKind:
         live_recs = (attributes.get("schedule") or {}).get("recurrences") or []
         for live_rec, want in zip(live_recs, (wanted.get("schedule") or {}).get("recurrences") or []):
             if "start" in want:
-                live_rec["start"] = ddsame.recurrence_start(live_rec.get("start"), want["start"], want.get("rrule"))
-        return {"data": {"type": "downtime", "attributes": ddsame.project(attributes, wanted, "downtime")}}
+                live_rec["start"] = same.recurrence_start(live_rec.get("start"), want["start"], want.get("rrule"))
+        return {"data": {"type": "downtime", "attributes": same.project(attributes, wanted, "downtime")}}
 
     def create(self, apis, body):
         return to_json(apis.downtimes.create_downtime(to_model(body, DowntimeCreateRequest)))["data"]

@@ -19,6 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -339,23 +340,51 @@ TEMPLATES = posixpath.join(posixpath.dirname(__file__), "templates")
 PLACEHOLDER_RE = re.compile(r"<[A-Za-z0-9_ .:\-]+>")
 
 
-def host_plan(body, steps: int, preflight=()):
-    """A task's work on one host: read-only checks of host state first, then ``body`` (``steps`` steps).
+@dataclass(frozen=True)
+class HostPlan:
+    """A task's work on one host: read-only checks of host state first (``preflight``, one step each), then
+    ``body``, which runs ``body_steps`` steps.
 
     A check finds state that would make a later step fail (a malformed file) before anything is written;
-    ``setup`` runs every task's checks before the first task's body.
+    ``setup`` runs every task's checks before the first task's body. ``steps`` is the [n/N] total, and a
+    successful run that ran another number of steps fails: a total that drifts from its body is caught.
     """
-    def plan(run: HostRun) -> None:
-        for check in plan.preflight:
-            check(run)
-        plan.body(run)
 
-    plan.body, plan.preflight, plan.steps = body, tuple(preflight), steps + len(preflight)
-    return plan
+    body: Callable[[HostRun], None]
+    body_steps: int
+    preflight: tuple[Callable[[HostRun], None], ...] = ()
+
+    @property
+    def steps(self) -> int:
+        return self.body_steps + len(self.preflight)
+
+    def __call__(self, run: HostRun) -> None:
+        run.total_steps = self.steps
+        for check in self.preflight:
+            check(run)
+        self.body(run)
+        if run.step_index != self.steps:
+            raise StepFailed(f"the plan declares {self.steps} steps but ran {run.step_index}: "
+                             "correct the count given to host_plan")
+
+
+def host_plan(body: Callable[[HostRun], None], steps: int, preflight=()) -> HostPlan:
+    """A plan of ``steps`` steps (handlers are not counted) run by ``body``, after the ``preflight`` checks."""
+    return HostPlan(body, steps, tuple(preflight))
+
+
+def combined(plans: list[HostPlan]) -> HostPlan:
+    """Several plans as one: every plan's checks first, then every body in order; the totals add up."""
+    def every_body(run: HostRun) -> None:
+        for each in plans:
+            each.body(run)
+
+    return HostPlan(every_body, sum(each.body_steps for each in plans),
+                    tuple(check for each in plans for check in each.preflight))
 
 
 def render(template: str, source: str = "", **values) -> str:
-    """Fill ``recipes/templates/<template>`` ($name fields); refuse any value or line left as a <PLACEHOLDER>."""
+    """Fill ``recipes/vm/templates/<template>`` ($name fields); refuse any value or line left as a <PLACEHOLDER>."""
     from string import Template
 
     for key, value in values.items():

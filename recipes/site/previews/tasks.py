@@ -19,8 +19,8 @@ GROUP_HELP = {"out": "folder for the pictures (default: previews.out_dir)"}
 
 
 def _run(c, pictures: list, out: str | None) -> None:
-    from recipes.preview_inputs import ROOT
-    from recipes.preview_plan import generate
+    from recipes.site.previews.inputs import ROOT
+    from recipes.site.previews.plan import generate
 
     written = generate(c.config, pictures, out)
     table = Table("figure", "picture", title="Pictures written")
@@ -32,7 +32,7 @@ def _run(c, pictures: list, out: str | None) -> None:
 @contextmanager
 def _stop_on_bad_input():
     """A bad payload or setting stops the task with one clear line (file and field), before anything is written."""
-    from recipes.preview_inputs import PreviewInputError
+    from recipes.site.previews.inputs import PreviewInputError
 
     try:
         yield
@@ -43,7 +43,7 @@ def _stop_on_bad_input():
 @task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})
 def previews(c, out=None, no_captures=False):
     """Regenerate every picture of the site from the payloads and simulated data."""
-    from recipes.preview_plan import full_plan
+    from recipes.site.previews.plan import full_plan
 
     with _stop_on_bad_input():
         _run(c, full_plan(c.config, captures=not no_captures), out)
@@ -52,9 +52,10 @@ def previews(c, out=None, no_captures=False):
 @task(help=GROUP_HELP)
 def preview_messages(c, out=None):
     """Render the monitor's alert, warning, no-data and recovery texts and lint the message."""
-    from recipes import monitor_lint, preview_monitor as monitor_preview
-    from recipes.preview_inputs import load_monitor, sample_values, settings
-    from recipes.preview_plan import message_plan
+    from recipes.api import messages
+    from recipes.site.previews import monitor as monitor_preview
+    from recipes.site.previews.inputs import load_monitor, sample_values, settings
+    from recipes.site.previews.plan import message_plan
 
     with _stop_on_bad_input():
         cfg = settings(c.config)
@@ -62,9 +63,9 @@ def preview_messages(c, out=None):
         pictures = message_plan(c.config)
     table = Table("state", "recipients", "text", title=f"Notifications of {mon['name']!r}")
     for state, text in monitor_preview.rendered_messages(mon, cfg["sample_ctx"]).items():
-        table.add_row(state, ", ".join(monitor_lint.recipients(mon["message"], state)), text)
+        table.add_row(state, ", ".join(messages.recipients(mon["message"], state)), text)
     task_console().print(table)
-    _print_lint(monitor_lint.lint(mon["message"], mon["query"]), mon["query"])
+    _print_lint(messages.lint(mon["message"], mon["query"]), mon["query"])
     with _stop_on_bad_input():
         _run(c, pictures, out)
 
@@ -80,9 +81,9 @@ def _print_lint(findings, query: str) -> None:
 @task(help=GROUP_HELP)
 def preview_monitor(c, out=None):
     """Simulate a day of my_metric and compare the monitor as written with the at-least-once variant."""
-    from recipes import preview_monitor as monitor_preview, preview_simulation as sim
-    from recipes.preview_inputs import load_monitor, sample_values, settings
-    from recipes.preview_plan import monitor_plan
+    from recipes.site.previews import monitor as monitor_preview, simulation as sim
+    from recipes.site.previews.inputs import load_monitor, sample_values, settings
+    from recipes.site.previews.plan import monitor_plan
 
     with _stop_on_bad_input():
         cfg = settings(c.config)
@@ -107,9 +108,9 @@ def preview_monitor(c, out=None):
             "wall_clock": "count durations on the local clock instead of as elapsed time across a DST change"})
 def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     """Expand the downtime schedules into concrete windows, check nights and weekends have no gap."""
-    from recipes import preview_downtimes as downtimes
-    from recipes.preview_inputs import PreviewInputError, settings
-    from recipes.preview_plan import downtime_plan
+    from recipes.site.previews import downtimes
+    from recipes.site.previews.inputs import PreviewInputError, settings
+    from recipes.site.previews.plan import downtime_plan
 
     with _stop_on_bad_input():
         cfg = settings(c.config)
@@ -139,7 +140,7 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
 @task(help=GROUP_HELP)
 def preview_dashboard(c, out=None):
     """Draw each timeboard widget, the Host Map card and the APM dashboard from simulated or measured data."""
-    from recipes.preview_plan import dashboard_plan
+    from recipes.site.previews.plan import dashboard_plan
 
     with _stop_on_bad_input():
         _run(c, dashboard_plan(c.config), out)
@@ -148,7 +149,7 @@ def preview_dashboard(c, out=None):
 @task(help={**GROUP_HELP, "source": "folder of <figure-key>.txt captures (default: previews.captures_dir)"})
 def preview_captures(c, out=None, source=None):
     """Turn the end-to-end suite's captured outputs (artifacts/captures/*.txt) into terminal pictures."""
-    from recipes.preview_plan import captures_plan
+    from recipes.site.previews.plan import captures_plan
 
     with _stop_on_bad_input():
         pictures = captures_plan(c.config, source)
@@ -161,8 +162,8 @@ def preview_captures(c, out=None, source=None):
 @task
 def previews_check(c):
     """Fail when a committed picture no longer matches its inputs (payloads, generator code, parameters)."""
-    from recipes.preview_inputs import ROOT
-    from recipes.preview_plan import check_stale
+    from recipes.site.previews.inputs import ROOT
+    from recipes.site.previews.plan import check_stale
 
     with _stop_on_bad_input():
         problems = check_stale(c.config)

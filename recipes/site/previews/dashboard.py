@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from matplotlib.patches import RegularPolygon
 
-from recipes import preview_simulation as sim, preview_style as style
+from recipes.site.previews import simulation as sim, style
 
 ANOMALY_NOTE = ("Approximation of Datadog's 'basic' algorithm (a lagging rolling quantile): band = rolling median "
                 "+/- bounds x half the 10-90 % spread of the previous hour. Simulated data, not a Datadog screenshot")

@@ -14,7 +14,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 import paramiko
 from fabric import Config, Connection, ThreadingGroup
@@ -23,7 +22,7 @@ from invoke.exceptions import Exit
 from rich.console import Console
 from rich.table import Table
 
-from recipes.steps import CHANGED, FAILED, OK, HostRun, StepFailed
+from recipes.vm.steps import CHANGED, FAILED, OK, HostPlan, HostRun, StepFailed
 from recipes.terminal import task_console
 
 # paramiko's transport thread logs its own tracebacks (a banner timeout, a reset); with no handler Python would
@@ -205,7 +204,7 @@ def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str,
     return table
 
 
-def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: Callable[[HostRun], None], console: Console | None = None):
+def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: Console | None = None):
     """Run ``plan`` on every selected host in parallel (one connection each), print a summary, exit 1 on failure."""
     console = console or task_console(min_width=120)
     try:
@@ -227,7 +226,6 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: Callable[[HostRun], 
         def one(conn_target):
             conn, target = conn_target
             run = HostRun(conn, target.label, console, dry_run=dry_run, lock=lock)
-            run.total_steps = getattr(plan, "steps", 0)
             runs[target.label] = run
             begin = time.monotonic()
             try:

@@ -1,4 +1,6 @@
-"""Datadog monitor messages offline: render the text each state sends, and lint it like the monitor editor.
+"""Datadog monitor messages offline, the one parser of their templates: render the text each state sends
+(the previews), lint it like the monitor editor (the previews' notes), and the problems ``invoke validate``
+refuses (``problems``).
 
 The template language is Datadog's: ``{{#is_alert}} ... {{/is_alert}}`` blocks (``{{^is_alert}}`` negates),
 variables such as ``{{value}}`` or ``{{host.ip}}``, and @-handles that say who is notified.
@@ -115,6 +117,24 @@ def lint(message: str, query: str = "") -> list[Finding]:
                 findings.append(Finding("warning", f"In message: {handle} is used in {block} but not in is_recovery. "
                                                    f"No recovery notification will be sent."))
     return findings
+
+
+def problems(message: str, query: str, thresholds: dict, options: dict) -> list[str]:
+    """What makes a monitor wrong, for ``invoke validate``: the editor's errors (unbalanced or unknown blocks,
+    unknown variables), a host variable the query leaves empty, and a state that can happen but whose
+    notification reaches no @-handle."""
+    scan = _scan(message)
+    found = [f.message for f in lint(message, query) if f.level == "error"]
+    if any(name in HOST_VARIABLES for name in scan.variables) and "host" not in group_keys(query):
+        found.append("uses {{host.*}} but the query is not grouped `by {host}` (the variable stays empty)")
+    if not scan.handle_blocks:
+        return found + ["notifies nobody (no @-handle in it)"]
+    states = ["alert"] + (["warning"] if thresholds.get("warning") is not None else [])
+    states += (["no_data"] if options.get("notify_no_data") else []) + ["recovery"]
+    silent = [state for state in states if not recipients(message, state)]
+    if silent:
+        found.append(f"notifies nobody on {', '.join(silent)} (no @-handle reaches that state)")
+    return found
 
 
 def _is_group_variable(name: str, groups: set[str]) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # mkdocs-macros loads this file by path, before recipes is importable
 FIGURES_FILE = ROOT / "docs" / "figures.yml"
 
 # `invoke some-task` in a page's text must name a real task.
@@ -169,7 +169,8 @@ def all_run_its() -> str:
     tasks = load_namespace()
     out = []
     for section, modules in tasks.SECTIONS.items():
-        out.append(f"## {section}\n")
+        code = ", ".join(f"`{Path(module.__file__).resolve().relative_to(ROOT)}`" for module in modules)
+        out.append(f"## {section}\n\nCode: {code}.\n")
         for module in modules:
             for name in tasks.Collection.from_module(module).tasks:
                 out.append(f"### {name}\n\n{render_run_it(name)}")
@@ -180,7 +181,7 @@ def monitor_simulation_table() -> str:
     """The monitor as written vs "at least once" on a simulated day, computed at build time from the payloads."""
     import json  # noqa: PLC0415
 
-    from recipes import preview_simulation as sim  # noqa: PLC0415
+    from recipes.site.previews import simulation as sim  # noqa: PLC0415
     from recipes.defaults import CONFIG  # noqa: PLC0415
 
     cfg = CONFIG["previews"]["simulation"]

@@ -27,10 +27,10 @@ from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v2.model.downtime_create_request import DowntimeCreateRequest
 from dateutil.rrule import rrulestr
 
-from recipes import monitor_lint
+from recipes import ROOT
+from recipes.api import messages
 from recipes.settings import InputError
 
-ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD_DIR = ROOT / "payloads"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
@@ -441,10 +441,7 @@ def monitor_problems(body: dict) -> list[str]:
     if float(thresholds["critical"]) != float(found.group(6)):
         problems.append(f"options.thresholds.critical: {thresholds['critical']} differs from the query's {found.group(6)}")
     problems += threshold_order(thresholds, above=found.group(5).startswith(">"))
-    message = body.get("message", "")
-    if "{{host." in message and "by {host}" not in found.group(4):
-        problems.append("message: uses {{host.*}} but the query is not grouped `by {host}` (the variable stays empty)")
-    return problems + message_problems(message, thresholds, options)
+    return problems + [f"message: {p}" for p in messages.problems(body.get("message", ""), query, thresholds, options)]
 
 
 def threshold_order(thresholds: dict, above: bool) -> list[str]:
@@ -454,20 +451,6 @@ def threshold_order(thresholds: dict, above: bool) -> list[str]:
         return []
     side = "equal to" if warning == critical else ("above" if warning > critical else "below")
     return [f"options.thresholds.warning ({warning}) is {side} critical ({critical})"]
-
-
-def message_problems(message: str, thresholds: dict, options: dict) -> list[str]:
-    """The editor's errors (unbalanced or unknown blocks, unknown variables), and a state that can
-    happen but whose notification reaches no @-handle."""
-    problems = [f"message: {f.message}" for f in monitor_lint.lint(message) if f.level == "error"]
-    if not monitor_lint.HANDLE.search(message):
-        return problems + ["message: notifies nobody (no @-handle in it)"]
-    states = ["alert"] + (["warning"] if thresholds.get("warning") is not None else [])
-    states += (["no_data"] if options.get("notify_no_data") else []) + ["recovery"]
-    silent = [state for state in states if not monitor_lint.recipients(message, state)]
-    if silent:
-        problems.append(f"message: notifies nobody on {', '.join(silent)} (no @-handle reaches that state)")
-    return problems
 
 
 START = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")

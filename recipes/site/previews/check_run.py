@@ -1,7 +1,7 @@
 """Run the custom check a few times under the real datadog_checks.base and print what it submitted.
 
 This file is executed by the custom check's own uv project (tests/agent_check), which has datadog_checks.base:
-    uv run --project tests/agent_check --frozen python recipes/preview_check_run.py --runs 3 --seed 45
+    uv run --project tests/agent_check --frozen python recipes/site/previews/check_run.py --runs 3 --seed 45
 It imports nothing from the runbook's environment; the seed makes the picture reproducible.
 """
 
@@ -15,9 +15,9 @@ import yaml
 from datadog_checks.base import __version__ as base_version
 from datadog_checks.base.stubs import aggregator
 
-RECIPES = Path(__file__).resolve().parent
-CHECK_FILE = RECIPES / "files" / "checks.d" / "custom_my_metric.py"
-YAML_TEMPLATE = RECIPES / "templates" / "custom_my_metric.yaml"
+VM = Path(__file__).resolve().parents[2] / "vm"  # the check as recipes/vm/check.py installs it
+CHECK_FILE = VM / "files" / "checks.d" / "custom_my_metric.py"
+YAML_TEMPLATE = VM / "templates" / "custom_my_metric.yaml"
 
 
 def main() -> None:

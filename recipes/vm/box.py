@@ -1,4 +1,5 @@
-"""The VM as a whole: bring the Vagrant box up, run every VM step in order, verify what the Agent reports."""
+"""The VM as a whole: bring the Vagrant box up (vm-up), run every VM step in order (setup), verify what the
+Agent reports (verify)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,22 @@ import shutil
 from invoke import task
 from invoke.exceptions import Exit
 
-from recipes import agent, check, mysql
-from recipes.hosts import run_on_hosts
-from recipes.steps import HostRun, StepFailed, host_plan
+from recipes.vm import agent, check, mysql
+from recipes.vm.hosts import run_on_hosts
+from recipes.vm.options import HOST, HOST_HELP
+from recipes.vm.steps import HostRun, StepFailed, combined, host_plan
 
-HOST_HELP = {
-    "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
-    "dry_run": "show each step and the diff of each file it would write; change nothing",
-}
 STATUS_LINES = re.compile(r"(Agent \(v|Status date|Hostname:|API Key|mysql|custom_my_metric|Total Runs|Errors|\[OK\]|\[ERROR\]|Instance ID)")
 
 
 def setup_plan(c, dry_run=False):
     """Every VM step in order; all input is validated here, before the first connection."""
-    plans = [
+    return combined([
         agent.install_plan(c.config, agent.api_key_from_env(dry_run)),
         agent.tags_plan(agent.resolve_tags(c.config, None)),
         mysql.mysql_plan(mysql.settings_from(c.config)),
         check.check_plan(check.check_files(c.config.check.name, c.config.check.min_collection_interval)),
-    ]
-
-    def every_step(run: HostRun) -> None:
-        for each in plans:
-            each.body(run)
-
-    return host_plan(every_step, sum(each.steps - len(each.preflight) for each in plans),
-                     preflight=[check for each in plans for check in each.preflight])
+    ])
 
 
 def summarize(output: str, limit: int = 12) -> str:
@@ -80,8 +71,7 @@ def verify_plan(check_name: str, expected_host: str):
                 step.note(summarize(output))
         hostname_step(run, found["hostname"][1].strip(), expected_host)
 
-    plan.steps = 4
-    return plan
+    return host_plan(plan, 4)
 
 
 @task
@@ -100,7 +90,7 @@ def setup(c, host=None, dry_run=False):
     run_on_hosts(c, host, dry_run, "setup", setup_plan(c, dry_run))
 
 
-@task(iterable=["host"], help={"host": HOST_HELP["host"]})
+@task(iterable=["host"], help=HOST)
 def verify(c, host=None):
     """Summarise what the Agent reports: status, the MySQL check, the custom check and the host's name."""
     run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name, str(c.config.api.host)))

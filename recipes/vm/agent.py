@@ -10,16 +10,13 @@ import sys
 from invoke import task
 from invoke.exceptions import Exit
 
-from recipes import datadog_yaml
-from recipes.datadog_yaml import ConfigError
+from recipes.vm import datadog_yaml
+from recipes.vm.datadog_yaml import ConfigError
 from recipes.ddsite import UnknownSite, datadog_site
-from recipes.hosts import run_on_hosts
-from recipes.steps import HostRun, StepFailed, ensure_packages, host_plan, render
+from recipes.vm.hosts import run_on_hosts
+from recipes.vm.options import HOST_HELP
+from recipes.vm.steps import HostRun, StepFailed, ensure_packages, host_plan, render
 
-HOST_HELP = {
-    "host": "SSH host as user@addr[:port]; repeat for several hosts in parallel (default: the Vagrant box)",
-    "dry_run": "show each step and the diff of each file it would write; change nothing",
-}
 KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
 SOURCE_LIST = "/etc/apt/sources.list.d/datadog.list"
 DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"

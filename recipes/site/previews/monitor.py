@@ -12,10 +12,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from recipes import monitor_lint, preview_simulation as sim, preview_style as style
-from recipes.capture import renderables_to_svg
+from recipes.api import messages
+from recipes.site.previews import simulation as sim, style
+from recipes.site.previews.capture import renderables_to_svg
 
-TEMPLATES = Path(__file__).resolve().parent / "templates" / "previews"
+CARD = Path(__file__).resolve().parent / "templates" / "card.svg"  # the notification card, filled per state
 SUBJECT_PREFIX = {"alert": "Triggered", "warning": "Warn", "no_data": "No data", "recovery": "Recovered"}
 LABEL = {"alert": "ALERT", "warning": "WARNING", "no_data": "NO DATA", "recovery": "RECOVERED"}
 ACCENT = {"alert": style.ALERT, "warning": style.WARN, "no_data": style.NODATA, "recovery": style.OK}
@@ -38,8 +39,8 @@ def state_values(monitor: dict, state: str, sample: dict) -> dict[str, str]:
 
 def rendered_messages(monitor: dict, sample: dict) -> dict[str, str]:
     """The text each state's notification carries."""
-    return {state: monitor_lint.render(monitor["message"], state, state_values(monitor, state, sample))
-            for state in monitor_lint.STATES}
+    return {state: messages.render(monitor["message"], state, state_values(monitor, state, sample))
+            for state in messages.STATES}
 
 
 def subject(monitor: dict, state: str, host: str) -> str:
@@ -55,8 +56,8 @@ def draw_card(monitor: dict, state: str, text: str, sample: dict, path: Path) ->
     end = 150 + 22 * len(lines)
     label = LABEL[state]
     label_width = 16 + 9 * len(label)
-    recipients = ", ".join(monitor_lint.recipients(monitor["message"], state)) or "(nobody: no @-handle in this state)"
-    svg = string.Template((TEMPLATES / "card.svg").read_text(encoding="utf-8")).substitute(
+    recipients = ", ".join(messages.recipients(monitor["message"], state)) or "(nobody: no @-handle in this state)"
+    svg = string.Template(CARD.read_text(encoding="utf-8")).substitute(
         width=CARD_WIDTH, height=end + 64, inner_width=CARD_WIDTH - 1, inner_height=end + 63,
         accent=ACCENT[state], label=label, label_width=label_width, label_x=24 + label_width / 2,
         subject=html.escape(subject(monitor, state, sample["host_name"])),
@@ -71,7 +72,7 @@ def draw_card(monitor: dict, state: str, text: str, sample: dict, path: Path) ->
     return path
 
 
-def _findings_table(findings: list[monitor_lint.Finding], title: str) -> Table:
+def _findings_table(findings: list[messages.Finding], title: str) -> Table:
     table = Table(title=title, title_justify="left", expand=True)
     table.add_column("level", width=8)
     table.add_column("what the monitor editor would say")
@@ -85,7 +86,7 @@ def _findings_table(findings: list[monitor_lint.Finding], title: str) -> Table:
 
 def ungrouped(query: str) -> str:
     """The same query without its ``by {...}`` grouping (the mistake behind an empty {{host.ip}})."""
-    return monitor_lint.GROUP_BY.sub("", query).replace("  ", " ").strip()
+    return messages.GROUP_BY.sub("", query).replace("  ", " ").strip()
 
 
 def draw_host_ip(monitor: dict, sample: dict, path: Path) -> Path:
@@ -95,13 +96,13 @@ def draw_host_ip(monitor: dict, sample: dict, path: Path) -> Path:
     template = Text(alert_block)
     template.highlight_regex(r"\{\{host\.ip\}\}|\{\{host\.name\}\}", "bold magenta")
     template.highlight_regex(r"\{\{[#/]is_alert\}\}", "cyan")
-    rendered = monitor_lint.render(alert_block, "alert", state_values(monitor, "alert", sample))
+    rendered = messages.render(alert_block, "alert", state_values(monitor, "alert", sample))
     flat = ungrouped(monitor["query"])
     renderables = [
         Panel(template, title="alert block of payloads/monitor.json (template)", title_align="left"),
         Panel(Text(rendered), title=f"rendered for an alert on {sample['host_name']}", title_align="left"),
-        _findings_table(monitor_lint.lint(message, monitor["query"]), f"lint, query as written: {monitor['query']}"),
-        _findings_table(monitor_lint.lint(message, flat), f"lint, same message without grouping: {flat}"),
+        _findings_table(messages.lint(message, monitor["query"]), f"lint, query as written: {monitor['query']}"),
+        _findings_table(messages.lint(message, flat), f"lint, same message without grouping: {flat}"),
     ]
     return renderables_to_svg(renderables, path, "invoke preview-messages: {{host.ip}} in the alert text")
 

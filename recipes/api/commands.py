@@ -1,0 +1,138 @@
+"""What the API tasks do, once datadog-api-client is loaded: read the payloads, compare, send, print.
+
+``recipes/api/tasks.py`` imports this module inside each task: the client takes seconds to import, and
+`invoke --list` or a VM task should not wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+from invoke.exceptions import Exit
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from recipes.api import client, payloads, sync
+from recipes.terminal import task_console
+
+STYLE = {"create": "green", "update": "yellow", "unchanged": "dim", "delete": "red"}
+
+
+def inputs(c, define=None, at_least_once=False, only=()) -> sync.Inputs:
+    api = c.config.get("api", {})
+    return sync.Inputs(
+        values=payloads.config_values(c.config, payloads.parse_overrides(define)),
+        payload_dir=Path(api.get("payload_dir") or payloads.PAYLOAD_DIR),
+        at_least_once=at_least_once or bool(api.get("at_least_once")),
+        only=tuple(only),
+    )
+
+
+@contextmanager
+def clear_errors():
+    """Bad payloads or keys end the task before any request (exit 2); a failed request ends it with exit 1."""
+    try:
+        yield
+    except (payloads.PayloadError, client.ApiSetupError) as err:
+        raise Exit(f"error: {err} (nothing was changed)", code=2) from None
+    except client.ApiFailure as err:
+        raise Exit(f"error: {err}", code=1) from None
+
+
+def show(out: Console, change: sync.Change, dry_run: bool) -> None:
+    ident = change.live_id or ""
+    verb = f"would {change.action}" if dry_run and change.action != "unchanged" else change.action
+    reason = f" ({change.reason})" if change.reason else ""
+    out.print(f"[{STYLE[change.action]}]{verb:>16}[/] {change.spec.key} {ident}{reason}")
+    if dry_run and change.action in ("create", "update"):
+        out.print(Syntax(json.dumps(change.body, indent=2), "json", word_wrap=True))
+
+
+def apply(c, dry_run=False, at_least_once=False, define=None, only=()) -> list[sync.Change]:
+    out = task_console()
+    with clear_errors():
+        chosen = inputs(c, define, at_least_once, only)
+        sync.preflight(chosen)  # before the key check: a bad payload sends nothing at all
+        if dry_run and not client.keys_present():
+            out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
+            changes = sync.offline_changes(chosen)
+            for change in changes:
+                show(out, change, dry_run)
+        else:
+            with client.connect(c.config.get("api", {})) as apis:
+                changes = sync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=dry_run)
+    counts = {a: sum(ch.action == a for ch in changes) for a in STYLE}
+    out.print(", ".join(f"{n} {a}" for a, n in counts.items()) + (" (dry run: nothing sent)" if dry_run else ""))
+    return changes
+
+
+def validate(c, define=None, offline=False) -> None:
+    out = task_console()
+    values = payloads.config_values(c.config, payloads.parse_overrides(define))
+    folder = inputs(c).payload_dir
+    problems = []
+    with clear_errors():
+        for key, found in payloads.problems_by_file(values, folder).items():
+            problems += found
+            out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] "
+                      f"{payloads.source(payloads.spec(key), folder)}")
+        if client.keys_present() and not offline and not problems:
+            monitor = payloads.spec("monitor")
+            body = sync.to_model(payloads.render(monitor, values, folder), sync.Monitor)
+            with client.connect(c.config.get("api", {})) as apis:
+                client.post(apis, "validate monitor", lambda: apis.monitors.validate_monitor(body))
+            out.print(f"[green]      ok[/] {payloads.source(monitor, folder)} (POST /api/v1/monitor/validate)")
+    if problems:
+        raise Exit("\n".join(problems), code=1)
+
+
+def plan(c, at_least_once=False, define=None) -> list[sync.Change]:
+    out = task_console()
+    with clear_errors():
+        chosen = inputs(c, define, at_least_once)
+        sync.preflight(chosen)
+        with client.connect(c.config.get("api", {})) as apis:
+            changes = sync.plan(apis, chosen)
+    table = Table("object", "kind", "action", "live id", "note")
+    for ch in changes:
+        table.add_row(ch.spec.key, ch.spec.kind, f"[{STYLE[ch.action]}]{ch.action}[/]", str(ch.live_id or ""), ch.reason)
+    out.print(table)
+    for ch in changes:
+        if ch.diff:
+            out.print(f"[bold]{ch.spec.key}[/] ({ch.spec.file}): live -> payload")
+            out.print(Syntax("\n".join(ch.diff), "diff", word_wrap=True))
+    return changes
+
+
+def export(c, out_dir=None, define=None) -> list[Path]:
+    out = task_console()
+    with clear_errors():
+        chosen = inputs(c, define)
+        target = Path(out_dir) if out_dir else chosen.payload_dir
+        if target.exists() and not target.is_dir():
+            raise Exit(f"error: option --out-dir {target}: is a file, not a folder (nothing was changed)", code=2)
+        target.mkdir(parents=True, exist_ok=True)
+        with client.connect(c.config.get("api", {})) as apis:
+            written = sync.export(apis, chosen, target)
+    for path in written:
+        out.print(f"[green]exported[/] {path}")
+    out.print(f"{len(written)} file(s) written to {target}; the others already match the live objects")
+    return written
+
+
+def destroy(c, dry_run=False, define=None) -> list[sync.Change]:
+    out = task_console()
+    with clear_errors():
+        chosen = inputs(c, define)
+        sync.preflight(chosen)
+        with client.connect(c.config.get("api", {})) as apis:
+            changes = sync.destroy_plan(apis, chosen)
+            for change in changes:
+                if not dry_run:
+                    sync.apply_change(apis, change)
+                show(out, change, dry_run)
+    out.print(f"{len(changes)} " + ("would be deleted (dry run: nothing sent)" if dry_run else "deleted"))
+    return changes

@@ -1,0 +1,2 @@
+"""The site: serve, build and test tasks (``tasks``), the mkdocs-macros module (``macros``) and the pictures
+(``previews``)."""
