@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import functools
 
 from invoke import Config, Exit
-from invoke.exceptions import UnexpectedExit
+from invoke.exceptions import UnexpectedExit, UnknownFileType
 from invoke.parser import Argument
 from invoke.vendor import yaml as invoke_yaml
 
@@ -62,6 +62,7 @@ def install() -> None:
         setattr(Config, name, _guarded(getattr(Config, name)))
     Config.load_shell_env = _checked_load_shell_env(Config.load_shell_env)
     Argument.set_value = _typed_option(Argument.set_value)
+    Config._load_file = _known_file_type(Config._load_file)
     Config._runbook_checked = True
 
 
@@ -90,6 +91,19 @@ def _checked_load_shell_env(load_shell_env):
         problems = settings_problems(self)
         if problems:
             raise refused(problems)
+
+    return load
+
+
+def _known_file_type(load_file):
+    """A config file named without .yaml, .yml or .json is refused by name."""
+    @functools.wraps(load_file)
+    def load(self, *args, **kwargs):
+        try:
+            return load_file(self, *args, **kwargs)
+        except UnknownFileType:
+            path = getattr(self, "_runtime_path", None) or "config file"
+            raise refused([f"-f {path}: a config file must end in .yaml, .yml or .json"]) from None
 
     return load
 

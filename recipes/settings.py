@@ -275,7 +275,9 @@ def check(data: dict, invoke_sections: set[str]) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
-        problems += [problem(data, each) for each in error.errors()]
+        placeholders = {key.replace("[", ".").replace("]", "") for key, _ in problems}
+        found = [problem(data, each) for each in error.errors()]
+        problems += [p for p in found if p[0] not in placeholders]  # a placeholder says enough about its key
         settings = None
     if problems:
         raise SettingsError(sorted(dict.fromkeys(problems)))

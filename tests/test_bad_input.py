@@ -118,6 +118,7 @@ FILES = [
     ('{"agent": {"tags": ["env:dev"],}}', "broken.json", "{path}: malformed config file"),
     ("- agent\n- mysql\n", "list.yaml", "{path}: the top level must be a mapping of sections, not list"),
     ("agent:\n  tags: [env:dev]\n  tagz: [role:db]\n", "typo.yaml", "-f {path}: agent.tagz: unknown setting"),
+    ("agent:\n  tags: [env:dev]\n", "settings.txt", "-f {path}: a config file must end in .yaml, .yml or .json"),
 ]
 
 # (environment, task, fragment)
