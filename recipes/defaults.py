@@ -78,6 +78,8 @@ CONFIG = {
         "max_retries": 3,  # 429 waits for X-RateLimit-Reset; 5xx/timeouts back off
         "backoff": 2,  # seconds, doubled each retry
         "backoff_max": 30,
+        "verify_minutes": 15,  # verify-account reads metrics and traces this far back
+        "poll_interval": 15,  # seconds between two looks of verify-account --wait
     },
     # --- APM (recipes/vm/apm.py on the VM, recipes/apm.py here) -----------------
     "apm": {

@@ -91,6 +91,8 @@ def _monday(value: str) -> str:
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 Count = Annotated[int, Field(ge=1)]
+WindowMinutes = Annotated[int, Field(ge=1, le=1440)]  # a look back over the account, up to a day
+WaitSeconds = Annotated[int, Field(ge=0, le=86400)]
 IpAddress = Annotated[str, AfterValidator(_described("an IP address", _ip))]
 Url = Annotated[str, AfterValidator(_described("an http(s) URL", _url))]
 OptionalUrl = Annotated[str, AfterValidator(_described("empty or an http(s) URL", _optional(_url)))]
@@ -168,6 +170,8 @@ class ApiSettings(Section):
     max_retries: Annotated[int, Field(ge=0, le=10)]
     backoff: Annotated[float, Field(ge=0, le=60)]
     backoff_max: Annotated[float, Field(ge=0, le=600)]
+    verify_minutes: WindowMinutes
+    poll_interval: Seconds
 
 
 class ApmSettings(Section):

@@ -11,6 +11,7 @@ import json
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from invoke.exceptions import Exit
 from recipes.api import payloads as P, tasks as api
 from tests.fakedd.fixtures import FAKE_API_KEY, FAKE_APP_KEY, api_context
 from tests.fakedd.rules import RULES
+from tests.fakedd.account import seed_account
 from tests.fakedd.seed import seed_org
 
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "datadog-api.md"
@@ -630,7 +632,28 @@ def fault_answers(fake_dd):
     assert status == 502 and len(fake_dd.state.dashboards) == before + 1
 
 
-ANSWERS = {"monitors": monitor_answers, "dashboards": dashboard_answers, "downtimes": downtime_answers, "faults": fault_answers}
+def telemetry_answers(fake_dd):
+    now = int(time.time())
+    seed_account(fake_dd, host="h1", tags=["env:dev"], now=now)
+    hosts = raw(fake_dd, "GET", f"/api/v1/hosts?filter=h1&from={now - 600}")[1]
+    assert (hosts["total_matching"], hosts["host_list"][0]["tags_by_source"]["Datadog"]) == (1, ["host:h1", "env:dev"])
+    assert raw(fake_dd, "GET", f"/api/v1/hosts?from={now + 60}")[1]["host_list"] == []  # none reported since
+    query = urllib.parse.quote("avg:my_metric{host:h1}.rollup(sum, 3600)")
+    rolled = raw(fake_dd, "GET", f"/api/v1/query?from={now - 3 * 3600}&to={now}&query={query}")[1]
+    stamps = [p[0] for p in rolled["series"][0]["pointlist"]]
+    assert rolled["res_type"] == "time_series" and all(ms % 3_600_000 == 0 for ms in stamps) and len(stamps) >= 2
+    query = urllib.parse.quote("sum:trace.flask.request.hits{service:flask} by {resource_name}")
+    split = raw(fake_dd, "GET", f"/api/v1/query?from={now - 600}&to={now}&query={query}")[1]["series"]
+    assert sorted(s["tag_set"][0] for s in split) == ["resource_name:get_/", "resource_name:get_/api/apm", "resource_name:get_/api/trace"]
+    assert raw(fake_dd, "GET", f"/api/v1/query?from={now - 600}&to={now}&query=nonsense")[0] == 400
+    found = raw(fake_dd, "POST", "/api/v2/logs/events/search", {"filter": {"query": "host:h1 source:mysql", "from": "now-1h"}, "page": {"limit": 2}})[1]
+    assert len(found["data"]) == 2 and found["meta"]["page"]["after"] and found["data"][0]["attributes"]["timestamp"].endswith("Z")
+    events = raw(fake_dd, "GET", f"/api/v1/events?start={now - 86400}&end={now}")[1]["events"]
+    assert [e["date_happened"] for e in events] == sorted((e["date_happened"] for e in events), reverse=True)
+    assert events[0]["title"].startswith("[Triggered on {host:h1}] ")
+
+
+ANSWERS = {"monitors": monitor_answers, "dashboards": dashboard_answers, "downtimes": downtime_answers, "faults": fault_answers, "telemetry": telemetry_answers}
 
 
 @pytest.mark.parametrize("kind", ANSWERS)

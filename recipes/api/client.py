@@ -18,8 +18,12 @@ from datadog_api_client.exceptions import ApiException, ForbiddenException, Unau
 from datadog_api_client.rest import RETRY_AFTER_STATUS_CODES, RETRY_ALLOWED_METHODS, ClientRetry
 from datadog_api_client.v1.api.authentication_api import AuthenticationApi
 from datadog_api_client.v1.api.dashboards_api import DashboardsApi
+from datadog_api_client.v1.api.events_api import EventsApi
+from datadog_api_client.v1.api.hosts_api import HostsApi
+from datadog_api_client.v1.api.metrics_api import MetricsApi
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
 from datadog_api_client.v2.api.downtimes_api import DowntimesApi
+from datadog_api_client.v2.api.logs_api import LogsApi
 
 from recipes.ddsite import UnknownSite, datadog_site
 
@@ -88,7 +92,8 @@ def configuration(api: dict) -> Configuration:
 
 
 class Apis:
-    """The three API groups the runbook uses, sharing one client."""
+    """The API groups the runbook uses, sharing one client: the objects it writes, and the reads of
+    what the account received (hosts, metrics, logs, events) that verify-account makes."""
 
     def __init__(self, config: Configuration):
         self.client = ApiClient(config)
@@ -98,6 +103,10 @@ class Apis:
         self.monitors = MonitorsApi(self.client)
         self.downtimes = DowntimesApi(self.client)
         self.auth = AuthenticationApi(self.client)
+        self.hosts = HostsApi(self.client)
+        self.metrics = MetricsApi(self.client)
+        self.logs = LogsApi(self.client)
+        self.events = EventsApi(self.client)
 
     def close(self) -> None:
         self.client.close()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
+from recipes import settings as schema
 from recipes.api import client, payloads, sync
 from recipes.terminal import task_console
 
@@ -136,3 +138,64 @@ def destroy(c, dry_run=False, define=None) -> list[sync.Change]:
                 show(out, change, dry_run)
     out.print(f"{len(changes)} " + ("would be deleted (dry run: nothing sent)" if dry_run else "deleted"))
     return changes
+
+
+def verify_account(c, as_json=False, wait=0, minutes=0) -> list:
+    """The scorecard, once or polled until every row passes or `wait` seconds are up; exit 1 unless all pass."""
+    from recipes.api import account
+
+    wait = schema.option("--wait", wait, schema.WaitSeconds)
+    minutes = schema.option("--minutes", minutes, schema.WindowMinutes) if minutes else c.config.api.verify_minutes
+    out, progress = task_console(), task_console(stderr=True)
+    with clear_errors():
+        chosen = inputs(c)
+        sync.preflight(chosen)
+        expected = account.Expected.from_config(c.config, chosen, int(minutes))
+        with client.connect(c.config.get("api", {})) as apis:
+            rows, now = poll(apis, expected, wait, float(c.config.api.poll_interval), progress)
+            site = apis.where
+    if as_json:
+        out.print_json(json.dumps(account.report(rows, expected, site, now)))
+    else:
+        out.print(scorecard_table(rows, expected, site, now))
+    counts = {s: sum(r.status == s for r in rows) for s in (account.PASS, account.FAIL, account.NOT_YET)}
+    progress.print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if not account.passed(rows):
+        raise Exit(code=1)
+    return rows
+
+
+def poll(apis, expected, wait: int, pause: float, progress: Console):
+    """Read the scorecard until every row passes or the time is up; one progress line per look."""
+    from recipes.api import account
+
+    deadline = time.monotonic() + wait
+    with progress.status(f"reading the account for {expected.host}..."):
+        while True:
+            now = account.clock()
+            rows = account.scorecard(apis, expected, now)
+            left = deadline - time.monotonic()
+            if account.passed(rows) or left <= 0:
+                return rows, now
+            waiting = [r.requirement for r in rows if r.status != account.PASS]
+            progress.print(f"waiting for {len(waiting)}: {', '.join(waiting)} "
+                           f"(next look in {min(pause, left):.0f} s, {left:.0f} s left)")
+            time.sleep(min(pause, left))
+
+
+SCORE_STYLE = {"pass": "green", "fail": "red", "not yet": "yellow"}
+
+
+def scorecard_table(rows, expected, site: str, now: float) -> Table:
+    from recipes.api.account import iso
+
+    table = Table(title=f"{expected.host} in the Datadog account at {site}, {iso(now)}", title_justify="left",
+                  expand=True)
+    table.add_column("requirement", ratio=2)
+    table.add_column("status", no_wrap=True)
+    for heading in ("evidence", "what to do"):
+        table.add_column(heading, ratio=3, overflow="fold")  # a pitfall's anchor folds, never cut
+    for row in rows:
+        todo = row.todo + (f" (troubleshooting#{row.pitfall})" if row.pitfall else "")
+        table.add_row(row.requirement, f"[{SCORE_STYLE[row.status]}]{row.status}[/]", row.evidence, todo)
+    return table

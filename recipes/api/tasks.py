@@ -81,3 +81,15 @@ def destroy(c, dry_run=False, define=None):
     from recipes.api import commands
 
     return commands.destroy(c, dry_run, define)
+
+
+@task(help={
+    "json": "print the report as JSON on stdout (rows: requirement, status, evidence, todo, pitfall)",
+    "wait": "poll for up to this many seconds until every row passes (default 0: look once)",
+    "minutes": "how far back metrics and traces are read (default: api.verify_minutes)",
+})
+def verify_account(c, json=False, wait=0, minutes=0):
+    """Read back from the Datadog account what the exercise sent, requirement by requirement (read-only)."""
+    from recipes.api import commands
+
+    return commands.verify_account(c, json, wait, minutes)

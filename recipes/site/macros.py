@@ -219,6 +219,18 @@ def fake_api_rules() -> str:
     return "\n".join(rows)
 
 
+def scorecard_rows() -> str:
+    """verify-account's rows, one heading each (the sections link to them), from recipes/api/requirements.py."""
+    from recipes.api import requirements  # noqa: PLC0415
+
+    parts = []
+    for req in requirements.ALL:
+        section = req.section.removesuffix(".md").replace("-", " ").capitalize()
+        parts.append(f"### {req.name} {{ #{req.anchor} }}\n\nReads {req.reads}. "
+                     f"Proves [{section}]({req.section}).\n")
+    return "\n".join(parts)
+
+
 def settings_table() -> str:
     """Every setting with its default and what it may be, from the schema (recipes/settings.py)."""
     from recipes import settings  # noqa: PLC0415
@@ -280,6 +292,7 @@ def define_env(env):
     env.macro(settings_table)
     env.macro(monitor_simulation_table)
     env.macro(fake_api_rules)
+    env.macro(scorecard_rows)
 
 
 def on_post_page_macros(env):

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakedd import dashboards, downtimes, monitors
+from tests.fakedd import dashboards, downtimes, monitors, telemetry
 from tests.fakedd.common import ApiError
 from tests.fakedd.rules import copies
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-NOT_WRITES = {"/api/v1/monitor/validate"}  # POST, but changes nothing
+NOT_WRITES = {"/api/v1/monitor/validate", "/api/v2/logs/events/search"}  # POST, but changes nothing
 
 
 @dataclass
@@ -68,6 +68,7 @@ class FakeDatadog:
         self.api_key = api_key
         self.app_key = app_key
         self.state = State()
+        self.telemetry = telemetry.Telemetry()  # what the account received (seeded by tests)
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self._ids = itertools.count(1001)
@@ -138,7 +139,7 @@ class FakeDatadog:
         return next(self._ids)
 
 
-ROUTES = dashboards.ROUTES + monitors.ROUTES + downtimes.ROUTES
+ROUTES = dashboards.ROUTES + monitors.ROUTES + downtimes.ROUTES + telemetry.ROUTES
 
 
 @copies("rate limits", "429 answers carry X-RateLimit-Limit/-Period/-Remaining/-Reset/-Name (sent here in lower case: the client reads them case-insensitively)")

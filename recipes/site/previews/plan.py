@@ -51,6 +51,7 @@ CAPTURES = {
     "permissions": ["permissions"],
     "random-int": ["random-int"],
     "apm-demo": ["apm-demo"],
+    "verify-account": ["verify-account"],
 }
 CHECK_SOURCE = Path(check.SOURCE)
 CHECK_TEMPLATE = Path(check.TEMPLATE)
