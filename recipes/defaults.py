@@ -80,6 +80,8 @@ CONFIG = {
         "backoff_max": 30,
         "verify_minutes": 15,  # verify-account reads metrics and traces this far back
         "poll_interval": 15,  # seconds between two looks of verify-account --wait
+        "snapshot_wait": 60,  # seconds `snapshot` waits for Datadog to render the graph's image
+        "snapshot_poll": 2,  # seconds between two looks at the image
     },
     # --- APM (recipes/vm/apm.py on the VM, recipes/apm.py here) -----------------
     "apm": {

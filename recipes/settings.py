@@ -172,6 +172,8 @@ class ApiSettings(Section):
     backoff_max: Annotated[float, Field(ge=0, le=600)]
     verify_minutes: WindowMinutes
     poll_interval: Seconds
+    snapshot_wait: Seconds
+    snapshot_poll: Seconds
 
 
 class ApmSettings(Section):

@@ -653,7 +653,29 @@ def telemetry_answers(fake_dd):
     assert events[0]["title"].startswith("[Triggered on {host:h1}] ")
 
 
-ANSWERS = {"monitors": monitor_answers, "dashboards": dashboard_answers, "downtimes": downtime_answers, "faults": fault_answers, "telemetry": telemetry_answers}
+def snapshot_answers(fake_dd):
+    now = int(time.time())
+    query = urllib.parse.quote("avg:my_metric{*}")
+    status, shot, _ = raw(fake_dd, "GET", f"/api/v1/graph/snapshot?metric_query={query}&start={now - 300}&end={now}")
+    assert status == 200 and set(shot) == {"graph_def", "metric_query", "snapshot_url"}
+    assert raw(fake_dd, "GET", f"/api/v1/graph/snapshot?metric_query={query}")[0] == 400
+    view = shot["snapshot_url"].removeprefix(fake_dd.url)
+    assert [raw_status(fake_dd, view) for _ in range(2)] == [403, 200]
+    status, posted, _ = raw(fake_dd, "POST", "/api/v1/events", {"title": "t", "text": "x @a@b.c", "tags": ["k:v"]})
+    assert status == 202 and posted["status"] == "ok" and posted["event"]["url"].endswith(str(posted["event"]["id"]))
+    listed = raw(fake_dd, "GET", f"/api/v1/events?start={now - 60}&end={now + 60}&tags=k:v")[1]["events"]
+    assert [e["id"] for e in listed] == [posted["event"]["id"]]
+
+
+def raw_status(fake, path: str) -> int:
+    try:
+        with urllib.request.urlopen(fake.url + path, timeout=5) as answer:
+            return answer.status if answer.read().startswith(b"\x89PNG") else -1
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+ANSWERS = {"monitors": monitor_answers, "dashboards": dashboard_answers, "downtimes": downtime_answers, "faults": fault_answers, "telemetry": telemetry_answers, "snapshots": snapshot_answers}
 
 
 @pytest.mark.parametrize("kind", ANSWERS)

@@ -90,6 +90,7 @@ SETTINGS = [
     ({"api": {"hostt": "web-1"}}, ["validate"], "api.hostt: unknown setting (did you mean 'host'?)"),
     ({"api": {"verify_minutes": 0}}, ["verify-account"], "api.verify_minutes: Input should be greater than or equal to 1"),
     ({"api": {"poll_interval": "soon"}}, ["verify-account"], "api.poll_interval: Input should be a valid number"),
+    ({"api": {"snapshot_wait": 0}}, ["snapshot"], "api.snapshot_wait: Input should be greater than 0"),
     ({"apm": {"bind": "0.0.0.0;touch /tmp/pwned"}}, VM, "apm.bind: '0.0.0.0;touch /tmp/pwned' is not an IP address"),
     ({"apm": {"vm_bind": "localhost"}}, VM, "apm.vm_bind: 'localhost' is not an IP address"),
     ({"apm": {"user": "Flask App"}}, VM, "apm.user: 'Flask App' is not a user name"),
@@ -154,6 +155,8 @@ OPTIONS = [
     (["verify-account", "--wait", "-1"], "option --wait: Input should be greater than or equal to 0"),
     (["verify-account", "--minutes", "2000"], "option --minutes: Input should be less than or equal to 1440"),
     (["verify-account", "--wait", "soon"], "option --wait: 'soon' is not an integer"),
+    (["snapshot", "--minutes", "0", "--dry-run"], "option --minutes: Input should be greater than or equal to 1"),
+    (["snapshot", "--widget", "Nope", "--dry-run"], "option --widget: payloads/timeboard.json has no widget titled 'Nope'"),
 ]
 
 
@@ -213,7 +216,7 @@ TASKS_THAT_TOUCH_KEYS = [
     ["validate"], ["plan"], ["apply", "--dry-run"], ["export", "--out-dir", "{tmp}"], ["destroy", "--dry-run"],
     ["install-agent", "--dry-run", "--host", NOWHERE], ["setup", "--dry-run", "--host", NOWHERE],
     ["traffic", "--url", "http://127.0.0.1:1", "-r", "1"], ["apm-app", "--dry-run", "--host", NOWHERE],
-    ["verify-account"],
+    ["verify-account"], ["snapshot"],
 ]
 
 

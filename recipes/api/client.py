@@ -22,6 +22,7 @@ from datadog_api_client.v1.api.events_api import EventsApi
 from datadog_api_client.v1.api.hosts_api import HostsApi
 from datadog_api_client.v1.api.metrics_api import MetricsApi
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
+from datadog_api_client.v1.api.snapshots_api import SnapshotsApi
 from datadog_api_client.v2.api.downtimes_api import DowntimesApi
 from datadog_api_client.v2.api.logs_api import LogsApi
 
@@ -93,7 +94,7 @@ def configuration(api: dict) -> Configuration:
 
 class Apis:
     """The API groups the runbook uses, sharing one client: the objects it writes, and the reads of
-    what the account received (hosts, metrics, logs, events) that verify-account makes."""
+    what the account received (hosts, metrics, logs, events) that verify-account makes, and graph snapshots."""
 
     def __init__(self, config: Configuration):
         self.client = ApiClient(config)
@@ -107,6 +108,7 @@ class Apis:
         self.metrics = MetricsApi(self.client)
         self.logs = LogsApi(self.client)
         self.events = EventsApi(self.client)
+        self.snapshots = SnapshotsApi(self.client)
 
     def close(self) -> None:
         self.client.close()

@@ -199,3 +199,39 @@ def scorecard_table(rows, expected, site: str, now: float) -> Table:
         todo = row.todo + (f" (troubleshooting#{row.pitfall})" if row.pitfall else "")
         table.add_row(row.requirement, f"[{SCORE_STYLE[row.status]}]{row.status}[/]", row.evidence, todo)
     return table
+
+
+def snapshot(c, widget=None, minutes=5, again=False, dry_run=False) -> dict:
+    """Take the snapshot, wait for its image, post the event that @-mentions api.notify; print the links."""
+    from recipes.api import snapshot as shots
+
+    minutes = schema.option("--minutes", minutes, schema.WindowMinutes)
+    out, progress = task_console(), task_console(stderr=True)
+    api = c.config.get("api", {})
+    with clear_errors():
+        chosen = inputs(c)
+        sync.preflight(chosen)
+        title, query = shots.widget_query(chosen, widget)
+        notify = shots.notify_of(c.config)
+        end = int(shots.clock())
+        shot = shots.Shot(title, query, end - int(minutes) * 60, end, notify)
+        if dry_run:
+            for request in shots.requests_shown(shot):
+                out.print(request, markup=False)
+            out.print("(dry run: nothing sent)")
+            return {}
+        with client.connect(api) as apis:
+            sent = {} if again else shots.posted_before(apis, shot)
+            if sent:
+                out.print(f"[dim]already sent[/] for this window ({title}): {shots.app_url(api)}{sent.get('url', '')} "
+                          "(--again sends another)")
+            else:
+                url = shots.take(apis, shot)
+                looks = shots.wait_for_image(url, float(api["snapshot_wait"]), float(api["snapshot_poll"]), progress)
+                sent = shots.post(apis, shot, url)
+                out.print(f"[green]snapshot[/] {url} (rendered after {looks} look(s))", highlight=False)
+                out.print(f"[green]sent[/] to {notify}: {shots.app_url(api)}{sent.get('url', '')}")
+            board = shots.timeboard_link(apis, chosen, shot, shots.app_url(api))
+    out.print(f"timeboard on the same live window: {board}" if board else
+              "no timeboard yet: invoke timeboard creates it")
+    return sent

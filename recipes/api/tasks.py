@@ -93,3 +93,16 @@ def verify_account(c, json=False, wait=0, minutes=0):
     from recipes.api import commands
 
     return commands.verify_account(c, json, wait, minutes)
+
+
+@task(help={
+    **DRY,
+    "widget": "the timeboard widget to snapshot, by title (default: the my_metric graph)",
+    "minutes": "the window: the past N minutes (default 5)",
+    "again": "post the event even if this window's snapshot was already sent",
+})
+def snapshot(c, widget=None, minutes=5, again=False, dry_run=False):
+    """Snapshot a timeboard graph over the past 5 minutes and send it to api.notify with the @ notation."""
+    from recipes.api import commands
+
+    return commands.snapshot(c, widget, minutes, again, dry_run)

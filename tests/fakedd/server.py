@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakedd import dashboards, downtimes, monitors, telemetry
+from tests.fakedd import dashboards, downtimes, monitors, snapshots, telemetry
 from tests.fakedd.common import ApiError
 from tests.fakedd.rules import copies
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+API_KEY_ONLY = {"/api/v1/events"}  # posting an event takes the API key alone (the client sends no app key)
 NOT_WRITES = {"/api/v1/monitor/validate", "/api/v2/logs/events/search"}  # POST, but changes nothing
 
 
@@ -69,6 +70,7 @@ class FakeDatadog:
         self.app_key = app_key
         self.state = State()
         self.telemetry = telemetry.Telemetry()  # what the account received (seeded by tests)
+        self.snapshots = snapshots.Snapshots()  # how graph snapshots render (steered by tests)
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self._ids = itertools.count(1001)
@@ -122,11 +124,16 @@ class FakeDatadog:
         return None
 
     def handle(self, method: str, path: str, query: dict, body, headers) -> tuple[int, object]:
+        if path.startswith("/snapshot/view/") and method == "GET":
+            return snapshots.view(self, path)
         if path == "/api/v1/validate":
             if headers.get("DD-API-KEY") != self.api_key:
                 raise ApiError(403, "Forbidden")
             return 200, {"valid": True}
-        if headers.get("DD-API-KEY") != self.api_key or headers.get("DD-APPLICATION-KEY") != self.app_key:
+        if method == "POST" and path in API_KEY_ONLY:
+            if headers.get("DD-API-KEY") != self.api_key:
+                raise ApiError(403, "Forbidden")
+        elif headers.get("DD-API-KEY") != self.api_key or headers.get("DD-APPLICATION-KEY") != self.app_key:
             raise ApiError(403, "Forbidden")
         for pattern, verb, func in ROUTES:
             match = re.fullmatch(pattern, path)
@@ -139,7 +146,7 @@ class FakeDatadog:
         return next(self._ids)
 
 
-ROUTES = dashboards.ROUTES + monitors.ROUTES + downtimes.ROUTES + telemetry.ROUTES
+ROUTES = dashboards.ROUTES + monitors.ROUTES + downtimes.ROUTES + telemetry.ROUTES + snapshots.ROUTES
 
 
 @copies("rate limits", "429 answers carry X-RateLimit-Limit/-Period/-Remaining/-Reset/-Name (sent here in lower case: the client reads them case-insensitively)")
@@ -198,13 +205,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(fault.status, {"errors": [messages.get(fault.status, "error")]}, headers)
 
     def _send(self, status: int, payload, headers: dict | None = None) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode()
+        image = isinstance(payload, bytes)
+        data = payload if image else b"" if payload is None else json.dumps(payload).encode()
         try:
             self.send_response(status)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             if payload is not None:
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "image/png" if image else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
