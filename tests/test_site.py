@@ -21,6 +21,7 @@ SECTION_PAGES = [
     "visualizing-data",
     "monitoring-data",
     "collecting-apm-data",
+    "check-your-account",
     "final-question",
 ]
 ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration"]

@@ -12,17 +12,15 @@ from tests.fakedd.fixtures import api_context
 
 pytestmark = pytest.mark.fake_api
 
-NOW = int(time.time())
-
-
 @pytest.fixture
 def ready(fake_dd, dd_keys, monkeypatch):
     """(fake, context): the timeboard applied, a fixed clock, fast polling."""
-    monkeypatch.setattr(shots, "clock", lambda: NOW)
+    now = int(time.time()) - 30  # a moment ago: the test's later looks come later on the real clock
+    monkeypatch.setattr(shots, "clock", lambda: now)
     c = api_context(fake_dd, snapshot_wait=3, snapshot_poll=0.05)
     api.timeboard(c)
     fake_dd.clear_log()
-    return fake_dd, c
+    return fake_dd, c, now
 
 
 def sent(fake, method, path):
@@ -30,23 +28,23 @@ def sent(fake, method, path):
 
 
 def test_the_widget_query_and_the_past_5_minutes_are_sent_and_the_event_mentions_the_handle_against_the_fake_api(ready, capsys):
-    fake, c = ready
+    fake, c, now = ready
     fake.snapshots.render_after = 3
     api.snapshot(c)
     (asked,) = sent(fake, "GET", "/api/v1/graph/snapshot")
     assert asked.query["metric_query"] == ["avg:my_metric{host:datadog-exercise}"]
-    assert (int(asked.query["start"][0]), int(asked.query["end"][0])) == (NOW - 300, NOW)
+    assert (int(asked.query["start"][0]), int(asked.query["end"][0])) == (now - 300, now)
     (event,) = fake.telemetry.events
     url = fake.snapshots.polls and next(iter(fake.snapshots.polls))
     assert fake.snapshots.polls[url] == 4  # three 403s, then the PNG
     assert "@oncall@example.com" in event["text"] and f"({fake.url}{url})" in event["text"]
     assert event["title"] == "[dd-runbook:snapshot] my_metric on datadog-exercise, past 5 min"
     out = capsys.readouterr().out
-    assert f"from_ts={(NOW - 300) * 1000}&to_ts={NOW * 1000}&live=true" in out and "rendered after 4 look(s)" in out
+    assert f"from_ts={(now - 300) * 1000}&to_ts={now * 1000}&live=true" in out and "rendered after 4 look(s)" in out
 
 
 def test_an_image_that_never_renders_gives_up_and_posts_nothing_against_the_fake_api(ready):
-    fake, c = ready
+    fake, c, now = ready
     fake.snapshots.broken = True
     started = time.monotonic()
     with pytest.raises(Exit) as stop:
@@ -57,7 +55,7 @@ def test_an_image_that_never_renders_gives_up_and_posts_nothing_against_the_fake
 
 
 def test_a_rerun_in_the_same_window_posts_nothing_unless_again_against_the_fake_api(ready, capsys):
-    fake, c = ready
+    fake, c, now = ready
     api.snapshot(c)
     api.snapshot(c)
     assert len(sent(fake, "POST", "/api/v1/events")) == 1 and len(sent(fake, "GET", "/api/v1/graph/snapshot")) == 1
@@ -67,7 +65,7 @@ def test_a_rerun_in_the_same_window_posts_nothing_unless_again_against_the_fake_
 
 
 def test_another_widget_by_title_against_the_fake_api(ready):
-    fake, c = ready
+    fake, c, now = ready
     api.snapshot(c, widget="MySQL CPU time with anomalies (basic, 2 bounds)", minutes=15)
     (asked,) = sent(fake, "GET", "/api/v1/graph/snapshot")
     assert asked.query["metric_query"][0].startswith("anomalies(avg:mysql.performance.cpu_time")

@@ -52,8 +52,8 @@ class Shot:
                 f"`invoke snapshot`. {self.notify}\n %%%")
 
     def event_body(self, url: str) -> EventCreateRequest:
-        return EventCreateRequest(title=self.event_title(), text=self.event_text(url), tags=TAGS,
-                                  alert_type="info", source_type_name="my apps")
+        return EventCreateRequest(title=self.event_title(), text=self.event_text(url), tags=TAGS, date_happened=self.end,
+                                  alert_type="info", source_type_name="my apps")  # dated in its window: found again
 
 
 def notify_of(config) -> str:
