@@ -14,6 +14,8 @@ CONFIG = {
         "addr": "127.0.0.1",
         "port": 8000,
         "build_dir": "site",
+        # What `build` builds with: mkdocs (Material for MkDocs) or zensical (its successor), same mkdocs.yml.
+        "engine": "mkdocs",
     },
     # --- hosts (recipes/vm/hosts.py): empty list means the Vagrant box --------
     "hosts": [],

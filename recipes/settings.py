@@ -108,6 +108,7 @@ ExistingFolder = Annotated[str, _existing("folder")]
 Tag = Annotated[str, _matching(TAG_RE.pattern.strip("^$"), "a key:value tag")]
 TagValue = Annotated[str, _matching(r"[a-z0-9][a-z0-9_.:/-]*", "a tag value (lowercase letters, digits, _ . : / -)")]
 ClockTime = Annotated[str, _matching(r"(?:[01]\d|2[0-3]):[0-5]\d", "a time like 09:00")]
+SiteEngine = Annotated[str, _matching(r"mkdocs|zensical", "mkdocs or zensical")]
 HostSpec = Annotated[str, _matching(r"(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9.:\[\]-]+", "user@addr[:port]")]
 
 
@@ -119,6 +120,7 @@ class SiteSettings(Section):
     addr: IpAddress
     port: Port
     build_dir: RelativeFolder
+    engine: SiteEngine
 
 
 class VagrantSettings(Section):

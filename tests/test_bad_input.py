@@ -105,6 +105,7 @@ SETTINGS = [
     ({"hosts": ["vagrant@host;reboot"]}, VM, "hosts.0: 'vagrant@host;reboot' is not user@addr[:port]"),
     ({"site": {"port": 0}}, ["validate"], "site.port: Input should be greater than or equal to 1"),
     ({"site": {"addr": "localhost"}}, ["validate"], "site.addr: 'localhost' is not an IP address"),
+    ({"site": {"engine": "hugo"}}, ["validate"], "site.engine: 'hugo' is not mkdocs or zensical"),
     ({"vagrant": {"machine": "my box"}}, VM, "vagrant.machine: 'my box' is not a Vagrant machine name"),
     ({"previews": {"simulation": {"interval_s": 0}}}, ["validate"], "previews.simulation.interval_s: Input should be greater"),
     ({"previews": {"calendar_week": "2026-13-45"}}, ["validate"], "previews.calendar_week: '2026-13-45' is not a date"),
@@ -155,6 +156,7 @@ OPTIONS = [
     (["verify-account", "--wait", "-1"], "option --wait: Input should be greater than or equal to 0"),
     (["verify-account", "--minutes", "2000"], "option --minutes: Input should be less than or equal to 1440"),
     (["verify-account", "--wait", "soon"], "option --wait: 'soon' is not an integer"),
+    (["build", "--engine", "hugo"], "option --engine: 'hugo' is not mkdocs or zensical"),
     (["snapshot", "--minutes", "0", "--dry-run"], "option --minutes: Input should be greater than or equal to 1"),
     (["snapshot", "--widget", "Nope", "--dry-run"], "option --widget: payloads/timeboard.json has no widget titled 'Nope'"),
 ]

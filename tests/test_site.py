@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from recipes.site import engines
 from recipes.site import macros as sitemacros
 from tasks import ns
 
@@ -24,21 +23,15 @@ SECTION_PAGES = [
     "check-your-account",
     "final-question",
 ]
-ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration"]
+ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration", "reference/site-engines"]
 
 
-def mkdocs_build(config: Path, out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["mkdocs", "build", "--strict", "--config-file", str(config), "--site-dir", str(out)],
-        capture_output=True, text=True, cwd=config.parent, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    result = mkdocs_build(ROOT / "mkdocs.yml", out)
-    assert result.returncode == 0, result.stderr[-3000:]
+@pytest.fixture(scope="module", params=engines.ENGINES)
+def site(request, tmp_path_factory) -> Path:
+    """The site built strictly by each engine, from the same mkdocs.yml and docs/."""
+    out = tmp_path_factory.mktemp(f"site-{request.param}")
+    result = engines.build(request.param, out, capture=True)
+    assert result.ok, result.output[-3000:]
     return out
 
 
@@ -49,6 +42,13 @@ def page_html(site: Path, page: str) -> str:
 def test_strict_build_produces_every_page(site):
     for page in ALL_PAGES:
         assert (site / page / "index.html").is_file(), f"page {page or 'home'} missing from the build"
+
+
+def test_excluded_docs_stay_out_of_the_build(site):
+    """exclude_docs in mkdocs.yml holds under both engines: the picture data and the figure list are not published."""
+    for excluded in ("figures.yml", "snippets", "img/generated/data", "img/generated/manifest.json"):
+        assert not (site / excluded).exists(), f"{excluded} is in the built site"
+    assert list((site / "img/generated").rglob("*.svg")), "the generated pictures are missing"
 
 
 def test_each_section_page_has_a_run_it_box_naming_a_real_task(site):
@@ -102,6 +102,19 @@ def test_datadog_templates_survive_jinja_rendering(site):
     assert "{{#is_recovery}}" in html and "{{host.ip}}" in html
 
 
+def copy_of_the_project(tmp_path: Path) -> Path:
+    """docs/ and mkdocs.yml copied (to be broken), everything else linked: Zensical builds only inside a project."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copytree(ROOT / "docs", project / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", project / "mkdocs.yml")
+    for entry in ROOT.iterdir():
+        if not (project / entry.name).exists() and not entry.name.startswith("."):
+            (project / entry.name).symlink_to(entry)
+    return project
+
+
+@pytest.mark.parametrize("engine", engines.ENGINES)
 @pytest.mark.parametrize(
     "page_text, complaint",
     [
@@ -110,21 +123,24 @@ def test_datadog_templates_survive_jinja_rendering(site):
         ('{{ include("payloads/missing.json") }}', "payloads/missing.json"),
         ("See payloads/nothing-here.json.", "payloads/nothing-here.json"),
         ('{{ screenshot("no-such-picture") }}', "unknown picture"),
+        ('{{ picture("img/no-such.svg", "a caption") }}', "docs/img/no-such.svg does not exist"),
+        ("See [the other page](no-such-page.md).", "no-such-page.md"),
     ],
 )
-def test_a_page_naming_a_missing_task_or_file_fails_the_build(tmp_path, page_text, complaint):
-    docs = tmp_path / "docs"
-    shutil.copytree(ROOT / "docs", docs)
-    (docs / "broken.md").write_text(f"# Broken\n\n{page_text}\n")
-    text = (ROOT / "mkdocs.yml").read_text()
-    text = text.replace("docs_dir: docs", f"docs_dir: {docs}")
-    text = text.replace("module_name: recipes/site/macros", f"module_name: {ROOT}/recipes/site/macros")
-    text = text.replace("  - Troubleshooting: troubleshooting.md", "  - Troubleshooting: troubleshooting.md\n  - Broken: broken.md")
-    cfg = tmp_path / "mkdocs.yml"
-    cfg.write_text(text)
-    result = mkdocs_build(cfg, tmp_path / "out")
-    assert result.returncode != 0
-    assert complaint in result.stdout + result.stderr
+def test_a_page_naming_a_missing_task_or_file_fails_the_build(tmp_path, engine, page_text, complaint):
+    project = copy_of_the_project(tmp_path)
+    (project / "docs/broken.md").write_text(f"# Broken\n\n{page_text}\n")
+    cfg = project / "mkdocs.yml"
+    text = cfg.read_text()
+    cfg.write_text(text.replace("  - Troubleshooting: troubleshooting.md",
+                                "  - Troubleshooting: troubleshooting.md\n  - Broken: broken.md"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.html").write_text("the previous site")
+    result = engines.build(engine, out, config=cfg, capture=True)
+    assert not result.ok
+    assert complaint in result.output
+    assert (out / "index.html").read_text() == "the previous site", "a failed build replaced the site"
 
 
 def test_task_mentions_are_checked_against_the_namespace():

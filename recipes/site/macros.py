@@ -114,7 +114,7 @@ def load_figures() -> dict:
     return yaml.safe_load(FIGURES_FILE.read_text(encoding="utf-8"))
 
 
-def render_screenshot(key: str, page_url: str) -> str:
+def render_screenshot(key: str, page_src: str) -> str:
     figures = load_figures()
     if key not in figures:
         raise SiteError(f"unknown picture {key!r} (declared in docs/figures.yml: {', '.join(figures)})")
@@ -124,11 +124,9 @@ def render_screenshot(key: str, page_url: str) -> str:
         f"{html.escape(fig['shows'])} <em>Made by: {html.escape(fig['made_by'])}.</em>"
     )
     if fig.get("file"):
-        target = ROOT / "docs" / fig["file"]
-        if not target.is_file():
+        if not (ROOT / "docs" / fig["file"]).is_file():
             raise SiteError(f"picture {key!r}: docs/{fig['file']} is declared but missing")
-        src = relative_url(fig["file"], page_url)
-        body = f'<img src="{src}" alt="{html.escape(fig["shows"])}" loading="lazy">'
+        body = markdown_image(fig["file"], fig["shows"], page_src)
         css = "rb-figure"
     else:
         body = (
@@ -136,22 +134,46 @@ def render_screenshot(key: str, page_url: str) -> str:
             f"Picture not generated yet: <code>{html.escape(key)}</code></div>"
         )
         css = "rb-figure rb-figure--pending"
-    return f'<figure class="{css}" id="fig-{key}">\n{body}\n<figcaption>{caption}</figcaption>\n</figure>\n'
+    return figure(body, caption, css, f' id="fig-{key}"')
 
 
-def render_picture(path: str, caption: str, page_url: str) -> str:
+def render_picture(path: str, caption: str, page_src: str) -> str:
     if not (ROOT / "docs" / path).is_file():
         raise SiteError(f"picture docs/{path} does not exist")
-    return (
-        f'<figure class="rb-figure">\n<img src="{relative_url(path, page_url)}" alt="{html.escape(caption)}" loading="lazy">\n'
-        f"<figcaption>{html.escape(caption)}</figcaption>\n</figure>\n"
-    )
+    return figure(markdown_image(path, caption, page_src), html.escape(caption), "rb-figure")
 
 
-def relative_url(doc_path: str, page_url: str) -> str:
-    """Path from the page's URL (directory-style, e.g. 'monitoring-data/') to a file under docs/."""
-    depth = len([part for part in page_url.split("/") if part])
+def figure(body: str, caption: str, css: str, attrs: str = "") -> str:
+    # `markdown` lets the image inside be Markdown, whose links both engines resolve the same way.
+    return f'<figure class="{css}"{attrs} markdown>\n\n{body}\n\n<figcaption>{caption}</figcaption>\n</figure>\n'
+
+
+def markdown_image(doc_path: str, alt: str, page_src: str) -> str:
+    """A Markdown image of a file under docs/, linked relative to the page's source file.
+
+    Not raw <img>: MkDocs leaves a raw src alone while Zensical rewrites it as if it were relative to the
+    source file, so only a Markdown link means the same file under both engines (and is checked by both).
+    """
+    text = alt.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
+    return f"![{text}]({relative_link(doc_path, page_src)}){{ loading=lazy }}"
+
+
+def relative_link(doc_path: str, page_src: str) -> str:
+    """Link from a page's source file (e.g. 'reference/tasks.md') to a file under docs/."""
+    depth = page_src.count("/")
     return "../" * depth + doc_path
+
+
+def page_source(env) -> str:
+    """The page's path under docs/, from either engine's macro environment.
+
+    MkDocs' macros plugin gives a mkdocs Page (its file's src_path); Zensical gives its own Page (path).
+    """
+    page = getattr(env, "page", None)
+    if page is None:
+        raise SiteError("a picture macro was called outside a page")
+    file = getattr(page, "file", None)
+    return file.src_path if file is not None else page.path
 
 
 def task_table() -> str:
@@ -279,12 +301,12 @@ def define_env(env):
     @env.macro
     def screenshot(key: str) -> str:
         """The picture standing for one of the write-up's screenshots, or a marked placeholder."""
-        return render_screenshot(key, env.page.url)
+        return render_screenshot(key, page_source(env))
 
     @env.macro
     def picture(path: str, caption: str) -> str:
         """A generated picture that is not one of the write-up's screenshots (path under docs/)."""
-        return render_picture(path, caption, env.page.url)
+        return render_picture(path, caption, page_source(env))
 
     env.macro(task_table)
     env.macro(all_run_its)
@@ -293,7 +315,18 @@ def define_env(env):
     env.macro(monitor_simulation_table)
     env.macro(fake_api_rules)
     env.macro(scorecard_rows)
+    check_zensical_page(env)
 
 
-def on_post_page_macros(env):
-    check_mentions(env.markdown, env.page.file.src_path)
+def on_pre_page_macros(env):
+    """MkDocs' macros plugin: check the page's Markdown as written, before its macros run."""
+    check_mentions(env.markdown, page_source(env))
+
+
+def check_zensical_page(env) -> None:
+    """Zensical has no page hooks but loads this module for each page, with the page: check it then."""
+    if getattr(env, "page", None) is None:
+        return  # MkDocs: define_env runs once, before any page (on_pre_page_macros checks each page)
+    docs = Path(env.conf.get("root_dir", ".")) / env.conf.get("docs_dir", "docs")
+    src = page_source(env)
+    check_mentions((docs / src).read_text(encoding="utf-8"), src)

@@ -1,14 +1,15 @@
 """The site: serve it locally, build it strictly, and run the whole test suite."""
 
 import shlex
+from pathlib import Path
 
 from invoke import task
 from invoke.exceptions import Exit
 
+from recipes import settings as schema
+from recipes.site import engines
+from recipes.site.engines import QUIET
 from recipes.uvtool import child_env, uv_command
-
-# Material for MkDocs prints a banner about its successor on every build; it is not a problem of this site.
-QUIET = {"NO_MKDOCS_2_WARNING": "1"}
 
 
 @task(help={"addr": "address to bind (default: site.addr)", "port": "port to serve on (default: site.port)"})
@@ -19,10 +20,20 @@ def serve(c, addr=None, port=None):
     c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False, env=QUIET)
 
 
-@task(help={"out": "output folder (default: site.build_dir)"})
-def build(c, out=None):
-    """Build the site strictly: a broken link, a missing file or an unknown task fails the build."""
-    c.run(f"mkdocs build --strict --site-dir {shlex.quote(out or c.config.site.build_dir)}", env=QUIET)
+@task(help={"out": "output folder (default: site.build_dir)",
+            "engine": "mkdocs (Material for MkDocs) or zensical, its successor (default: site.engine)"})
+def build(c, out=None, engine=None):
+    """Build the site strictly: a broken link, a missing file or an unknown task fails the build.
+
+    Both engines build the same mkdocs.yml and docs/. The output folder is replaced only by a build that
+    succeeded: a failed one leaves the previous site as it was.
+    """
+    engine = schema.option("--engine", engine, schema.SiteEngine) if engine else c.config.site.engine
+    result = engines.build(engine, Path(out or c.config.site.build_dir))
+    if not result.ok:
+        raise Exit(f"build: the {engine} build failed (exit {result.returncode}); its output is above",
+                   code=result.returncode)
+    print(f"built the site with {engine} in {result.seconds:.1f} s")
 
 
 @task(help={"k": "only tests whose names match this pytest -k expression",

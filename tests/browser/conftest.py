@@ -7,14 +7,13 @@ Without /usr/bin/chromium the layer is skipped with the reason (CI installs it f
 from __future__ import annotations
 
 import functools
-import os
-import subprocess
-import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from recipes.site import engines
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,14 +29,18 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(scope="session", params=engines.ENGINES)
+def engine(request) -> str:
+    """Every browser test runs over the site as each engine builds it (MkDocs Material, then Zensical)."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory) -> Path:
-    """``mkdocs build --strict`` of the working tree into a temporary folder."""
-    out = tmp_path_factory.mktemp("browser-site")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stderr[-3000:]}"
+def built_site(engine, tmp_path_factory) -> Path:
+    """The strict build of the working tree by ``engine``, into a temporary folder."""
+    out = tmp_path_factory.mktemp(f"browser-site-{engine}")
+    result = engines.build(engine, out, capture=True)
+    assert result.ok, f"{engine} build failed:\n{result.output[-3000:]}"
     return out
 
 
@@ -73,9 +76,10 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(engine) -> Path:
+    folder = SCREENSHOTS / engine
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture
