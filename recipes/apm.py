@@ -10,10 +10,8 @@ from pathlib import Path
 
 from invoke import task
 from invoke.exceptions import Exit
-from rich.console import Console
 
 from recipes import ROOT
-from recipes import settings as schema
 from recipes.terminal import task_console
 
 TRAFFIC_HELP = {
@@ -59,6 +57,7 @@ def traffic(c, url=None, requests=300, duration=0.0, concurrency=4, route=None, 
 )
 def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save=False, keep_logs=False):
     """Run the whole APM section locally: test agent, traced app, traffic, and the service page it would show."""
+    from recipes import settings as schema  # noqa: PLC0415 (task modules import only invoke at listing)
     from app.demo import DemoSettings, run_demo
     from app.processes import ProcessFailed
     from app.traffic import TargetUnreachable
@@ -93,7 +92,7 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
     check_demo(summary)
 
 
-def show_demo(console: Console, summary: dict, as_json: bool) -> None:
+def show_demo(console: "Console", summary: dict, as_json: bool) -> None:
     from app.service_page import render
 
     if as_json:

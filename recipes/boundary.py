@@ -25,7 +25,9 @@ from invoke.exceptions import UnexpectedExit, UnknownFileType
 from invoke.parser import Argument
 from invoke.vendor import yaml as invoke_yaml
 
-from recipes import settings as schema
+from recipes.lazy import lazy
+
+schema = lazy("recipes.settings")
 
 NOTHING_CHANGED = "(nothing was changed)"
 SECRETS = ("DD_API_KEY", "DD_APP_KEY")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from recipes.settings import InputError
+from recipes.errors import InputError
 
 SITES = ("datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com",
          "ap2.datadoghq.com", "ddog-gov.com")

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from recipes.errors import InputError  # noqa: F401 (schema.InputError for the tasks)
 from recipes.vm.datadog_yaml import TAG_RE
 from recipes.vm.steps import PLACEHOLDER_RE
 
@@ -263,10 +264,6 @@ class Settings(Section):
 
 # Settings that moved, with what to use instead.
 MOVED = {"agent.site": "the Datadog site is DD_SITE in the environment, for the Agent and the API alike"}
-
-
-class InputError(ValueError):
-    """Input the runbook refuses before doing anything (the boundary exits 2 and says nothing changed)."""
 
 
 class SettingsError(InputError):

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import sys
 
-from rich.console import Console
+from recipes.lazy import lazy
+
+rich_console = lazy("rich.console")
 
 PIPE_WIDTH = 160  # columns of output that goes to a file or a pipe
 PIPE_HEIGHT = 50
 
 
-def task_console(stderr: bool = False, min_width: int = 0, **options) -> Console:
+def task_console(stderr: bool = False, min_width: int = 0, **options) -> "rich_console.Console":
     """A console for a task's output on stdout (or stderr), sized by the terminal only when there is one."""
     stream = sys.stderr if stderr else sys.stdout
     options.setdefault("highlight", False)
     if _is_terminal(stream):
-        console = Console(stderr=stderr, **options)
+        console = rich_console.Console(stderr=stderr, **options)
         if min_width and console.width < min_width:
-            console = Console(stderr=stderr, width=min_width, **options)
+            console = rich_console.Console(stderr=stderr, width=min_width, **options)
         return console
-    return Console(stderr=stderr, width=max(PIPE_WIDTH, min_width), height=PIPE_HEIGHT, color_system=None,
+    return rich_console.Console(stderr=stderr, width=max(PIPE_WIDTH, min_width), height=PIPE_HEIGHT, color_system=None,
                    force_terminal=False, legacy_windows=False, _environ={}, **options)
 
 

@@ -11,7 +11,6 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from recipes import ROOT
-from recipes import settings as schema
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.steps import HostRun, StepFailed, ensure_packages, host_plan, render
@@ -47,6 +46,7 @@ class VmApp:
 
 def vm_settings(config, bind: str | None = None) -> VmApp:
     """The app's settings on the VM (the apm section, checked by recipes/settings.py; --bind checked here)."""
+    from recipes import settings as schema  # noqa: PLC0415 (task modules import only invoke at listing)
     apm = config.apm
     if bind is not None:
         schema.option("--bind", bind, schema.IpAddress)

@@ -8,9 +8,15 @@ from __future__ import annotations
 import io
 import re
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from typing import TYPE_CHECKING
+
+from recipes.lazy import lazy
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+ruamel_yaml = lazy("ruamel.yaml")  # its submodules are read through it: naming one would load the package
 
 # Datadog tag rules: starts with a letter; letters, digits, _ - . / and : ; no spaces or commas; <= 200 chars.
 TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]*:[A-Za-z0-9_.\-/:]+$")
@@ -40,7 +46,7 @@ def parse_tags(values, source: str) -> list[str]:
 
 
 def _yaml() -> YAML:
-    yaml = YAML()  # round-trip
+    yaml = ruamel_yaml.YAML()  # round-trip
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096
@@ -50,17 +56,17 @@ def _yaml() -> YAML:
 def load(text: str, path: str) -> CommentedMap:
     """Parse a datadog.yaml; malformed YAML -> ConfigError naming the file and line."""
     try:
-        data = _yaml().load(text) if text.strip() else CommentedMap()
-    except MarkedYAMLError as error:
+        data = _yaml().load(text) if text.strip() else ruamel_yaml.comments.CommentedMap()
+    except ruamel_yaml.error.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = f" line {mark.line + 1}" if mark else ""
         problem = (error.problem or error.context or "malformed YAML").strip()
         raise ConfigError(f"{path}:{line}: malformed YAML ({problem}); fix the file, nothing was written") from error
-    except YAMLError as error:
+    except ruamel_yaml.error.YAMLError as error:
         raise ConfigError(f"{path}: malformed YAML ({error}); fix the file, nothing was written") from error
     if data is None:
-        data = CommentedMap()
-    if not isinstance(data, CommentedMap):
+        data = ruamel_yaml.comments.CommentedMap()
+    if not isinstance(data, ruamel_yaml.comments.CommentedMap):
         raise ConfigError(f"{path}: line 1: the top level must be a mapping of keys, not {type(data).__name__}")
     tags = data.get("tags")
     if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
@@ -87,7 +93,7 @@ def _plain(value):
 
 def _node(value):
     if isinstance(value, list):
-        seq = CommentedSeq(value)
+        seq = ruamel_yaml.comments.CommentedSeq(value)
         seq.fa.set_block_style()
         return seq
     return value

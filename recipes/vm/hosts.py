@@ -15,15 +15,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import paramiko
-from fabric import Config, Connection, ThreadingGroup
-from fabric.exceptions import GroupException
+from typing import TYPE_CHECKING
+
 from invoke.exceptions import Exit
-from rich.console import Console
-from rich.table import Table
+
+from recipes.lazy import lazy
 
 from recipes.vm.steps import CHANGED, FAILED, OK, HostPlan, HostRun, StepFailed
 from recipes.terminal import task_console
+
+if TYPE_CHECKING:
+    from fabric import Connection, ThreadingGroup
+    from rich.console import Console
+    from rich.table import Table
+
+paramiko = lazy("paramiko")
+fabric = lazy("fabric")
+rich_table = lazy("rich.table")
 
 # paramiko's transport thread logs its own tracebacks (a banner timeout, a reset); with no handler Python would
 # print them. Every failure reaches the user once, as the host's one-line result.
@@ -125,8 +133,12 @@ def resolve_targets(c, hosts: list[str] | None) -> list[Target]:
     return targets
 
 
-class _TrustForThisRun(paramiko.MissingHostKeyPolicy):
-    """Accept an unknown key without saving it (only when explicitly allowed)."""
+class _TrustForThisRun:
+    """Accept an unknown key without saving it (only when explicitly allowed).
+
+    paramiko only calls ``missing_host_key`` on a policy; not subclassing its base keeps paramiko unloaded
+    until a connection is made.
+    """
 
     def missing_host_key(self, client, hostname, key):
         return None
@@ -137,13 +149,13 @@ def connect(target: Target, timeout: int) -> Connection:
     kwargs = {"allow_agent": False, "look_for_keys": not target.key_files, "banner_timeout": timeout}
     if target.key_files:
         kwargs["key_filename"] = target.key_files
-    conn = Connection(
+    conn = fabric.Connection(
         target.addr,
         user=target.user,
         port=target.port,
         connect_timeout=timeout,
         connect_kwargs=kwargs,
-        config=Config(ssh_config=paramiko.SSHConfig()),  # everything comes from our config, not ~/.ssh/config
+        config=fabric.Config(ssh_config=paramiko.SSHConfig()),  # everything comes from our config, not ~/.ssh/config
     )
     if target.known_hosts and os.path.isfile(target.known_hosts):
         conn.client.load_host_keys(target.known_hosts)
@@ -175,7 +187,7 @@ def preflight(group: ThreadingGroup, targets: list[Target]) -> dict[str, str]:
     by_conn = dict(zip(group, targets))
     try:
         results = group.run("sudo -n true", hide=True, warn=True, in_stream=False)
-    except GroupException as failure:
+    except fabric.exceptions.GroupException as failure:
         results = failure.result
     errors = {}
     for conn, outcome in results.items():
@@ -191,7 +203,7 @@ def preflight(group: ThreadingGroup, targets: list[Target]) -> dict[str, str]:
 
 
 def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str, str], seconds: dict[str, float]) -> Table:
-    table = Table(title=title)
+    table = rich_table.Table(title=title)
     for column in ("host", OK, CHANGED, FAILED, "seconds", "result"):
         table.add_column(column, justify="right" if column in (OK, CHANGED, FAILED, "seconds") else "left")
     for label, run in runs.items():
@@ -213,7 +225,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
         raise Exit(f"error: {error}", code=2) from error
     timeout = int(c.config.ssh.connect_timeout)
     conns = [connect(t, timeout) for t in targets]
-    group = ThreadingGroup.from_connections(conns)
+    group = fabric.ThreadingGroup.from_connections(conns)
     lock = threading.Lock()
     started = time.monotonic()
     runs: dict[str, HostRun | None] = {t.label: None for t in targets}

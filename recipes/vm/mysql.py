@@ -8,8 +8,6 @@ import shlex
 from dataclasses import dataclass
 
 from invoke import task
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from recipes.vm.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.vm.hosts import run_on_hosts
@@ -60,6 +58,7 @@ def settings_from(config) -> MysqlSettings:
 
 def render_conf(settings: MysqlSettings, password: str) -> str:
     """The integration's conf.yaml; refuses placeholders and checks the port is a YAML integer."""
+    from ruamel.yaml import YAML  # noqa: PLC0415 (task modules import only invoke at listing)
     text = render("mysql/conf.yaml", "mysql", host=settings.host, port=settings.port, username=settings.username,
                   password=password, service=settings.service, error_log=settings.error_log, slow_log=settings.slow_log)
     instances = YAML(typ="safe").load(text)["instances"]
@@ -70,6 +69,7 @@ def render_conf(settings: MysqlSettings, password: str) -> str:
 
 def password_from_conf(text: str) -> str | None:
     """The password of an existing conf.yaml (re-runs reuse it), or None if there is none usable."""
+    from ruamel.yaml import YAML, YAMLError  # noqa: PLC0415
     try:
         data = YAML(typ="safe").load(text) or {}
     except YAMLError as error:

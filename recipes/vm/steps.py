@@ -21,8 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
+
+from recipes.lazy import lazy
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+rich_markup = lazy("rich.markup")
 
 OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
 STYLES = {OK: "green", CHANGED: "yellow", FAILED: "bold red", SKIPPED: "dim"}
@@ -210,14 +216,14 @@ class HostRun:
     # --- output -------------------------------------------------------------------------------
     def say(self, text: str) -> None:
         with self._lock:
-            self.console.print(f"[bold cyan]{escape(self.label)}[/] {text}", highlight=False, soft_wrap=True)
+            self.console.print(f"[bold cyan]{rich_markup.escape(self.label)}[/] {text}", highlight=False, soft_wrap=True)
 
     def show_diff(self, diff: str) -> None:
         with self._lock:
-            self.console.print(f"[bold cyan]{escape(self.label)}[/] diff:", highlight=False)
+            self.console.print(f"[bold cyan]{rich_markup.escape(self.label)}[/] diff:", highlight=False)
             for line in diff.splitlines():
                 style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                self.console.print(f"    [{style}]{escape(line)}[/]", highlight=False, soft_wrap=True)
+                self.console.print(f"    [{style}]{rich_markup.escape(line)}[/]", highlight=False, soft_wrap=True)
 
     # --- remote execution ---------------------------------------------------------------------
     def root(self, script: str, warn: bool = False) -> "Outcome":
@@ -325,8 +331,8 @@ class HostRun:
             status_text = "changed (dry run)"
         else:
             status_text = status
-        detail = f" [dim]{escape(result.detail)}[/]" if result.detail else ""
-        self.say(f"{counter}[{STYLES[result.status]}]{status_text:<8}[/] {escape(result.name)}{detail}")
+        detail = f" [dim]{rich_markup.escape(result.detail)}[/]" if result.detail else ""
+        self.say(f"{counter}[{STYLES[result.status]}]{status_text:<8}[/] {rich_markup.escape(result.name)}{detail}")
 
     def counts(self) -> dict[str, int]:
         tally = {OK: 0, CHANGED: 0, FAILED: 0}
@@ -419,18 +425,46 @@ def ensure_packages(run: HostRun, step: Step, packages: list[str], update: bool 
     return True
 
 
+APT_UPDATE_STAMP = "/var/lib/dd-runbook/apt-update-stamp"
+# Lists fetched and verified stay valid when a keyring changes (a package such as datadog-signing-keys
+# updates its own): only a new or changed source needs them fetched again.
+APT_SOURCES = "/etc/apt/sources.list /etc/apt/sources.list.d"
+
+
 def apt_install_script(packages: list[str], update: bool) -> str:
-    """apt-get install that waits for a package run still going (a cut run's, or unattended-upgrades') and
-    finishes one a cut left half done (dpkg's journal in /var/lib/dpkg/updates) before trying again."""
+    """apt-get install, refreshing the package lists only when they are missing or older than an apt source
+    (one the run just wrote, say), or when the install fails on lists gone stale.
+
+    It waits for a package run still going (a cut run's, or unattended-upgrades') and finishes one a cut left
+    half done (dpkg's journal in /var/lib/dpkg/updates) before trying again. ``update``: a failed refresh is
+    an error (the run needs a repository it just added) rather than a reason to try the lists it has.
+    """
     names = " ".join(shlex.quote(p) for p in packages)
     return (
         "export DEBIAN_FRONTEND=noninteractive\n"
         f"apt_get() {{ apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT} \"$@\"; }}\n"
-        + ("apt_get update >/dev/null\n" if update else "apt_get update >/dev/null || true\n")
-        + f"install_missing() {{ apt_get install -y -o Dpkg::Options::=--force-confold {names} >/dev/null; }}\n"
+        # The reference is our stamp or the newest list: an update that only "Hit"s leaves the lists' dates.
+        "lists_stale() {\n"
+        f"  ref=$(ls -t {APT_UPDATE_STAMP} /var/lib/apt/lists/*_Packages* 2>/dev/null | head -n 1)\n"
+        "  [ -z \"$ref\" ] && return 0\n"
+        f"  [ -n \"$(find {APT_SOURCES} -newer \"$ref\" 2>/dev/null | head -n 1)\" ]\n"
+        "}\n"
+        f"refresh() {{ apt_get update >/dev/null && mkdir -p {posixpath.dirname(APT_UPDATE_STAMP)} "
+        f"&& touch {APT_UPDATE_STAMP}; }}\n"
+        "refreshed=no\n"
+        "if lists_stale; then\n"
+        + ("  refresh || exit 1\n" if update else "  refresh || true\n")
+        + "  refreshed=yes\n"
+        "fi\n"
+        f"install_missing() {{ apt_get install -y -o Dpkg::Options::=--force-confold {names} >/dev/null; }}\n"
         "if ! install_missing; then\n"
-        "  [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] || exit 1\n"
-        "  echo 'dpkg was interrupted (a cut run): dpkg --configure -a' >&2\n"
-        "  dpkg --configure -a >/dev/null && install_missing\n"
+        "  if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ]; then\n"
+        "    echo 'dpkg was interrupted (a cut run): dpkg --configure -a' >&2\n"
+        "    dpkg --configure -a >/dev/null && install_missing\n"
+        "  elif [ $refreshed = no ]; then\n"
+        "    refresh && install_missing\n"
+        "  else\n"
+        "    exit 1\n"
+        "  fi\n"
         "fi\n"
     )
