@@ -3,16 +3,25 @@
 The VM half (apm-app, apm-stop) is in ``recipes/vm/apm.py``.
 """
 
+from __future__ import annotations
+
 import json as jsonlib  # `json` is also a task option
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import task
 from invoke.exceptions import Exit
 
 from recipes import ROOT
+from recipes.lazy import lazy
 from recipes.terminal import task_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+schema = lazy("recipes.settings")
 
 TRAFFIC_HELP = {
     "url": "base URL of the app (default: the VM's forwarded port, http://127.0.0.1:<apm.port>)",
@@ -57,7 +66,6 @@ def traffic(c, url=None, requests=300, duration=0.0, concurrency=4, route=None, 
 )
 def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save=False, keep_logs=False):
     """Run the whole APM section locally: test agent, traced app, traffic, and the service page it would show."""
-    from recipes import settings as schema  # noqa: PLC0415 (task modules import only invoke at listing)
     from app.demo import DemoSettings, run_demo
     from app.processes import ProcessFailed
     from app.traffic import TargetUnreachable
@@ -92,7 +100,7 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
     check_demo(summary)
 
 
-def show_demo(console: "Console", summary: dict, as_json: bool) -> None:
+def show_demo(console: Console, summary: dict, as_json: bool) -> None:
     from app.service_page import render
 
     if as_json:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from recipes.errors import InputError  # noqa: F401 (schema.InputError for the tasks)
+from recipes.site.engines import ENGINES
 from recipes.vm.datadog_yaml import TAG_RE
 from recipes.vm.steps import PLACEHOLDER_RE
 
@@ -109,7 +110,7 @@ ExistingFolder = Annotated[str, _existing("folder")]
 Tag = Annotated[str, _matching(TAG_RE.pattern.strip("^$"), "a key:value tag")]
 TagValue = Annotated[str, _matching(r"[a-z0-9][a-z0-9_.:/-]*", "a tag value (lowercase letters, digits, _ . : / -)")]
 ClockTime = Annotated[str, _matching(r"(?:[01]\d|2[0-3]):[0-5]\d", "a time like 09:00")]
-SiteEngine = Annotated[str, _matching(r"mkdocs|zensical", "mkdocs or zensical")]
+SiteEngine = Annotated[str, _matching("|".join(ENGINES), " or ".join(ENGINES))]
 HostSpec = Annotated[str, _matching(r"(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9.:\[\]-]+", "user@addr[:port]")]
 
 

@@ -8,6 +8,7 @@ pytest_plugins: list[str] = [
     "tests.fakedd.fixtures",
     "tests.testhost_fixtures",
     "tests.previews_fixtures",
+    "tests.site_fixtures",
 ]
 
 # The custom check's tests run in their own uv project (datadog_checks.base pins its own ddtrace): `invoke test`

@@ -26,13 +26,10 @@ SECTION_PAGES = [
 ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration", "reference/site-engines"]
 
 
-@pytest.fixture(scope="module", params=engines.ENGINES)
-def site(request, tmp_path_factory) -> Path:
-    """The site built strictly by each engine, from the same mkdocs.yml and docs/."""
-    out = tmp_path_factory.mktemp(f"site-{request.param}")
-    result = engines.build(request.param, out, capture=True)
-    assert result.ok, result.output[-3000:]
-    return out
+@pytest.fixture
+def site(built_site) -> Path:
+    """The site built strictly by each engine, from the same mkdocs.yml and docs/ (tests/site_fixtures.py)."""
+    return built_site
 
 
 def page_html(site: Path, page: str) -> str:

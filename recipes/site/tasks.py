@@ -6,9 +6,12 @@ from pathlib import Path
 from invoke import task
 from invoke.exceptions import Exit
 
+from recipes.lazy import lazy
 from recipes.site import engines
 from recipes.site.engines import QUIET
 from recipes.uvtool import child_env, uv_command
+
+schema = lazy("recipes.settings")
 
 
 @task(help={"addr": "address to bind (default: site.addr)", "port": "port to serve on (default: site.port)"})
@@ -27,7 +30,6 @@ def build(c, out=None, engine=None):
     Both engines build the same mkdocs.yml and docs/. The output folder is replaced only by a build that
     succeeded: a failed one leaves the previous site as it was.
     """
-    from recipes import settings as schema  # noqa: PLC0415 (task modules import only invoke at listing)
     engine = schema.option("--engine", engine, schema.SiteEngine) if engine else c.config.site.engine
     result = engines.build(engine, Path(out or c.config.site.build_dir))
     if not result.ok:

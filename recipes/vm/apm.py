@@ -11,9 +11,12 @@ from invoke import task
 from invoke.exceptions import Exit
 
 from recipes import ROOT
+from recipes.lazy import lazy
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.steps import HostRun, StepFailed, ensure_packages, host_plan, render
+
+schema = lazy("recipes.settings")
 
 APP_FILES = ("my_app.py", "gunicorn_conf.py")  # shipped from app/ as they are
 LOCKED = ("flask", "ddtrace", "gunicorn")  # pinned, with their dependencies, from uv.lock
@@ -46,7 +49,6 @@ class VmApp:
 
 def vm_settings(config, bind: str | None = None) -> VmApp:
     """The app's settings on the VM (the apm section, checked by recipes/settings.py; --bind checked here)."""
-    from recipes import settings as schema  # noqa: PLC0415 (task modules import only invoke at listing)
     apm = config.apm
     if bind is not None:
         schema.option("--bind", bind, schema.IpAddress)

@@ -7,10 +7,13 @@ import os
 from invoke import task
 from invoke.exceptions import Exit
 
+from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.steps import HostRun, host_plan, render
+
+ruamel_yaml = lazy("ruamel.yaml")
 
 HERE = os.path.dirname(__file__)
 SOURCE = os.path.join(HERE, "files", "checks.d", "custom_my_metric.py")  # shipped as it is
@@ -20,9 +23,8 @@ AGENT_DIR = "/etc/datadog-agent"
 
 def check_files(name: str, interval) -> dict[str, str]:
     """Remote path -> content of the check's two files (name and interval checked by recipes/settings.py)."""
-    from ruamel.yaml import YAML  # noqa: PLC0415 (task modules import only invoke at listing)
     conf = render("custom_my_metric.yaml", "check", name=name, interval=int(interval))
-    instances = YAML(typ="safe").load(conf)["instances"]
+    instances = ruamel_yaml.YAML(typ="safe").load(conf)["instances"]
     if len(instances) != 1 or instances[0]["min_collection_interval"] != int(interval):
         raise Exit("error: recipes/vm/templates/custom_my_metric.yaml must render exactly one instance with the interval", code=2)
     with open(SOURCE, encoding="utf-8") as handle:

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 from invoke import task
 
+from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.steps import FileState, HostRun, StepFailed, ensure_packages, heredoc, host_plan, render
+
+ruamel_yaml = lazy("ruamel.yaml")
 
 CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
 # Earlier versions of this runbook wrote a rotation block here; the server package rotates the same files, and
@@ -58,10 +61,9 @@ def settings_from(config) -> MysqlSettings:
 
 def render_conf(settings: MysqlSettings, password: str) -> str:
     """The integration's conf.yaml; refuses placeholders and checks the port is a YAML integer."""
-    from ruamel.yaml import YAML  # noqa: PLC0415 (task modules import only invoke at listing)
     text = render("mysql/conf.yaml", "mysql", host=settings.host, port=settings.port, username=settings.username,
                   password=password, service=settings.service, error_log=settings.error_log, slow_log=settings.slow_log)
-    instances = YAML(typ="safe").load(text)["instances"]
+    instances = ruamel_yaml.YAML(typ="safe").load(text)["instances"]
     if len(instances) != 1 or type(instances[0]["port"]) is not int:
         raise StepFailed(f"{CONF_YAML}: port must be one integer in exactly one instance")
     return text
@@ -69,10 +71,9 @@ def render_conf(settings: MysqlSettings, password: str) -> str:
 
 def password_from_conf(text: str) -> str | None:
     """The password of an existing conf.yaml (re-runs reuse it), or None if there is none usable."""
-    from ruamel.yaml import YAML, YAMLError  # noqa: PLC0415
     try:
-        data = YAML(typ="safe").load(text) or {}
-    except YAMLError as error:
+        data = ruamel_yaml.YAML(typ="safe").load(text) or {}
+    except ruamel_yaml.YAMLError as error:
         raise StepFailed(f"{CONF_YAML}: malformed YAML ({str(error).splitlines()[0]}); fix or delete it") from error
     instances = data.get("instances") if isinstance(data, dict) else None
     password = instances[0].get("password") if isinstance(instances, list) and instances and isinstance(instances[0], dict) else None

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from recipes.site import engines
-
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "browser"
@@ -27,21 +25,6 @@ PHONE = {"width": 375, "height": 740}
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 (signature of the base class)
         pass
-
-
-@pytest.fixture(scope="session", params=engines.ENGINES)
-def engine(request) -> str:
-    """Every browser test runs over the site as each engine builds it (MkDocs Material, then Zensical)."""
-    return request.param
-
-
-@pytest.fixture(scope="session")
-def built_site(engine, tmp_path_factory) -> Path:
-    """The strict build of the working tree by ``engine``, into a temporary folder."""
-    out = tmp_path_factory.mktemp(f"browser-site-{engine}")
-    result = engines.build(engine, out, capture=True)
-    assert result.ok, f"{engine} build failed:\n{result.output[-3000:]}"
-    return out
 
 
 @pytest.fixture(scope="session")

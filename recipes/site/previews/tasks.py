@@ -9,7 +9,10 @@ from datetime import date, datetime
 from invoke import task
 from invoke.exceptions import Exit
 
+from recipes.lazy import lazy
 from recipes.terminal import task_console
+
+rich_table = lazy("rich.table")
 
 # The drawing modules load matplotlib, which takes seconds: they are imported inside the tasks that draw,
 # so `invoke --list` and the other recipes do not pay for them.
@@ -22,7 +25,7 @@ def _run(c, pictures: list, out: str | None) -> None:
     from recipes.site.previews.plan import generate
 
     written = generate(c.config, pictures, out)
-    table = table_of("figure", "picture", title="Pictures written")
+    table = rich_table.Table("figure", "picture", title="Pictures written")
     for picture, path in written:
         table.add_row(picture.key, str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
     task_console().print(table)
@@ -38,12 +41,6 @@ def _stop_on_bad_input():
     except PreviewInputError as error:
         raise Exit(f"error: previews: {error} (nothing was changed)", code=2) from None
 
-
-
-def table_of(*columns, **options):
-    from rich.table import Table  # noqa: PLC0415 (task modules import only invoke at listing)
-
-    return Table(*columns, **options)
 
 
 @task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})
@@ -67,7 +64,7 @@ def preview_messages(c, out=None):
         cfg = settings(c.config)
         mon = load_monitor(sample_values(c.config))
         pictures = message_plan(c.config)
-    table = table_of("state", "recipients", "text", title=f"Notifications of {mon['name']!r}")
+    table = rich_table.Table("state", "recipients", "text", title=f"Notifications of {mon['name']!r}")
     for state, text in monitor_preview.rendered_messages(mon, cfg["sample_ctx"]).items():
         table.add_row(state, ", ".join(messages.recipients(mon["message"], state)), text)
     task_console().print(table)
@@ -97,7 +94,7 @@ def preview_monitor(c, out=None):
         mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
     _, evals = monitor_preview.evaluations(cfg["simulation"], mon, variant["query"])
     thresholds = mon["options"]["thresholds"]
-    table = table_of("query", "OK", "warning", "alert", "notifications", "alerts sent", "closed-form alert share",
+    table = rich_table.Table("query", "OK", "warning", "alert", "notifications", "alerts sent", "closed-form alert share",
                   title="One simulated day (uniform 0..1000 every 45 s, evaluated every minute)")
     for ev, query in zip(evals, (mon["query"], variant["query"])):
         expected = sim.expected_fraction_above(ev.aggregator, thresholds["critical"], cfg["simulation"]["window_s"],
@@ -127,7 +124,7 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
             raise PreviewInputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
         windows, gaps, over = downtimes.expand_and_check(c.config, first, int(days), wall_clock)
         pictures = downtime_plan(c.config)
-    table = table_of("schedule", "starts", "ends", "length", title=f"Downtime windows, {first} + {days} days ({zone.key})")
+    table = rich_table.Table("schedule", "starts", "ends", "length", title=f"Downtime windows, {first} + {days} days ({zone.key})")
     for w in windows:
         table.add_row(w.name, f"{w.start:%a %Y-%m-%d %H:%M %Z}", f"{w.end:%a %Y-%m-%d %H:%M %Z}", str(w.end - w.start))
     task_console().print(table)
