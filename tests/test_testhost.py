@@ -223,7 +223,7 @@ def check_three_isolated_hosts(hosts):
         assert list(pool.map(whoami, hosts)) == [h.name for h in hosts]
 
 
-# --- the step engine's command runner (recipes.vm.steps.run_script) over the real sshd ---------------------
+# --- the step engine's command runner (recipes.vm.session.run_script) over the real sshd ---------------------
 # A background child keeps the session's stdout open: sshd sends exit-status when the shell exits and
 # the output (3 MB after a delay) only later, then EOF. This is what a busy machine does to any command.
 LATE_OUTPUT = ("( sleep 1; head -c 3000000 /dev/zero | tr '\\0' o; echo END; "
@@ -244,7 +244,7 @@ def test_the_late_output_scenario_really_sends_the_exit_status_before_the_output
 
 @on_bookworm_shared
 def test_the_command_runner_reads_output_that_arrives_after_the_exit_status(shared_host):
-    from recipes.vm.steps import run_script
+    from recipes.vm.session import run_script
 
     with connect(shared_host) as conn:
         outcome = run_script(conn, "bash -s", LATE_OUTPUT + "\n", timeout=60)
@@ -255,10 +255,10 @@ def test_the_command_runner_reads_output_that_arrives_after_the_exit_status(shar
 
 @on_bookworm_shared
 def test_the_command_runner_times_out_with_a_message_when_the_output_never_ends(shared_host):
-    from recipes.vm.steps import StepFailed, run_script
+    from recipes.vm.session import SessionFailed, run_script
 
     with connect(shared_host) as conn:
-        with pytest.raises(StepFailed, match="timed out after 2 s"):
+        with pytest.raises(SessionFailed, match="timed out after 2 s"):
             run_script(conn, "bash -s", "( sleep 30 ) & exit 0\n", timeout=2)
 
 

@@ -88,11 +88,6 @@ def restarts(host) -> int:
     return len(out.splitlines())
 
 
-def ssh_logins(host) -> int:
-    """Connections the guest's sshd accepted so far (sshd -e logs to the host's console.log)."""
-    return (Path(host.workdir) / "console.log").read_text(errors="replace").count("Accepted publickey for")
-
-
 def capture(name: str, text: str) -> None:
     CAPTURES.mkdir(parents=True, exist_ok=True)
     (CAPTURES / name).write_text(text)
@@ -166,8 +161,13 @@ def assert_configured(host, tags=("env:dev", "role:database", "owner:runbook")) 
 def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(tmp_path, test_host, standin_repo):
     config = write_config(tmp_path, test_host, standin_repo)
     seen_before = len(standin_repo.requests)
+    connections, sessions = test_host.ssh_counts()
     first, first_seconds = timed(config, "setup", "--host", test_host.target, subprocess_=True)
     out = ok(first)
+    # Counted by the guest's sshd: one connection; a session for sudo's check, the state reads, and one per
+    # change that a later read depends on (two apt transactions, a restart, the queries) or that ends the run.
+    after = test_host.ssh_counts()
+    assert after[0] == connections + 1 and after[1] - sessions <= 10, f"first run: {after[1] - sessions} sessions"
     assert changed_count(out) >= 10 and "restart datadog-agent" in out
     assert_configured(test_host)
     refreshes = [path for path in standin_repo.requests[seen_before:] if path.endswith("/dists/stable/InRelease")]
@@ -177,11 +177,13 @@ def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(t
     restarts_after_first = restarts(test_host)
     assert restarts_after_first >= 1
 
-    logins = ssh_logins(test_host)
+    connections, sessions = test_host.ssh_counts()
     second, second_seconds = timed(config, "setup", "--host", test_host.target)
     out = ok(second)
     assert changed_count(out) == 0, out
-    assert ssh_logins(test_host) == logins + 1, "one SSH connection per host per run"
+    after = test_host.ssh_counts()
+    # sudo's check, every state read, the login and queries as the datadog user (they need its password).
+    assert after == (connections + 1, sessions + 3), f"no-change re-run: {after[1] - sessions} sessions"
     assert restarts(test_host) == restarts_after_first, "the second run restarted the Agent"
     record_figure("setup_first_run_s", first_seconds)
     record_figure("setup_second_run_s", second_seconds)

@@ -12,7 +12,7 @@ from rich.console import Console
 from ruamel.yaml import YAML
 
 from recipes.defaults import CONFIG
-from recipes.vm import agent, check, datadog_yaml, hosts, mysql, steps
+from recipes.vm import agent, check, datadog_yaml, hosts, mysql, session, steps
 
 VAGRANT_SSH_CONFIG = """Host default
   HostName 127.0.0.1
@@ -179,14 +179,14 @@ def test_a_dry_run_goes_on_without_the_key_and_warns(monkeypatch, capsys):
 def test_probe_script_runs_every_check_in_one_shell_and_keeps_exact_output(tmp_path):
     exact = tmp_path / "f"
     exact.write_bytes(b"line 1\n\nline: 3 with 'quotes' and $dollar\n\n")
-    script = steps.probe_script({
+    script = session.probe_script({
         "file": steps.file_probe(str(exact)),
         "missing": steps.file_probe(str(tmp_path / "nope")),
         "fails": "echo out; exit 3",
         "stdin_is_closed": "cat",
     })
     out = subprocess.run(["bash", "-s"], input=script, capture_output=True, text=True, check=True).stdout
-    found = steps.parse_probes(out)
+    found = session.parse_sections(out)
     state = steps.parse_file_probe(str(exact), found["file"])
     assert state.exists and state.content == exact.read_text() and state.mode == "0644"
     assert steps.parse_file_probe("x", found["missing"]).exists is False
@@ -286,7 +286,8 @@ class RecordingConnection:
         assert conn is self and command == "sudo -n bash -s"
         self.scripts.append(script)
         names = re.findall(r"^printf '\\n@@%s ' '?([\w.-]+)'?$", script, re.MULTILINE)
-        return steps.Outcome(0, "".join(f"@@{name}  1\n" for name in names), "")
+        # Every state read finds nothing (exit 1); every write and command succeeds.
+        return steps.Outcome(0, "".join(f"@@{name}  {1 if name.startswith('r') else 0}\n" for name in names), "")
 
     def sftp(self):
         raise AssertionError("a dry run must not open SFTP")

@@ -15,7 +15,8 @@ from recipes.vm.datadog_yaml import ConfigError
 from recipes.ddsite import UnknownSite, datadog_site
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
-from recipes.vm.steps import HostRun, StepFailed, ensure_packages, host_plan, render
+from recipes.vm.packages import PackageGroup, ensure_packages
+from recipes.vm.steps import HostRun, StepFailed, file_probe, host_plan, render
 
 KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
 SOURCE_LIST = "/etc/apt/sources.list.d/datadog.list"
@@ -23,6 +24,8 @@ DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
 FINGERPRINT_RE = re.compile(r"\b[0-9A-F]{40}\b")
 MISSING_KEY = "DD_API_KEY-not-set"  # stands for the key in a dry run only; never written
 RESTART_AGENT = ("restart datadog-agent", "svc datadog-agent restart 2>&1\n")
+AGENT_RUNNING = "svc datadog-agent status >/dev/null 2>&1"
+PREREQUISITES = PackageGroup(("gnupg", "curl", "ca-certificates"))
 
 
 def api_key_from_env(dry_run: bool = False) -> str:
@@ -77,21 +80,27 @@ def existing_yaml_step(run: HostRun) -> None:
             raise StepFailed(str(error)) from error
 
 
+def keyring_probes(key_urls: list[str]) -> dict[str, str]:
+    """What the keyring holds (fingerprints and mode) and what the key URLs serve (fingerprints)."""
+    fetch = "\n".join(
+        f"curl -fsSL --retry 2 {shlex.quote(url)} | GNUPGHOME=$g gpg --batch --show-keys --with-colons 2>/dev/null"
+        for url in key_urls
+    )
+    return {
+        # Listing a missing keyring would create it: look only when the file is there.
+        "have": f"[ -f {KEYRING} ] || exit 0; g=$(mktemp -d); trap 'rm -rf $g' EXIT; GNUPGHOME=$g gpg"
+        f" --no-default-keyring --keyring {KEYRING} --list-keys --with-colons 2>/dev/null"
+        " | awk -F: '/^fpr/{print $10}'; stat -c 'mode %a' " + KEYRING,
+        "want": f"g=$(mktemp -d); trap 'rm -rf $g' EXIT; set -o pipefail; {{ {fetch}; }} | awk -F: '/^fpr/{{print $10}}'",
+    }
+
+
 def keyring_step(run: HostRun, key_urls: list[str]) -> None:
     """Import Datadog's current signing keys into the signed-by keyring, only the ones missing."""
     with run.step("Datadog apt signing keys in " + KEYRING) as step:
-        fetch = "\n".join(
-            f"curl -fsSL --retry 2 {shlex.quote(url)} | GNUPGHOME=$g gpg --batch --show-keys --with-colons 2>/dev/null"
-            for url in key_urls
-        )
-        probes = {
-            # Listing a missing keyring would create it: look only when the file is there.
-            "have": f"[ -f {KEYRING} ] || exit 0; g=$(mktemp -d); trap 'rm -rf $g' EXIT; GNUPGHOME=$g gpg"
-            f" --no-default-keyring --keyring {KEYRING} --list-keys --with-colons 2>/dev/null"
-            " | awk -F: '/^fpr/{print $10}'; stat -c 'mode %a' " + KEYRING,
-            "want": f"g=$(mktemp -d); trap 'rm -rf $g' EXIT; set -o pipefail; {{ {fetch}; }} | awk -F: '/^fpr/{{print $10}}'",
-        }
+        probes = keyring_probes(key_urls)
         found = run.probe(probes)
+        run.done_with(probes.values())  # they fetch the keys: not again in later sessions
         have = set(FINGERPRINT_RE.findall(found["have"][1]))
         want_code, want_out = found["want"]
         mode_ok = "mode 644" in found["have"][1]
@@ -106,9 +115,11 @@ def keyring_step(run: HostRun, key_urls: list[str]) -> None:
             f"gpg --no-default-keyring --keyring {KEYRING} --import --batch $t/key 2>/dev/null"
             for url in key_urls
         )
-        # An existing (empty) file makes gpg keep the classic keyring format that apt reads.
-        run.root(f"set -e\nt=$(mktemp -d); trap 'rm -rf $t' EXIT\nexport GNUPGHOME=$t\n"
-                 f"touch {KEYRING}\n{imports}\nrm -f {KEYRING}~\nchmod 0644 {KEYRING}\n")
+        # An existing (empty) file makes gpg keep the classic keyring format that apt reads. The import goes
+        # with the next session, the Agent's install, which needs it.
+        run.queue("import the signing keys", f"set -e\nt=$(mktemp -d); trap 'rm -rf $t' EXIT\nexport GNUPGHOME=$t\n"
+                  f"touch {KEYRING}\n{imports}\nrm -f {KEYRING}~\nchmod 0644 {KEYRING}\n",
+                  changes=list(probes.values()))
 
 
 def running_step(run: HostRun) -> None:
@@ -116,7 +127,7 @@ def running_step(run: HostRun) -> None:
     with run.step("datadog-agent running") as step:
         if RESTART_AGENT[0] in run.handlers:
             step.note("a restart is already due")
-        elif run.root("svc datadog-agent status >/dev/null 2>&1", warn=True).exited != 0:
+        elif run.probe({"running": AGENT_RUNNING})["running"][0] != 0:
             step.changed("not running: it will be started once, at the end")
             run.notify(*RESTART_AGENT)
 
@@ -128,28 +139,33 @@ def install_plan(config, api_key: str):
     source = render("datadog.list", "agent.repo_url", keyring=KEYRING, repo_url=agent.repo_url,
                     dist=agent.repo_dist, components=agent.repo_components)
 
+    packages = PackageGroup(tuple(agent.packages), source=SOURCE_LIST)
+    key_urls = list(agent.key_urls)
+
     def install(run: HostRun) -> None:
-        with run.step("apt prerequisites (gnupg, curl, ca-certificates)") as step:
-            ensure_packages(run, step, ["gnupg", "curl", "ca-certificates"])
-        keyring_step(run, list(agent.key_urls))
+        with run.step("apt prerequisites (" + ", ".join(PREREQUISITES.packages) + ")") as step:
+            ensure_packages(run, step, PREREQUISITES)
+        keyring_step(run, key_urls)
         with run.step("apt source " + SOURCE_LIST) as step:
             states, _ = run.files([SOURCE_LIST])
             source_changed = run.put_file(step, states[SOURCE_LIST], source, "root", "root", "0644")
+            run.packages.sources_ready.add(SOURCE_LIST)
         with run.step("packages " + " ".join(agent.packages)) as step:
-            ensure_packages(run, step, list(agent.packages), update=True)
+            ensure_packages(run, step, packages)
             if source_changed:
                 step.note("source changed")
         merge_datadog_yaml(run, "datadog.yaml: api_key and site", {"api_key": api_key, "site": site})
         running_step(run)
 
-    return host_plan(install, 6, preflight=[existing_yaml_step])
+    reads = [*keyring_probes(key_urls).values(), file_probe(SOURCE_LIST), file_probe(DATADOG_YAML), AGENT_RUNNING]
+    return host_plan(install, 6, preflight=[existing_yaml_step], reads=reads, packages=[PREREQUISITES, packages])
 
 
 def tags_plan(tags: list[str]):
     def tag(run: HostRun) -> None:
         merge_datadog_yaml(run, f"datadog.yaml: tags ({', '.join(tags)})", {"tags": tags})
 
-    return host_plan(tag, 1)
+    return host_plan(tag, 1, reads=[file_probe(DATADOG_YAML)])
 
 
 def resolve_tags(config, tag) -> list[str]:

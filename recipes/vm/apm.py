@@ -14,12 +14,14 @@ from recipes import ROOT
 from recipes.lazy import lazy
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
-from recipes.vm.steps import HostRun, StepFailed, ensure_packages, host_plan, render
+from recipes.vm.packages import PackageGroup, ensure_packages
+from recipes.vm.steps import HostRun, StepFailed, host_plan, render
 
 schema = lazy("recipes.settings")
 
 APP_FILES = ("my_app.py", "gunicorn_conf.py")  # shipped from app/ as they are
 LOCKED = ("flask", "ddtrace", "gunicorn")  # pinned, with their dependencies, from uv.lock
+VENV_PACKAGE = PackageGroup(("python3-venv",))
 PIP_MIN = (24, 0)  # pitfall 13: an old pip (9.x) cannot install ddtrace; upgrade below this
 
 
@@ -278,7 +280,7 @@ def answers_step(run: HostRun, app: VmApp) -> None:
 def app_plan(app: VmApp, requirements: str):
     def plan(run: HostRun) -> None:
         with run.step("package python3-venv") as step:
-            ensure_packages(run, step, ["python3-venv"])
+            ensure_packages(run, step, VENV_PACKAGE)
         facts = probe_facts(run, app)
         systemd = facts["systemd"][0] == 0
         user_step(run, app, facts)
@@ -290,7 +292,7 @@ def app_plan(app: VmApp, requirements: str):
         running_step(run, app, systemd, restart=changed)
         answers_step(run, app)
 
-    return host_plan(plan, 8 if app.wheelhouse else 7)
+    return host_plan(plan, 8 if app.wheelhouse else 7, packages=[VENV_PACKAGE])
 
 
 def stop_plan(app: VmApp):

@@ -11,7 +11,7 @@ from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
-from recipes.vm.steps import HostRun, host_plan, render
+from recipes.vm.steps import HostRun, file_probe, host_plan, render
 
 ruamel_yaml = lazy("ruamel.yaml")
 
@@ -41,7 +41,7 @@ def check_plan(files: dict[str, str]):
             if any(changed):
                 run.notify(*RESTART_AGENT)
 
-    return host_plan(install, 1)
+    return host_plan(install, 1, reads=[file_probe(path) for path in files])
 
 
 @task(iterable=["host"], help=HOST_HELP)

@@ -242,7 +242,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
             begin = time.monotonic()
             try:
                 plan(run)
-                run.flush()
+                run.finish()
             except StepFailed as failure:
                 errors[target.label] = str(failure)
             finally:

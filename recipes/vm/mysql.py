@@ -13,7 +13,9 @@ from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
-from recipes.vm.steps import FileState, HostRun, StepFailed, ensure_packages, heredoc, host_plan, render
+from recipes.vm.packages import PackageGroup, ensure_packages
+from recipes.vm.session import heredoc
+from recipes.vm.steps import FileState, HostRun, StepFailed, file_probe, host_plan, render
 
 ruamel_yaml = lazy("ruamel.yaml")
 
@@ -31,6 +33,11 @@ OLD_DROPIN_NAME = "99-datadog.cnf"
 # The server's own binary, whichever server it is: a box that has one keeps it.
 INSTALLED_SERVER = "for b in mariadbd mysqld; do p=$(command -v $b) && { echo $p; exit 0; }; done; exit 1"
 EFFECTIVE_OPTIONS = "my_print_defaults mysqld 2>/dev/null || mysqld --print-defaults 2>/dev/null"
+SERVICE_PROBE = ("for s in mariadb mysql; do if [ -x /etc/init.d/$s ] || systemctl cat $s.service >/dev/null 2>&1; "
+                 "then echo $s; break; fi; done")
+SERVER_VERSION = "mysql -N -B -e 'SELECT VERSION()'"
+LIVE_OPTIONS = "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'"
+DROPIN_DIR_PROBE = "for d in " + " ".join(DROPIN_DIRS) + "; do [ -d $d ] && { echo $d; break; }; done"
 
 
 @dataclass
@@ -138,52 +145,93 @@ def grants_complete(grants: str, version: str, max_connections: str) -> bool:
 def mysql_service(run: HostRun, configured: str) -> str:
     if configured:
         return configured
-    if "mysql_service" not in run.facts:
-        found = run.probe({"svc": "for s in mariadb mysql; do if [ -x /etc/init.d/$s ] || "
-                                  "systemctl cat $s.service >/dev/null 2>&1; then echo $s; break; fi; done"})
-        run.facts["mysql_service"] = found["svc"][1].strip() or "mysql"
-    return run.facts["mysql_service"]
+    return run.probe({"svc": SERVICE_PROBE})["svc"][1].strip() or "mysql"
+
+
+def service_running(name: str) -> str:
+    return f"svc {shlex.quote(name)} status >/dev/null 2>&1"
+
+
+def server_group(settings: MysqlSettings) -> PackageGroup:
+    """The server package unless a server is installed (a box that has one keeps it), and acl."""
+    return PackageGroup((settings.server_package, "acl"), unless=((settings.server_package, INSTALLED_SERVER),))
+
+
+def log_dir_probes(settings: MysqlSettings) -> dict[str, str]:
+    q = shlex.quote(settings.log_dir)
+    return {
+        "agent": "id -u dd-agent",
+        "dir": f"getfacl -cp {q}",
+        "files": f"find {q} -maxdepth 1 -type f -exec getfacl -cp {{}} + | grep -c '^user:dd-agent:r' ; "
+                 f"find {q} -maxdepth 1 -type f | wc -l",
+    }
+
+
+def user_probes(settings: MysqlSettings) -> dict[str, str]:
+    who = f"user='{settings.username}' AND host='localhost'"
+    return {
+        "version": SERVER_VERSION,
+        "grants": f"mysql -N -B -e \"SHOW GRANTS FOR '{settings.username}'@'localhost'\"",
+        "maxconn": f"mysql -N -B -e \"SELECT max_user_connections FROM mysql.user WHERE {who}\"",
+    }
+
+
+def integration_queries(settings: MysqlSettings, password: str, version: str) -> dict[str, tuple[str, str]]:
+    """The integration's own queries, as its user: name -> (SQL, shell command)."""
+    queries = {
+        "global_status": "SHOW GLOBAL STATUS LIKE 'Uptime'",
+        "processlist": "SELECT COUNT(*) FROM information_schema.PROCESSLIST",
+        "replication": replication_query(version),
+        "digest": "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest",
+    }
+    return {name: (sql, as_user(settings, password, sql)) for name, sql in queries.items()}
+
+
+def mysql_reads(settings: MysqlSettings) -> list[str]:
+    """Every state read of the plan's steps, for the run's first session."""
+    folders = [f"{d}/{name}" for d in DROPIN_DIRS for name in (DROPIN_NAME, OLD_DROPIN_NAME)]
+    services = [settings.service_name] if settings.service_name else ["mariadb", "mysql"]
+    return [file_probe(CONF_YAML), SERVICE_PROBE, *(service_running(name) for name in services), DROPIN_DIR_PROBE,
+            LIVE_OPTIONS, log_dir_stat(settings), *(file_probe(path) for path in folders),
+            *user_probes(settings).values(), *log_dir_probes(settings).values(), file_probe(OLD_LOGROTATE)]
+
+
+def log_dir_stat(settings: MysqlSettings) -> str:
+    return f"stat -c '%U %G %a' {shlex.quote(settings.log_dir)}"
 
 
 def server_step(run: HostRun, settings: MysqlSettings) -> None:
     with run.step(f"database server ({settings.server_package} unless one is installed), acl; running") as step:
         installed = run.probe({"server": INSTALLED_SERVER})["server"]
-        if installed[0] == 0:
+        if installed[0] == 0 and settings.server_package not in run.packages.done:
             step.note(f"server already installed: {installed[1].strip()}")
-        ensure_packages(run, step, ["acl"] if installed[0] == 0 else [settings.server_package, "acl"])
+        ensure_packages(run, step, server_group(settings))
         if run.dry_run and step.status != "ok":
             return
         name = mysql_service(run, settings.service_name)
-        if run.root(f"svc {name} status >/dev/null 2>&1", warn=True).exited != 0:
-            step.changed(f"{'would start' if run.dry_run else 'started'} {name}")
-            if not run.dry_run:
-                run.root(f"svc {name} start >/dev/null")
+        if run.probe({"up": service_running(name)})["up"][0] != 0:
+            # A restart starts a stopped server: one start, not a start and then the drop-in's restart.
+            step.changed(f"not running: {'would start' if run.dry_run else 'started'} by the restart below")
+            run.notify(*restart_handler(name, settings.error_log))
 
 
 def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
     with run.step("server drop-in: performance_schema=ON, error and slow logs") as step:
-        dirs = " ".join(DROPIN_DIRS)
         log_dir = shlex.quote(settings.log_dir)
-        found = run.probe({
-            "dir": f"for d in {dirs}; do [ -d $d ] && {{ echo $d; break; }}; done",
-            "live": "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'",
-            "logdir": f"stat -c '%U %G %a' {log_dir}",
-        })
+        found = run.probe({"dir": DROPIN_DIR_PROBE, "live": LIVE_OPTIONS, "logdir": log_dir_stat(settings)})
         folder = found['dir'][1].strip() or DROPIN_DIRS[-1]
         path, old_path = f"{folder}/{DROPIN_NAME}", f"{folder}/{OLD_DROPIN_NAME}"
         states, _ = run.files([path, old_path])
         wanted = render("mysql/server.cnf", "mysql", error_log=settings.error_log, slow_log=settings.slow_log)
-        name = mysql_service(run, settings.service_name)
-        restart = (f"restart {name}", f"svc {name} restart 2>&1\n")
+        restart = restart_handler(mysql_service(run, settings.service_name), settings.error_log)
         if found["logdir"][0] != 0:  # MariaDB 10.11 on Debian logs to the journal and ships no /var/log/mysql
             step.changed(f"{'would create' if run.dry_run else 'created'} {settings.log_dir}")
             if not run.dry_run:
-                run.root(f"install -d -o mysql -g adm -m 2750 {log_dir}\n")
+                run.queue(f"create {settings.log_dir}", f"install -d -o mysql -g adm -m 2750 {log_dir}",
+                          changes=[log_dir_stat(settings), *log_dir_probes(settings).values()])
         changed = run.put_file(step, states[path], wanted, "root", "root", "0644")
         changed = remove_if_ours(run, step, states[old_path], f"renamed {DROPIN_NAME}") or changed
         if changed:
-            if not run.dry_run:
-                require_our_log_error(run, settings.error_log)
             run.notify(*restart)
         elif found["live"][0] == 0 and found["live"][1].split() != ["1", "1", settings.error_log]:
             step.changed("the running server has not loaded it yet: restart")  # a run cut before the restart
@@ -191,24 +239,23 @@ def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
     run.flush(restart[0])
 
 
-def require_our_log_error(run: HostRun, error_log: str) -> None:
-    """Stop before the restart if another option file still overrides the drop-in's log_error."""
-    code, output = run.probe({"options": EFFECTIVE_OPTIONS})["options"]
-    values = re.findall(r"^--log[_-]error=(.*)$", output, re.MULTILINE)
-    if code == 0 and values and values[-1].strip() != error_log:
-        raise StepFailed(f"the server's effective log_error is {values[-1].strip()!r}, not {error_log!r}: an option "
-                         "file read after the drop-in sets it (see `my_print_defaults mysqld`)")
+def restart_handler(name: str, error_log: str) -> tuple[str, str]:
+    """Restart the server, unless another option file read after the drop-in still overrides its log_error
+    (then the server would keep logging elsewhere): that stops the run, naming the value found."""
+    expected = shlex.quote(error_log)
+    return (f"restart {name}", (
+        f"v=$({{ {EFFECTIVE_OPTIONS}; }} | sed -n 's/^--log[_-]error=//p' | tail -n 1)\n"
+        f"if [ -n \"$v\" ] && [ \"$v\" != {expected} ]; then\n"
+        f"  echo \"the server's effective log_error is '$v', not '\"{expected}\"': an option file read after the "
+        "drop-in sets it (see my_print_defaults mysqld); not restarted\"; exit 3\n"
+        "fi\n"
+        f"svc {shlex.quote(name)} restart 2>&1\n"))
 
 
 def user_step(run: HostRun, settings: MysqlSettings) -> str:
     """Create or repair the datadog user; return its password (reused from conf.yaml when there is one)."""
     with run.step(f"user {settings.username}@localhost and grants") as step:
-        who = f"user='{settings.username}' AND host='localhost'"
-        states, found = run.files([CONF_YAML], {
-            "version": "mysql -N -B -e 'SELECT VERSION()'",
-            "grants": f"mysql -N -B -e \"SHOW GRANTS FOR '{settings.username}'@'localhost'\"",
-            "maxconn": f"mysql -N -B -e \"SELECT max_user_connections FROM mysql.user WHERE {who}\"",
-        })
+        states, found = run.files([CONF_YAML], user_probes(settings))
         conf = states[CONF_YAML]
         password = (password_from_conf(conf.content) if conf.exists else None) or secrets.token_urlsafe(24)
         if found["version"][0] != 0:
@@ -218,26 +265,24 @@ def user_step(run: HostRun, settings: MysqlSettings) -> str:
             raise StepFailed(f"cannot query the server as root: {found['version'][1].strip()[:200]}")
         version = found["version"][1].strip()
         mariadb, _ = server_kind(version)
-        run.facts["mysql_version"] = version
-        login = run.probe({"login": as_user(settings, password, "SELECT 1")})["login"][0] == 0
-        if login and found["grants"][0] == 0 and grants_complete(found["grants"][1], version, found["maxconn"][1]):
-            run.facts["mysql_user_ready"] = "yes"
-            return password
+        # The login, and the integration's queries the last step runs, in one round trip.
+        as_the_user = {"login": as_user(settings, password, "SELECT 1"),
+                       **{name: command for name, (_, command) in integration_queries(settings, password, version).items()}}
+        if found["grants"][0] == 0 and grants_complete(found["grants"][1], version, found["maxconn"][1]):
+            if run.probe(as_the_user)["login"][0] == 0:
+                run.facts["mysql_user_ready"] = "yes"
+                return password
         step.changed(f"{'would set' if run.dry_run else 'set'} password and grants ({'MariaDB' if mariadb else 'MySQL'} {version})")
         if not run.dry_run:
-            run.root(f"mysql {heredoc(grant_sql(settings, password, version))}\n")
+            run.queue(f"grants for {settings.username}", f"mysql {heredoc(grant_sql(settings, password, version))}",
+                      changes=[*list(user_probes(settings).values())[1:], *as_the_user.values()])
         return password
 
 
 def acl_step(run: HostRun, settings: MysqlSettings) -> None:
     with run.step(f"dd-agent read access to {settings.log_dir} (ACL + default ACL)") as step:
         q = shlex.quote(settings.log_dir)
-        found = run.probe({
-            "agent": "id -u dd-agent",
-            "dir": f"getfacl -cp {q}",
-            "files": f"find {q} -maxdepth 1 -type f -exec getfacl -cp {{}} + | grep -c '^user:dd-agent:r' ; "
-                     f"find {q} -maxdepth 1 -type f | wc -l",
-        })
+        found = run.probe(log_dir_probes(settings))
         directory = found["dir"][1]
         with_acl, total = (found["files"][1].split() + ["0", "0"])[:2]
         if found["dir"][0] == 0 and "user:dd-agent:r-x" in directory and "default:user:dd-agent:r-x" in directory \
@@ -248,8 +293,9 @@ def acl_step(run: HostRun, settings: MysqlSettings) -> None:
             return
         if found["agent"][0] != 0:
             raise StepFailed("user dd-agent does not exist: run install-agent first")
-        run.root(f"set -e\nsetfacl -m u:dd-agent:rx,d:u:dd-agent:rx {q}\n"
-                 f"find {q} -maxdepth 1 -type f -exec setfacl -m u:dd-agent:r {{}} +\n")
+        run.queue(f"ACLs on {settings.log_dir}", f"set -e\nsetfacl -m u:dd-agent:rx,d:u:dd-agent:rx {q}\n"
+                  f"find {q} -maxdepth 1 -type f -exec setfacl -m u:dd-agent:r {{}} +\n",
+                  changes=list(log_dir_probes(settings).values()))
 
 
 def logrotate_step(run: HostRun) -> None:
@@ -266,9 +312,7 @@ def remove_if_ours(run: HostRun, step, old: FileState, why: str) -> bool:
     """Remove a file an earlier version of the runbook wrote (it carries our marker); True if it was there."""
     if not old.exists or OURS_MARKER not in old.content:
         return False
-    step.changed(f"{'would remove' if run.dry_run else 'removed'} {old.path} ({why})")
-    if not run.dry_run:
-        run.root(f"rm -f {shlex.quote(old.path)}\n")
+    run.remove_file(step, old.path, why)
     return True
 
 
@@ -278,18 +322,14 @@ def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
         if run.dry_run and "mysql_user_ready" not in run.facts:
             step.note("skipped in a dry run: the user and its grants are not set up yet")
             return
-        version = run.facts.get("mysql_version") or run.probe({"v": "mysql -N -B -e 'SELECT VERSION()'"})["v"][1].strip()
-        queries = {
-            "global_status": "SHOW GLOBAL STATUS LIKE 'Uptime'",
-            "processlist": "SELECT COUNT(*) FROM information_schema.PROCESSLIST",
-            "replication": replication_query(version),
-            "digest": "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest",
-        }
-        found = run.probe({name: as_user(settings, password, sql) for name, sql in queries.items()})
-        failed = [f"{queries[n]}: {(found[n][1].strip().splitlines() or ['?'])[-1][:200]}" for n in queries if found[n][0] != 0]
+        version = run.probe({"v": SERVER_VERSION})["v"][1].strip()
+        queries = integration_queries(settings, password, version)
+        found = run.probe({name: command for name, (_, command) in queries.items()})
+        failed = [f"{sql}: {(found[n][1].strip().splitlines() or ['?'])[-1][:200]}"
+                  for n, (sql, _) in queries.items() if found[n][0] != 0]
         if failed:
             raise StepFailed("; ".join(failed))
-        step.note(f"{len(queries)} queries ok ({queries['replication']})")
+        step.note(f"{len(queries)} queries ok ({queries['replication'][0]})")
 
 
 def existing_conf_step(run: HostRun) -> None:
@@ -316,7 +356,8 @@ def mysql_plan(settings: MysqlSettings):
         logrotate_step(run)
         queries_step(run, settings, password)
 
-    return host_plan(configure, 8, preflight=[existing_conf_step])
+    return host_plan(configure, 8, preflight=[existing_conf_step], reads=mysql_reads(settings),
+                     packages=[server_group(settings)])
 
 
 @task(iterable=["host"], help=HOST_HELP)

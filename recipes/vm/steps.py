@@ -1,19 +1,24 @@
 """The step engine: each step reads the host's state first, changes only what differs, reports ok/changed/failed.
 
-A ``HostRun`` wraps one open Fabric connection. Steps batch their state reads into one SSH round trip
-(``probe``), write files atomically (SFTP to a private temp file, then ``install`` + ``mv`` as root), and
-mark handlers ("restart the Agent") that run once at the end, only if needed, and never in a dry run.
+A ``HostRun`` wraps one open Fabric connection and keeps the round trips few (see session.py):
+
+- the state reads every step of the plan will make are declared with the plan and read in the run's first
+  session; a step reads its answers from there;
+- file writes are queued (the engine then knows the file as written) and travel with the next session;
+- a command that changes the host (apt, a restart) runs at once, after the queued writes, followed in the
+  same session by a fresh read of whatever declared state it may have changed.
+
+A no-change re-run is thus one session for the reads (plus sudo's check), a first run one per package
+transaction, restart and query that depends on a change before it. Handlers ("restart the Agent") run once
+at the end, only if needed, and never in a dry run.
 """
 
 from __future__ import annotations
 
 import base64
 import difflib
-import io
 import posixpath
 import re
-import secrets
-import select
 import shlex
 import threading
 import time
@@ -24,6 +29,8 @@ from typing import Callable
 from typing import TYPE_CHECKING
 
 from recipes.lazy import lazy
+from recipes.vm.packages import PackageGroup, PackageWork
+from recipes.vm.session import Outcome, Section, SessionFailed, heredoc, parse_sections, run_script, session_script
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -35,13 +42,7 @@ STYLES = {OK: "green", CHANGED: "yellow", FAILED: "bold red", SKIPPED: "dim"}
 MASK = "********"
 # Keys whose values never appear in output or diffs.
 SECRET_KEY_RE = re.compile(r"^(\s*-?\s*(?:api_key|app_key|password)\s*:\s*).*$", re.IGNORECASE)
-PROBE_LINE_RE = re.compile(r"^@@(\S+) (\S*) (\d+)$")
-
-# Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
-APT_LOCK_WAIT = 300  # seconds apt waits for another package run to end
-SHELL_PRELUDE = """set -u
-svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/init.d/$1" "${@:2}"; fi; }
-"""
+EVERYTHING = "everything"  # what a command may change when it does not say (a package install, a restart)
 
 
 class StepFailed(Exception):
@@ -99,31 +100,6 @@ def unified_diff(path: str, old: str, new: str) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def probe_script(probes: dict[str, str]) -> str:
-    """One bash script that runs every probe and prints ``@@name <base64 output> <exit code>`` for each."""
-    parts = [SHELL_PRELUDE]
-    for name, command in probes.items():
-        if not re.fullmatch(r"[\w.-]+", name):
-            raise ValueError(f"bad probe name {name!r}")
-        parts.append(
-            f"printf '\\n@@%s ' {shlex.quote(name)}\n"
-            f"( {command}\n) </dev/null 2>&1 | base64 -w0\n"
-            f"printf ' %s\\n' \"${{PIPESTATUS[0]}}\"\n"
-        )
-    return "".join(parts)
-
-
-def parse_probes(stdout: str) -> dict[str, tuple[int, str]]:
-    """Parse the output of ``probe_script``: name -> (exit code, output)."""
-    found = {}
-    for line in stdout.splitlines():
-        match = PROBE_LINE_RE.match(line)
-        if match:
-            name, encoded, code = match.groups()
-            found[name] = (int(code), base64.b64decode(encoded).decode("utf-8", "replace"))
-    return found
-
-
 def file_probe(path: str) -> str:
     """A probe printing ``owner group mode`` on the first line, then the file's content."""
     quoted = shlex.quote(path)
@@ -139,66 +115,34 @@ def parse_file_probe(path: str, result: tuple[int, str]) -> FileState:
     return FileState(path, True, content, owner, group, mode.rjust(4, "0"))
 
 
-def heredoc(text: str) -> str:
-    """Quote text for a bash here-document with a delimiter that cannot occur in it."""
-    delimiter = "RUNBOOK_" + secrets.token_hex(8).upper()
-    return f"<<'{delimiter}'\n{text if text.endswith(chr(10)) else text + chr(10)}{delimiter}"
+def write_atomically(path: str, content: str, owner: str, group: str, mode: str) -> str:
+    """A root script that stages the file beside its target (0600 until complete), then renames it into place.
+
+    The bytes travel inside the script (base64 in a here-document, on stdin): no copy is ever left where the
+    SSH user could read it, and a run cut at any point leaves the old file or the new one.
+    """
+    q = shlex.quote
+    staged = f"{path}.runbook-new"
+    target_dir = posixpath.dirname(path)
+    encoded = base64.encodebytes(content.encode()).decode()
+    return (f"set -e\n[ -d {q(target_dir)} ] || install -d -o {owner} -g {group} -m 0755 {q(target_dir)}\n"
+            f"(umask 077 && base64 -d > {q(staged)}) {heredoc(encoded)}\n"
+            f"chown {owner}:{group} {q(staged)} && chmod {mode} {q(staged)}\n"
+            f"mv -f {q(staged)} {q(path)}\n")
 
 
 @dataclass
-class Outcome:
-    exited: int
-    stdout: str
-    stderr: str
+class Queued:
+    """A change waiting for the next session: what it does, for a message, and the step that asked for it."""
 
-
-def run_script(conn, command: str, stdin_text: str, timeout: float = 1800) -> Outcome:
-    """Run ``command`` on the connection's transport with ``stdin_text`` on its stdin, in one round trip.
-
-    Fabric's ``run(in_stream=...)`` feeds stdin one byte per 10 ms (5 s for a 500-byte script), so the
-    engine opens a session channel on the same connection itself.
-    """
-    if not conn.is_connected:
-        conn.open()
-    channel = conn.transport.open_session()
-    try:
-        channel.exec_command(command)
-        channel.sendall(stdin_text.encode())
-        channel.shutdown_write()
-        deadline = time.monotonic() + timeout
-        out, err = read_to_eof(channel, deadline, timeout)
-        if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
-            raise StepFailed(f"remote command gave no exit status within {timeout:.0f} s")
-        return Outcome(channel.recv_exit_status(), out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
-    finally:
-        channel.close()
-
-
-def read_to_eof(channel, deadline: float, timeout: float) -> tuple[bytearray, bytearray]:
-    """Read stdout and stderr until the server's EOF (or close), not just until the exit status.
-
-    OpenSSH sends ``exit-status`` when the command exits, which can be before the last output bytes
-    (a child still holding stdout, or a busy machine): stopping there loses output.
-    """
-    out, err = bytearray(), bytearray()
-    while True:
-        while channel.recv_ready():
-            out += channel.recv(65536)
-        while channel.recv_stderr_ready():
-            err += channel.recv_stderr(65536)
-        if channel.eof_received or channel.closed:
-            if not channel.recv_ready() and not channel.recv_stderr_ready():
-                return out, err
-            continue
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise StepFailed(f"remote command timed out after {timeout:.0f} s")
-        # The channel's pipe becomes readable on stdout, stderr or EOF.
-        select.select([channel], [], [], min(left, 0.5))
+    what: str
+    script: str
+    step: str
 
 
 class HostRun:
-    """The state of one host during one task run: its connection, its step results and pending handlers."""
+    """The state of one host during one task run: its connection, what is known of the host, the changes
+    queued for it, its step results and pending handlers."""
 
     def __init__(self, conn, label: str, console: Console, dry_run: bool = False, lock: threading.Lock | None = None):
         self.conn = conn
@@ -208,9 +152,15 @@ class HostRun:
         self.results: list[StepResult] = []
         self.handlers: dict[str, str] = {}  # name -> root script, in the order first notified
         self.facts: dict[str, str] = {}
-        self.staged: dict[str, FileState] = {}  # in a dry run: files as earlier steps would have left them
+        self.staged: dict[str, FileState] = {}  # files as this run wrote them (or, in a dry run, would have)
+        self.known: dict[str, tuple[int, str]] = {}  # state read -> (exit code, output), until a change voids it
+        self.wanted: list[str] = []  # the state reads the plan's steps will make
+        self.queued: list[Queued] = []
+        self.packages = PackageWork()
+        self.sessions = 0  # SSH sessions this run opened on the host
         self.total_steps = 0  # planned steps, for the [n/N] progress counter (handlers are not counted)
         self.step_index = 0
+        self.current = ""  # the step running now
         self._lock = lock or threading.Lock()
 
     # --- output -------------------------------------------------------------------------------
@@ -226,33 +176,102 @@ class HostRun:
                 self.console.print(f"    [{style}]{rich_markup.escape(line)}[/]", highlight=False, soft_wrap=True)
 
     # --- remote execution ---------------------------------------------------------------------
-    def root(self, script: str, warn: bool = False) -> "Outcome":
-        """Run a bash script as root. The script travels on stdin, so nothing in it shows on a command line."""
-        outcome = run_script(self.conn, "sudo -n bash -s", SHELL_PRELUDE + script)
+    def expect(self, reads) -> None:
+        """Declare state reads (shell commands) that steps will make, to be read ahead in as few sessions."""
+        for command in reads:
+            if command not in self.wanted:
+                self.wanted.append(command)
+
+    def read_ahead(self) -> None:
+        """Read every declared state not known yet, in one session (with the queued writes first)."""
+        self._session(reads=[c for c in self.wanted if c not in self.known])
+
+    def probe(self, probes: dict[str, str], fresh: bool = False) -> dict[str, tuple[int, str]]:
+        """State reads, name -> (exit code, output): from what is known, else in one session that also reads
+        every declared state not known. ``fresh``: read again whatever is known (a read that depends on files
+        this run queued, which the engine does not follow)."""
+        unknown = [c for c in probes.values() if fresh or c not in self.known]
+        if unknown:
+            self._session(reads=list(dict.fromkeys(unknown + [c for c in self.wanted if c not in self.known])))
+        return {name: self.known[command] for name, command in probes.items()}
+
+    def files(self, paths: list[str], extra: dict[str, str] | None = None):
+        """Several files (content, owner, group, mode) plus extra probes: as this run left them, else read."""
+        unstaged = [path for path in paths if path not in self.staged]
+        probes = {f"file{i}": file_probe(path) for i, path in enumerate(unstaged)}
+        found = self.probe({**probes, **(extra or {})})
+        states = {path: self.staged.get(path) or parse_file_probe(path, found[f"file{unstaged.index(path)}"])
+                  for path in paths}
+        return states, {name: found[name] for name in (extra or {})}
+
+    def root(self, script: str, warn: bool = False, changes=EVERYTHING, reread: bool = True) -> Outcome:
+        """Run a bash script as root now, after the queued writes, in one session (the script travels on stdin:
+        nothing in it shows on a command line).
+
+        ``changes``: the state reads it voids (default: every one but the files this run wrote). ``reread``:
+        read every declared state it voided in the same session, for the steps still to come."""
+        self._forget(changes)
+        reads = [c for c in self.wanted if c not in self.known] if reread else []
+        outcome = self._session(command=script, reads=reads)
         if outcome.exited != 0 and not warn:
-            detail = (outcome.stderr or outcome.stdout).strip().splitlines()[-3:]
+            detail = outcome.stdout.strip().splitlines()[-3:]
             raise StepFailed(f"remote command failed (exit {outcome.exited}): {' | '.join(detail)}")
         return outcome
 
-    def probe(self, probes: dict[str, str]) -> dict[str, tuple[int, str]]:
-        """Run every state check in one round trip; name -> (exit code, output)."""
-        result = self.root(probe_script(probes), warn=True)
-        found = parse_probes(result.stdout)
-        missing = set(probes) - set(found)
-        if missing:
-            raise StepFailed(f"state check did not complete ({', '.join(sorted(missing))}): {result.stderr.strip()[-200:]}")
-        return found
+    def queue(self, what: str, script: str, changes=()) -> None:
+        """A change that nothing needs before the next session: it goes with that session, or at the end."""
+        self._forget(changes)
+        self.queued.append(Queued(what, script, self.current))
 
-    def files(self, paths: list[str], extra: dict[str, str] | None = None):
-        """Read several files (content, owner, group, mode) plus extra probes, in one round trip."""
-        probes = {f"file{i}": file_probe(path) for i, path in enumerate(paths)}
-        found = self.probe({**probes, **(extra or {})})
-        states = {path: self.staged.get(path) or parse_file_probe(path, found[f"file{i}"]) for i, path in enumerate(paths)}
-        return states, {name: found[name] for name in (extra or {})}
+    def _forget(self, changes) -> None:
+        if changes == EVERYTHING:
+            self.known.clear()
+            return
+        for command in changes:
+            self.known.pop(command, None)
+
+    def done_with(self, reads) -> None:
+        """These state reads will not be asked for again: later sessions leave them out."""
+        self.wanted = [command for command in self.wanted if command not in set(reads)]
+
+    def _session(self, command: str | None = None, reads=()) -> Outcome:
+        """One SSH session: the queued changes, then ``command``, then ``reads``; their answers are kept."""
+        if self.dry_run:
+            assert command is None and not self.queued, "a dry run changes nothing"
+        sections = [Section(f"q{i}", queued.script, stop=True) for i, queued in enumerate(self.queued)]
+        if command is not None:
+            sections.append(Section("command", command, stop=True))
+        sections += [Section(f"r{i}", read) for i, read in enumerate(reads)]
+        if not sections:
+            return Outcome(0, "", "")
+        self.sessions += 1
+        try:
+            result = run_script(self.conn, "sudo -n bash -s", session_script(sections))
+        except SessionFailed as error:
+            raise StepFailed(str(error)) from error
+        found = parse_sections(result.stdout)
+        queued, self.queued = self.queued, []
+        for i, each in enumerate(queued):
+            code, output = found.get(f"q{i}", (-1, result.stderr))
+            if code != 0:
+                tail = " | ".join(output.strip().splitlines()[-3:])
+                raise StepFailed(f"{each.what} (for '{each.step}') failed (exit {code}): {tail}")
+        outcome = Outcome(*found.get("command", (0, "")), "")
+        if command is not None and "command" not in found:
+            raise StepFailed(f"remote command did not run: {result.stderr.strip()[-200:]}")
+        if outcome.exited == 0:
+            missing = [read for i, read in enumerate(reads) if f"r{i}" not in found]
+            if missing:
+                raise StepFailed(f"state check did not complete ({len(missing)} of {len(reads)}): "
+                                 f"{result.stderr.strip()[-200:]}")
+            self.known.update({read: found[f"r{i}"] for i, read in enumerate(reads)})
+        return outcome
 
     # --- writing ------------------------------------------------------------------------------
     def put_file(self, step: Step, current: FileState, content: str, owner: str, group: str, mode: str) -> bool:
-        """Make the file hold ``content`` with owner/group/mode; show a diff in a dry run. True if it changed."""
+        """Make the file hold ``content`` with owner/group/mode; show a diff in a dry run. True if it changed.
+
+        The write is queued: it reaches the host with the next session, and the run knows the file as written."""
         mode = mode.rjust(4, "0")
         same_content = current.exists and current.content == content
         same_meta = current.exists and (current.owner, current.group, current.mode) == (owner, group, mode)
@@ -265,31 +284,21 @@ class HostRun:
             step.changed(f"{'would write' if self.dry_run else 'wrote'} {current.path}")
         else:
             step.changed(f"{'would set' if self.dry_run else 'set'} {owner}:{group} {mode} on {current.path}")
+        self.staged[current.path] = FileState(current.path, True, content, owner, group, mode)
         if self.dry_run:
-            self.staged[current.path] = FileState(current.path, True, content, owner, group, mode)
             return True
+        q = shlex.quote(current.path)
         if same_content:
-            self.root(f"chown {owner}:{group} {shlex.quote(current.path)} && chmod {mode} {shlex.quote(current.path)}")
+            self.queue(f"chown/chmod {current.path}", f"chown {owner}:{group} {q} && chmod {mode} {q}")
         else:
-            self._write_atomically(current.path, content, owner, group, mode)
+            self.queue(f"write {current.path}", write_atomically(current.path, content, owner, group, mode))
         return True
 
-    def _write_atomically(self, path: str, content: str, owner: str, group: str, mode: str) -> None:
-        """Stage the file beside its target as root (0600 until complete), then rename it into place.
-
-        The bytes travel inside the root script (base64 in a here-document, on stdin): no copy is ever left
-        where the SSH user could read it, and a run cut at any point leaves the old file or the new one.
-        """
-        q = shlex.quote
-        staged = f"{path}.runbook-new"
-        target_dir = posixpath.dirname(path)
-        encoded = base64.encodebytes(content.encode()).decode()
-        self.root(
-            f"[ -d {q(target_dir)} ] || install -d -o {owner} -g {group} -m 0755 {q(target_dir)}\n"
-            f"(umask 077 && base64 -d > {q(staged)}) {heredoc(encoded)}\n"
-            f"chown {owner}:{group} {q(staged)} && chmod {mode} {q(staged)}\n"
-            f"mv -f {q(staged)} {q(path)}\n"
-        )
+    def remove_file(self, step: Step, path: str, why: str) -> None:
+        step.changed(f"{'would remove' if self.dry_run else 'removed'} {path} ({why})")
+        self.staged[path] = FileState(path)
+        if not self.dry_run:
+            self.queue(f"remove {path}", f"rm -f {shlex.quote(path)}")
 
     # --- handlers -------------------------------------------------------------------------------
     def notify(self, name: str, script: str) -> None:
@@ -297,21 +306,30 @@ class HostRun:
         self.handlers.setdefault(name, script)
 
     def flush(self, name: str | None = None) -> None:
-        """Run pending handlers now (all, or one by name); a dry run only says what it would do."""
+        """Run pending handlers now (all, or one by name); a dry run only says what it would do.
+
+        Handlers flushed by name run in the middle of a run: the states they change are read again."""
         for each in [n for n in list(self.handlers) if name is None or n == name]:
             script = self.handlers.pop(each)
             with self.step(each, handler=True) as step:
                 if self.dry_run:
                     step.changed("would run (dry run)")
                 else:
-                    self.root(script)
+                    self.root(script, reread=name is not None)
                     step.changed("ran once")
+
+    def finish(self) -> None:
+        """The end of the run: every handler, then whatever writes are still queued."""
+        self.flush()
+        if self.queued:
+            self._session()
 
     # --- steps ----------------------------------------------------------------------------------
     @contextmanager
     def step(self, name: str, handler: bool = False):
         """Run a step's body; record and print ok/changed/failed. A failure stops this host's run."""
         step = Step(name)
+        self.current = name
         if not handler:
             self.step_index += 1
         counter = f"[{self.step_index}/{self.total_steps}] " if self.total_steps and not handler else ""
@@ -351,6 +369,9 @@ class HostPlan:
     """A task's work on one host: read-only checks of host state first (``preflight``, one step each), then
     ``body``, which runs ``body_steps`` steps.
 
+    ``reads`` are the state reads (shell commands) its steps make and ``packages`` the package groups they
+    install: both are read in the run's first session, and the groups' installs planned together.
+
     A check finds state that would make a later step fail (a malformed file) before anything is written;
     ``setup`` runs every task's checks before the first task's body. ``steps`` is the [n/N] total, and a
     successful run that ran another number of steps fails: a total that drifts from its body is caught.
@@ -359,6 +380,8 @@ class HostPlan:
     body: Callable[[HostRun], None]
     body_steps: int
     preflight: tuple[Callable[[HostRun], None], ...] = ()
+    reads: tuple[str, ...] = ()
+    packages: tuple[PackageGroup, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -366,6 +389,9 @@ class HostPlan:
 
     def __call__(self, run: HostRun) -> None:
         run.total_steps = self.steps
+        run.packages.declare(self.packages)
+        run.expect([*self.reads, *run.packages.probes()])
+        run.read_ahead()
         for check in self.preflight:
             check(run)
         self.body(run)
@@ -374,19 +400,23 @@ class HostPlan:
                              "correct the count given to host_plan")
 
 
-def host_plan(body: Callable[[HostRun], None], steps: int, preflight=()) -> HostPlan:
-    """A plan of ``steps`` steps (handlers are not counted) run by ``body``, after the ``preflight`` checks."""
-    return HostPlan(body, steps, tuple(preflight))
+def host_plan(body: Callable[[HostRun], None], steps: int, preflight=(), reads=(), packages=()) -> HostPlan:
+    """A plan of ``steps`` steps (handlers are not counted) run by ``body``, after the ``preflight`` checks;
+    ``reads`` and ``packages`` as in HostPlan."""
+    return HostPlan(body, steps, tuple(preflight), tuple(reads), tuple(packages))
 
 
 def combined(plans: list[HostPlan]) -> HostPlan:
-    """Several plans as one: every plan's checks first, then every body in order; the totals add up."""
+    """Several plans as one: every plan's checks first, then every body in order; the totals, the reads and
+    the package groups add up."""
     def every_body(run: HostRun) -> None:
         for each in plans:
             each.body(run)
 
     return HostPlan(every_body, sum(each.body_steps for each in plans),
-                    tuple(check for each in plans for check in each.preflight))
+                    tuple(check for each in plans for check in each.preflight),
+                    tuple(read for each in plans for read in each.reads),
+                    tuple(group for each in plans for group in each.packages))
 
 
 def render(template: str, source: str = "", **values) -> str:
@@ -410,61 +440,3 @@ def refuse_placeholders(text: str, name: str) -> None:
         found = PLACEHOLDER_RE.search(line)
         if found:
             raise StepFailed(f"{name}: line {number}: unfilled placeholder {found.group(0)}; refusing to write")
-
-
-def ensure_packages(run: HostRun, step: Step, packages: list[str], update: bool = False) -> bool:
-    """apt-get install what is missing (one state read); True if something was installed."""
-    found = run.probe({"dpkg": "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(packages)})
-    installed = {line.split()[0] for line in found["dpkg"][1].splitlines() if line.endswith(" installed")}
-    missing = [p for p in packages if p not in installed]
-    if not missing:
-        return False
-    step.changed(f"{'would install' if run.dry_run else 'installed'} {' '.join(missing)}")
-    if not run.dry_run:
-        run.root(apt_install_script(missing, update))
-    return True
-
-
-APT_UPDATE_STAMP = "/var/lib/dd-runbook/apt-update-stamp"
-# Lists fetched and verified stay valid when a keyring changes (a package such as datadog-signing-keys
-# updates its own): only a new or changed source needs them fetched again.
-APT_SOURCES = "/etc/apt/sources.list /etc/apt/sources.list.d"
-
-
-def apt_install_script(packages: list[str], update: bool) -> str:
-    """apt-get install, refreshing the package lists only when they are missing or older than an apt source
-    (one the run just wrote, say), or when the install fails on lists gone stale.
-
-    It waits for a package run still going (a cut run's, or unattended-upgrades') and finishes one a cut left
-    half done (dpkg's journal in /var/lib/dpkg/updates) before trying again. ``update``: a failed refresh is
-    an error (the run needs a repository it just added) rather than a reason to try the lists it has.
-    """
-    names = " ".join(shlex.quote(p) for p in packages)
-    return (
-        "export DEBIAN_FRONTEND=noninteractive\n"
-        f"apt_get() {{ apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT} \"$@\"; }}\n"
-        # The reference is our stamp or the newest list: an update that only "Hit"s leaves the lists' dates.
-        "lists_stale() {\n"
-        f"  ref=$(ls -t {APT_UPDATE_STAMP} /var/lib/apt/lists/*_Packages* 2>/dev/null | head -n 1)\n"
-        "  [ -z \"$ref\" ] && return 0\n"
-        f"  [ -n \"$(find {APT_SOURCES} -newer \"$ref\" 2>/dev/null | head -n 1)\" ]\n"
-        "}\n"
-        f"refresh() {{ apt_get update >/dev/null && mkdir -p {posixpath.dirname(APT_UPDATE_STAMP)} "
-        f"&& touch {APT_UPDATE_STAMP}; }}\n"
-        "refreshed=no\n"
-        "if lists_stale; then\n"
-        + ("  refresh || exit 1\n" if update else "  refresh || true\n")
-        + "  refreshed=yes\n"
-        "fi\n"
-        f"install_missing() {{ apt_get install -y -o Dpkg::Options::=--force-confold {names} >/dev/null; }}\n"
-        "if ! install_missing; then\n"
-        "  if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ]; then\n"
-        "    echo 'dpkg was interrupted (a cut run): dpkg --configure -a' >&2\n"
-        "    dpkg --configure -a >/dev/null && install_missing\n"
-        "  elif [ $refreshed = no ]; then\n"
-        "    refresh && install_missing\n"
-        "  else\n"
-        "    exit 1\n"
-        "  fi\n"
-        "fi\n"
-    )

@@ -88,6 +88,16 @@ class TestHost:
     def __repr__(self) -> str:
         return f"<TestHost {self.name} {self.flavour} {self.target} pid1={self.pid1}>"
 
+    def ssh_log(self) -> str:
+        """What the guest's sshd logged so far (LogLevel VERBOSE: one "Accepted publickey" per connection,
+        one "Starting session:" per session opened on it)."""
+        return (self.workdir / "console.log").read_text(errors="replace")
+
+    def ssh_counts(self) -> tuple[int, int]:
+        """(connections, sessions) the guest's sshd accepted so far, from its own log."""
+        log = self.ssh_log()
+        return log.count("Accepted publickey for"), log.count("Starting session: ")
+
     def root(self, cmd: str, check: bool = False, input: str | bytes | None = None,
              timeout: float = 600) -> subprocess.CompletedProcess:
         """Run a shell command as root inside the guest (via nsenter, not SSH); stdin from input,

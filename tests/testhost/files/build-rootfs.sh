@@ -32,6 +32,7 @@ cat >"$dir/etc/ssh/sshd_config.d/runbook-testhost.conf" <<SSHD
 HostKey /etc/ssh/ssh_host_ed25519_key
 UseDNS no
 PasswordAuthentication no
+LogLevel VERBOSE
 SSHD
 
 cp /etc/resolv.conf "$dir/etc/resolv.conf"

@@ -1,0 +1,151 @@
+"""Package work planned up front: every package group a run's steps need, installed in as few apt transactions
+as the sources allow, each step still reporting its own group.
+
+A group whose packages come from the box's own sources joins the first transaction; one whose packages
+come from a source the run writes (the Agent's) joins the first transaction after that source is in place.
+On a box that already has gpg (Ubuntu's), that is a single transaction for the whole run.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from dataclasses import dataclass, field
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recipes.vm.steps import HostRun, Step
+
+APT_LOCK_WAIT = 300  # seconds apt waits for another package run to end
+APT_UPDATE_STAMP = "/var/lib/dd-runbook/apt-update-stamp"
+# Lists fetched and verified stay valid when a keyring changes (a package such as datadog-signing-keys
+# updates its own): only a new or changed source needs them fetched again.
+APT_SOURCES = "/etc/apt/sources.list /etc/apt/sources.list.d"
+
+
+@dataclass(frozen=True)
+class PackageGroup:
+    """The packages of one step. ``source``: the apt source file the run writes for them ('' = the box's own).
+    ``unless``: (package, probe) pairs; a package is not needed when its probe succeeds (a server already there)."""
+
+    packages: tuple[str, ...]
+    source: str = ""
+    unless: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "packages", tuple(self.packages))
+
+
+def dpkg_probe(packages: list[str]) -> str:
+    return "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(sorted(set(packages)))
+
+
+@dataclass
+class PackageWork:
+    """What the run's steps will install, what is already installed, and what this run installed (or, in a dry
+    run, would install) and in which step."""
+
+    groups: list[PackageGroup] = field(default_factory=list)
+    sources_ready: set[str] = field(default_factory=set)
+    done: dict[str, str] = field(default_factory=dict)  # package -> the step whose transaction installed it
+
+    def declare(self, groups) -> None:
+        for group in groups:
+            if group not in self.groups:
+                self.groups.append(group)
+
+    def probes(self) -> list[str]:
+        """The state reads every package decision needs, for the run's first session."""
+        every = [p for group in self.groups for p in group.packages]
+        return ([dpkg_probe(every)] if every else []) + [probe for g in self.groups for _, probe in g.unless]
+
+    def missing(self, run: HostRun, group: PackageGroup) -> list[str]:
+        """The group's packages that are neither installed, nor installed by this run, nor made unneeded."""
+        found = run.probe({"dpkg": dpkg_probe([p for g in self.groups for p in g.packages]),
+                           **{f"unless{i}": probe for i, (_, probe) in enumerate(group.unless)}})
+        installed = {line.split()[0] for line in found["dpkg"][1].splitlines() if line.endswith(" installed")}
+        unneeded = {package for i, (package, _) in enumerate(group.unless) if found[f"unless{i}"][0] == 0}
+        return [p for p in group.packages if p not in installed and p not in self.done and p not in unneeded]
+
+    def ready(self, group: PackageGroup) -> bool:
+        return not group.source or group.source in self.sources_ready
+
+
+def ensure_packages(run: HostRun, step: Step, group: PackageGroup) -> bool:
+    """Install what the group lacks, in one transaction with what every other ready group of the run lacks;
+    True if the group's packages were (or would be) installed by this run."""
+    work = run.packages
+    work.declare([group])
+    verb = "would install" if run.dry_run else "installed"
+    earlier = [p for p in group.packages if p in work.done]
+    if earlier:
+        step.changed(f"{verb} {' '.join(earlier)} in the apt transaction of '{work.done[earlier[0]]}'")
+    missing = work.missing(run, group)
+    if not missing:
+        return bool(earlier)
+    joining = [g for g in work.groups if g != group and work.ready(g)]
+    others = [p for p in dict.fromkeys(p for g in joining for p in work.missing(run, g)) if p not in missing]
+    batch = missing + others
+    from_new_source = bool(group.source) or any(g.source and work.missing(run, g) for g in joining)
+    step.changed(f"{verb} {' '.join(missing)}" + (f", with {' '.join(others)} for later steps (one apt transaction)"
+                                                  if others else ""))
+    if not run.dry_run:
+        run.root(apt_install_script(batch, update=from_new_source))
+    work.done.update({package: step.name for package in batch})
+    return True
+
+
+def apt_install_script(packages: list[str], update: bool) -> str:
+    """apt-get install, refreshing the package lists only when they are missing or older than an apt source
+    (one the run just wrote, say), or when the install fails on lists gone stale. When the one newer source is
+    a file of sources.list.d, only its lists are fetched.
+
+    It waits for a package run still going (a cut run's, or unattended-upgrades') and finishes one a cut left
+    half done (dpkg's journal in /var/lib/dpkg/updates) before trying again. ``update``: a failed refresh is
+    an error (the run needs a repository it just added) rather than a reason to try the lists it has.
+    """
+    names = " ".join(shlex.quote(p) for p in packages)
+    return (
+        "export DEBIAN_FRONTEND=noninteractive\n"
+        f"apt_get() {{ apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT} \"$@\"; }}\n"
+        # The reference is our stamp or the newest list: an update that only "Hit"s leaves the lists' dates.
+        "newer_sources() {\n"
+        f"  ref=$(ls -t {APT_UPDATE_STAMP} /var/lib/apt/lists/*_Packages* 2>/dev/null | head -n 1)\n"
+        f"  if [ -z \"$ref\" ]; then echo all; else find {APT_SOURCES} -newer \"$ref\" -type f 2>/dev/null; fi\n"
+        "}\n"
+        "stamp() {\n"
+        f"  mkdir -p {posixpath.dirname(APT_UPDATE_STAMP)} && touch {APT_UPDATE_STAMP}\n"
+        "}\n"
+        "refresh() { apt_get update >/dev/null && stamp; }\n"
+        "refresh_one() {\n"
+        "  apt_get update -o Dir::Etc::sourcelist=\"$1\" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 "
+        ">/dev/null && stamp\n"
+        "}\n"
+        "refreshed=no\n"
+        "newer=$(newer_sources)\n"
+        "if [ -n \"$newer\" ]; then\n"
+        "  case \"$newer\" in\n"
+        "    /etc/apt/sources.list.d/*) one=yes ;;\n"
+        "    *) one=no ;;\n"
+        "  esac\n"
+        "  if [ $one = yes ] && [ \"$(printf '%s\\n' \"$newer\" | wc -l)\" = 1 ]; then\n"
+        + ("    refresh_one \"$newer\" || exit 1\n" if update else "    refresh_one \"$newer\" || true\n")
+        + "    refreshed=one\n"
+        "  else\n"
+        + ("    refresh || exit 1\n" if update else "    refresh || true\n")
+        + "    refreshed=all\n"
+        "  fi\n"
+        "fi\n"
+        f"install_missing() {{ apt_get install -y -o Dpkg::Options::=--force-confold {names} >/dev/null; }}\n"
+        "if ! install_missing; then\n"
+        "  if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ]; then\n"
+        "    echo 'dpkg was interrupted (a cut run): dpkg --configure -a' >&2\n"
+        "    dpkg --configure -a >/dev/null && install_missing\n"
+        "  elif [ $refreshed != all ]; then\n"
+        "    refresh && install_missing\n"
+        "  else\n"
+        "    exit 1\n"
+        "  fi\n"
+        "fi\n"
+    )

@@ -1,0 +1,130 @@
+"""One SSH session on a host: a bash script of named sections sent on stdin, each section's output and exit code
+read back apart.
+
+A section is a state read (a probe), a queued write, or a command. The engine (steps.py) packs into one
+session the writes it has queued, the command it must run now and the state reads that follow, so a run
+costs a handful of round trips instead of one per check.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import select
+import shlex
+import time
+from dataclasses import dataclass
+
+# Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
+SHELL_PRELUDE = """set -u
+svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/init.d/$1" "${@:2}"; fi; }
+"""
+SECTION_LINE_RE = re.compile(r"^@@(\S+) (\S*) (\d+)$")
+
+
+class SessionFailed(Exception):
+    """The remote side did not answer as a session should (a timeout, no exit status)."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A named part of a session script; ``stop`` ends the session when it fails (a write, a command)."""
+
+    name: str
+    command: str
+    stop: bool = False
+
+
+@dataclass
+class Outcome:
+    exited: int
+    stdout: str
+    stderr: str
+
+
+def session_script(sections: list[Section]) -> str:
+    """One bash script that runs every section in order and prints ``@@name <base64 output> <exit code>`` for
+    each. A failed ``stop`` section ends the script: what follows it does not run."""
+    parts = [SHELL_PRELUDE]
+    for section in sections:
+        if not re.fullmatch(r"[\w.-]+", section.name):
+            raise ValueError(f"bad section name {section.name!r}")
+        parts.append(
+            f"printf '\\n@@%s ' {shlex.quote(section.name)}\n"
+            f"( {section.command}\n) </dev/null 2>&1 | base64 -w0\n"
+            "rc=${PIPESTATUS[0]}; printf ' %s\\n' \"$rc\"\n"
+        )
+        if section.stop:
+            parts.append('[ "$rc" = 0 ] || exit 0\n')
+    return "".join(parts)
+
+
+def probe_script(probes: dict[str, str]) -> str:
+    """A session of state reads only: name -> shell command."""
+    return session_script([Section(name, command) for name, command in probes.items()])
+
+
+def parse_sections(stdout: str) -> dict[str, tuple[int, str]]:
+    """Parse the output of ``session_script``: name -> (exit code, output), for the sections that ran."""
+    found = {}
+    for line in stdout.splitlines():
+        match = SECTION_LINE_RE.match(line)
+        if match:
+            name, encoded, code = match.groups()
+            found[name] = (int(code), base64.b64decode(encoded).decode("utf-8", "replace"))
+    return found
+
+
+parse_probes = parse_sections
+
+
+def heredoc(text: str) -> str:
+    """Quote text for a bash here-document with a delimiter that cannot occur in it."""
+    delimiter = "RUNBOOK_" + secrets.token_hex(8).upper()
+    return f"<<'{delimiter}'\n{text if text.endswith(chr(10)) else text + chr(10)}{delimiter}"
+
+
+def run_script(conn, command: str, stdin_text: str, timeout: float = 1800) -> Outcome:
+    """Run ``command`` on the connection's transport with ``stdin_text`` on its stdin, in one round trip.
+
+    Fabric's ``run(in_stream=...)`` feeds stdin one byte per 10 ms (5 s for a 500-byte script), so the
+    engine opens a session channel on the same connection itself.
+    """
+    if not conn.is_connected:
+        conn.open()
+    channel = conn.transport.open_session()
+    try:
+        channel.exec_command(command)
+        channel.sendall(stdin_text.encode())
+        channel.shutdown_write()
+        deadline = time.monotonic() + timeout
+        out, err = read_to_eof(channel, deadline, timeout)
+        if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
+            raise SessionFailed(f"remote command gave no exit status within {timeout:.0f} s")
+        return Outcome(channel.recv_exit_status(), out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    finally:
+        channel.close()
+
+
+def read_to_eof(channel, deadline: float, timeout: float) -> tuple[bytearray, bytearray]:
+    """Read stdout and stderr until the server's EOF (or close), not just until the exit status.
+
+    OpenSSH sends ``exit-status`` when the command exits, which can be before the last output bytes
+    (a child still holding stdout, or a busy machine): stopping there loses output.
+    """
+    out, err = bytearray(), bytearray()
+    while True:
+        while channel.recv_ready():
+            out += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            err += channel.recv_stderr(65536)
+        if channel.eof_received or channel.closed:
+            if not channel.recv_ready() and not channel.recv_stderr_ready():
+                return out, err
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise SessionFailed(f"remote command timed out after {timeout:.0f} s")
+        # The channel's pipe becomes readable on stdout, stderr or EOF.
+        select.select([channel], [], [], min(left, 0.5))
