@@ -6,7 +6,7 @@ local half of APM); this file only builds the namespace, in the order of the exe
 
 from invoke import Collection
 
-from recipes import apm, boundary
+from recipes import apm, bench, boundary
 from recipes.api import tasks as api
 from recipes.defaults import CONFIG
 from recipes.site import tasks as site
@@ -21,6 +21,7 @@ SECTIONS = {
     "Visualizing Data and Monitoring Data": [api],
     "Collecting APM Data": [vm_apm, apm],
     "Site and previews": [site, previews],
+    "Benchmarks": [bench],
 }
 
 ns = Collection()

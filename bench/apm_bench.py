@@ -229,7 +229,8 @@ def bench(duration: float, concurrency: int, rounds: int, workdir: Path,
                 if pin:
                     check_server_pinned(started, pin.server_cpu)
                 measured = measure(url, server, duration, concurrency, rounds)
-            results += [(server, name, median_row(rows)) for name, rows in measured.items()]
+            results += [(server, name, {**median_row(rows), **paired(rows, measured["wrk"])})
+                        for name, rows in measured.items()]
         finally:
             for proc in reversed(started):
                 processes.stop(proc)
@@ -251,9 +252,17 @@ def median_row(rows: list[dict]) -> dict:
     return {key: statistics.median(r[key] for r in rows) for key in rows[0]}
 
 
+def paired(rows: list[dict], wrk_rows: list[dict]) -> dict:
+    """The client's rate over wrk's in the same round (seconds apart): the machine's noise shows as the spread."""
+    ratios = [r["rate"] / w["rate"] * 100 for r, w in zip(rows, wrk_rows)]
+    return {"paired": statistics.median(ratios), "paired_min": min(ratios), "paired_max": max(ratios)}
+
+
 # The figures of one client run, in the order of the table's rows: label, format.
-FIGURES = [("req/s", "{rate:.0f}"), ("vs wrk", "{vs_wrk:.0f}%"), ("p50 ms", "{p50:.2f}"), ("p90 ms", "{p90:.2f}"),
-           ("p99 ms", "{p99:.2f}"), ("client CPU µs/req", "{cpu_us:.0f}"), ("client CPU % of a core", "{cpu_busy:.0f}%"),
+FIGURES = [("req/s", "{rate:.0f}"), ("vs wrk", "{vs_wrk:.0f}%"),
+           ("vs wrk in the same round: median (min-max)", "{paired:.0f}% ({paired_min:.0f}-{paired_max:.0f}%)"),
+           ("p50 ms", "{p50:.2f}"), ("p90 ms", "{p90:.2f}"), ("p99 ms", "{p99:.2f}"),
+           ("client CPU µs/req", "{cpu_us:.0f}"), ("client CPU % of a core", "{cpu_busy:.0f}%"),
            ("connections opened", "{connections:.0f}"), ("errors", "{errors:.0f}")]
 
 
@@ -308,7 +317,8 @@ def verdict(results) -> str:
     for server, client, r in results:
         if client.startswith("our generator"):
             ratio = r["rate"] / wrk_rate[server]
-            parts.append(f"{server} {ratio * 100:.0f}% of wrk ({'met' if ratio >= 0.9 else 'NOT met'})")
+            parts.append(f"{server} {ratio * 100:.0f}% of wrk, {r['paired']:.0f}% in the same round "
+                         f"({'met' if min(ratio, r['paired'] / 100) >= 0.9 else 'NOT met'})")
     return "Goal \"our generator within 10% of wrk\" (at least 90% of wrk's req/s): " + "; ".join(parts) + "."
 
 

@@ -3,7 +3,7 @@
 The floor is the same package work done directly on a fresh guest, as root, without SSH and without the
 runbook: install what the box lacks from Debian in one transaction, import the signing key, write the
 Agent's source, fetch that source's lists, install the Agent, restart the database server once (for the
-drop-in) and the Agent once. Everything else `setup` does (state reads, file writes, the user and grants,
+drop-in), write a datadog.yaml and restart the Agent once. Everything else `setup` does (state reads, file writes, the user and grants,
 ACLs, the queries) and everything it costs (Python, SSH round trips) is the distance to the floor.
 
 In each round, on fresh hosts and in alternating order: the floor on 1 host, `setup` on 1 host (then its
@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from recipes.defaults import CONFIG  # noqa: E402  the same package names as setup's
 from tests.testhost import standin_apt_repo, start_hosts, stop_hosts  # noqa: E402
 
 SNIPPET = ROOT / "docs/snippets/vm-benchmark.md"
@@ -50,14 +51,15 @@ for p in gnupg curl ca-certificates acl; do
   dpkg-query -W -f='${db:Status-Status}' $p 2>/dev/null | grep -qx installed || need="$need $p"
 done
 server=mariadb
-if command -v mysqld >/dev/null; then server=mysql; elif ! command -v mariadbd >/dev/null; then need="$need mariadb-server"; fi
+if command -v mysqld >/dev/null; then server=mysql; elif ! command -v mariadbd >/dev/null; then need="$need SERVER_PACKAGE"; fi
 [ -z "$need" ] || apt-get install -q -y $need >/dev/null
 curl -fsSL KEY_URL | gpg --dearmor > /usr/share/keyrings/datadog-archive-keyring.gpg
 echo "deb [signed-by=/usr/share/keyrings/datadog-archive-keyring.gpg] REPO_URL stable 7" > /etc/apt/sources.list.d/datadog.list
 apt-get update -q -o Dir::Etc::sourcelist=/etc/apt/sources.list.d/datadog.list -o Dir::Etc::sourceparts=- \
   -o APT::Get::List-Cleanup=0 >/dev/null
-apt-get install -q -y datadog-agent >/dev/null
+apt-get install -q -y AGENT_PACKAGES >/dev/null
 service $server restart >/dev/null
+printf 'api_key: STANDIN\nsite: datadoghq.com\n' > /etc/datadog-agent/datadog.yaml
 service datadog-agent restart >/dev/null
 """
 
@@ -72,7 +74,12 @@ class Run:
 
 def floor(hosts, repo) -> Run:
     """The floor script on every host at once; the time until the last one ends."""
-    script = FLOOR_SCRIPT.replace("KEY_URL", repo.key_url).replace("REPO_URL", repo.url)
+    replacements = {"KEY_URL": repo.key_url, "REPO_URL": repo.url, "STANDIN": STANDIN_API_KEY,
+                    "SERVER_PACKAGE": CONFIG["mysql"]["server_package"],
+                    "AGENT_PACKAGES": " ".join(CONFIG["agent"]["packages"])}
+    script = FLOOR_SCRIPT
+    for placeholder, value in replacements.items():
+        script = script.replace(placeholder, value)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         done = list(pool.map(lambda h: h.root(script, timeout=900), hosts))

@@ -111,6 +111,8 @@ Tag = Annotated[str, _matching(TAG_RE.pattern.strip("^$"), "a key:value tag")]
 TagValue = Annotated[str, _matching(r"[a-z0-9][a-z0-9_.:/-]*", "a tag value (lowercase letters, digits, _ . : / -)")]
 ClockTime = Annotated[str, _matching(r"(?:[01]\d|2[0-3]):[0-5]\d", "a time like 09:00")]
 SiteEngine = Annotated[str, _matching("|".join(ENGINES), " or ".join(ENGINES))]
+TEST_HOST_FLAVOURS = ("bookworm", "systemd", "mysql")  # tests/testhost/flavours.py (a test checks they agree)
+TestHostFlavour = Annotated[str, _matching("|".join(TEST_HOST_FLAVOURS), "one of " + ", ".join(TEST_HOST_FLAVOURS))]
 HostSpec = Annotated[str, _matching(r"(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9.:\[\]-]+", "user@addr[:port]")]
 
 

@@ -158,6 +158,8 @@ OPTIONS = [
     (["verify-account", "--wait", "soon"], "option --wait: 'soon' is not an integer"),
     (["build", "--engine", "hugo"], "option --engine: 'hugo' is not mkdocs or zensical"),
     (["snapshot", "--minutes", "0", "--dry-run"], "option --minutes: Input should be greater than or equal to 1"),
+    (["bench-vm", "--flavour", "ubuntu"], "option --flavour: 'ubuntu' is not one of bookworm, systemd, mysql"),
+    (["bench-vm", "--rounds", "0"], "option --rounds: Input should be greater than or equal to 1"),
     (["snapshot", "--widget", "Nope", "--dry-run"], "option --widget: payloads/timeboard.json has no widget titled 'Nope'"),
 ]
 

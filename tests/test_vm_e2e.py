@@ -174,6 +174,10 @@ def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(t
     # apt really used the repo, and refreshed its lists once: after writing the Agent's source, not again for
     # MariaDB (the lists were then newer than every source).
     assert len(refreshes) == 1, f"apt-get update reached the Agent's repository {len(refreshes)} times"
+    # Debian's lists were fresh (fetched after every source was written) and the packages are in the image's
+    # apt cache: nothing at all went out to the Debian mirror. Only the new source's lists were fetched.
+    outside = [url for url in test_host.proxied_requests() if not url.startswith(standin_repo.url)]
+    assert outside == [], f"went out to the Debian mirror: {outside}"
     restarts_after_first = restarts(test_host)
     assert restarts_after_first >= 1
 

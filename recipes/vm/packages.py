@@ -109,10 +109,13 @@ def apt_install_script(packages: list[str], update: bool) -> str:
     return (
         "export DEBIAN_FRONTEND=noninteractive\n"
         f"apt_get() {{ apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT} \"$@\"; }}\n"
-        # The reference is our stamp or the newest list: an update that only "Hit"s leaves the lists' dates.
+        # The reference is the newest of our stamp, the lists folder and the lists. A list file carries the
+        # repository's date, not the fetch's (it can be older than a source written before the fetch); the
+        # folder's own date is the last fetch that changed a list. An update that only "Hit"s changes neither.
         "newer_sources() {\n"
-        f"  ref=$(ls -t {APT_UPDATE_STAMP} /var/lib/apt/lists/*_Packages* 2>/dev/null | head -n 1)\n"
-        f"  if [ -z \"$ref\" ]; then echo all; else find {APT_SOURCES} -newer \"$ref\" -type f 2>/dev/null; fi\n"
+        "  ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1 || { echo all; return; }\n"
+        f"  ref=$(ls -td {APT_UPDATE_STAMP} /var/lib/apt/lists /var/lib/apt/lists/*_Packages* 2>/dev/null | head -n 1)\n"
+        f"  find {APT_SOURCES} -newer \"$ref\" -type f 2>/dev/null\n"
         "}\n"
         "stamp() {\n"
         f"  mkdir -p {posixpath.dirname(APT_UPDATE_STAMP)} && touch {APT_UPDATE_STAMP}\n"

@@ -2,6 +2,7 @@
 
 import atexit
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -97,6 +98,11 @@ class TestHost:
         """(connections, sessions) the guest's sshd accepted so far, from its own log."""
         log = self.ssh_log()
         return log.count("Accepted publickey for"), log.count("Starting session: ")
+
+    def proxied_requests(self) -> list[str]:
+        """The URLs the guest fetched through its proxy so far (apt's only way out), from tinyproxy's log."""
+        log = (self.workdir / "tinyproxy.log").read_text(errors="replace")
+        return re.findall(r"Request \(file descriptor \d+\): (?:GET|CONNECT) (\S+)", log)
 
     def root(self, cmd: str, check: bool = False, input: str | bytes | None = None,
              timeout: float = 600) -> subprocess.CompletedProcess:

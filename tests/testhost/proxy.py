@@ -17,7 +17,7 @@ Allow {allow}
 Timeout 600
 MaxClients 50
 ConnectPort 443
-LogLevel Warning
+LogLevel Info
 DisableViaHeader Yes
 """
 
