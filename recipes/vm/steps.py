@@ -186,11 +186,11 @@ class HostRun:
         """Read every declared state not known yet, in one session (with the queued writes first)."""
         self._session(reads=[c for c in self.wanted if c not in self.known])
 
-    def probe(self, probes: dict[str, str], fresh: bool = False) -> dict[str, tuple[int, str]]:
+    def probe(self, probes: dict[str, str]) -> dict[str, tuple[int, str]]:
         """State reads, name -> (exit code, output): from what is known, else in one session that also reads
-        every declared state not known. ``fresh``: read again whatever is known (a read that depends on files
-        this run queued, which the engine does not follow)."""
-        unknown = [c for c in probes.values() if fresh or c not in self.known]
+        every declared state not known. A read that depends on a file this run queued is not followed by the
+        engine: the change that writes the file is what such a read must come after (a root script)."""
+        unknown = [c for c in probes.values() if c not in self.known]
         if unknown:
             self._session(reads=list(dict.fromkeys(unknown + [c for c in self.wanted if c not in self.known])))
         return {name: self.known[command] for name, command in probes.items()}
@@ -236,8 +236,8 @@ class HostRun:
 
     def _session(self, command: str | None = None, reads=()) -> Outcome:
         """One SSH session: the queued changes, then ``command``, then ``reads``; their answers are kept."""
-        if self.dry_run:
-            assert command is None and not self.queued, "a dry run changes nothing"
+        if self.dry_run and (command is not None or self.queued):
+            raise RuntimeError("a dry run tried to change the host")  # a step forgot to check run.dry_run
         sections = [Section(f"q{i}", queued.script, stop=True) for i, queued in enumerate(self.queued)]
         if command is not None:
             sections.append(Section("command", command, stop=True))
