@@ -76,8 +76,6 @@ def parse_sections(stdout: str) -> dict[str, tuple[int, str]]:
     return found
 
 
-parse_probes = parse_sections
-
 
 def heredoc(text: str) -> str:
     """Quote text for a bash here-document with a delimiter that cannot occur in it."""
