@@ -84,6 +84,7 @@ CONFIG = {
         "poll_interval": 15,  # seconds between two looks of verify-account --wait
         "snapshot_wait": 60,  # seconds `snapshot` waits for Datadog to render the graph's image
         "snapshot_poll": 2,  # seconds between two looks at the image
+        "lock_wait": 300,  # seconds apply/destroy wait for another run on the same org (recipes/api/lock.py)
     },
     # --- APM (recipes/vm/apm.py on the VM, recipes/apm.py here) -----------------
     "apm": {

@@ -180,6 +180,7 @@ class ApiSettings(Section):
     poll_interval: Seconds
     snapshot_wait: Seconds
     snapshot_poll: Seconds
+    lock_wait: WaitSeconds
 
 
 class ApmSettings(Section):

@@ -20,7 +20,7 @@ import pytest
 from invoke.exceptions import Exit
 
 from recipes.api import payloads as P, tasks as api
-from tests.fakedd.fixtures import FAKE_API_KEY, FAKE_APP_KEY, api_context
+from tests.fakedd.fixtures import EXPECTED, FAKE_API_KEY, FAKE_APP_KEY, api_context, counts, writes
 from tests.fakedd.rules import RULES
 from tests.fakedd.account import seed_account
 from tests.fakedd.seed import seed_org
@@ -28,16 +28,6 @@ from tests.fakedd.seed import seed_org
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "datadog-api.md"
 
 pytestmark = pytest.mark.fake_api
-
-EXPECTED = {"dashboards": 2, "monitors": 1, "downtimes": 2}
-
-
-def counts(fake) -> dict:
-    return {"dashboards": len(fake.state.dashboards), "monitors": len(fake.state.monitors), "downtimes": len(fake.active_downtimes())}
-
-
-def writes(fake) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in fake.writes()]
 
 
 def the_monitor(fake) -> dict:
@@ -498,7 +488,7 @@ def test_a_429_on_a_create_waits_for_the_reset_and_looks_up_before_sending_again
     api.apply(c)
     assert time.monotonic() - started >= 1.0
     monitor = [(r.method, r.status) for r in fake.requests if r.path == "/api/v1/monitor"]
-    assert monitor[-3:] == [("POST", 429), ("GET", 200), ("POST", 200)]
+    assert monitor[-4:] == [("POST", 429), ("GET", 200), ("POST", 200), ("GET", 200)]  # the last GET: the look after the create
     assert counts(fake) == EXPECTED
 
 

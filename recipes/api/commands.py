@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from invoke.exceptions import Exit
@@ -17,10 +18,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from recipes import settings as schema
-from recipes.api import client, payloads, sync
+from recipes.api import client, lock, payloads, sync
 from recipes.terminal import task_console
 
 STYLE = {"create": "green", "update": "yellow", "unchanged": "dim", "delete": "red"}
+KEPT = "cyan"  # a `kept` change: another run's copy kept, this run's own deleted
+DOING = {"create": "creating", "update": "updating", "delete": "deleting", "unchanged": "comparing"}
+DONE = {"create": "created", "update": "updated", "delete": "deleted"}
 
 
 def inputs(c, define=None, at_least_once=False, only=()) -> sync.Inputs:
@@ -48,26 +52,113 @@ def show(out: Console, change: sync.Change, dry_run: bool) -> None:
     ident = change.live_id or ""
     verb = f"would {change.action}" if dry_run and change.action != "unchanged" else change.action
     reason = f" ({change.reason})" if change.reason else ""
-    out.print(f"[{STYLE[change.action]}]{verb:>16}[/] {change.spec.key} {ident}{reason}")
+    if change.action == "kept":
+        reason += f"; deleted this run's copy {change.deleted_copy}"
+    out.print(f"[{STYLE.get(change.action, KEPT)}]{verb:>16}[/] {change.spec.key} {ident}{reason}")
     if dry_run and change.action in ("create", "update"):
         out.print(Syntax(json.dumps(change.body, indent=2), "json", word_wrap=True))
 
 
-def apply(c, dry_run=False, at_least_once=False, define=None, only=()) -> list[sync.Change]:
-    out = task_console()
-    with clear_errors():
-        chosen = inputs(c, define, at_least_once, only)
-        sync.preflight(chosen)  # before the key check: a bad payload sends nothing at all
-        if dry_run and not client.keys_present():
-            out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
-            changes = sync.offline_changes(chosen)
-            for change in changes:
-                show(out, change, dry_run)
-        else:
-            with client.connect(c.config.get("api", {})) as apis:
-                changes = sync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=dry_run)
+def summary(changes: list[sync.Change]) -> str:
     counts = {a: sum(ch.action == a for ch in changes) for a in STYLE}
-    out.print(", ".join(f"{n} {a}" for a, n in counts.items()) + (" (dry run: nothing sent)" if dry_run else ""))
+    kept = sum(ch.action == "kept" for ch in changes)
+    return ", ".join(f"{n} {a}" for a, n in counts.items()) + (f", {kept} kept from another run" if kept else "")
+
+
+def resume_command(task: str, at_least_once=False, define=None, dry_run=False) -> str:
+    """The command line that runs `task` again with the same options (a define is a placeholder's value,
+    never a key)."""
+    words = ["./run", task] + (["--dry-run"] if dry_run else []) + (["--at-least-once"] if at_least_once else [])
+    for item in define or ():
+        words += ["--define", item]
+    return " ".join(shlex.quote(w) if i > 1 else w for i, w in enumerate(words))
+
+
+class Progress:
+    """What a writing run is doing and has done, for the one message an interrupt prints."""
+
+    def __init__(self, resume: str):
+        self.resume = resume
+        self.stage = "before any request"
+        self.current: sync.Change | None = None
+        self.done: list[str] = []
+
+    def start(self, change: sync.Change) -> None:
+        self.current = change
+
+    def finish(self, change: sync.Change) -> None:
+        self.current = None
+        if change.action == "kept":
+            self.done.append(f"kept {change.spec.key} {change.live_id} (another run's; this run's copy "
+                             f"{change.deleted_copy} deleted)")
+        elif change.action in DONE:
+            self.done.append(f"{DONE[change.action]} {change.spec.key} {change.live_id or ''}".rstrip())
+
+    def interrupted(self) -> Exit:
+        """Exit 130 with what was being done, what is done, and the command that resumes."""
+        change = self.current
+        if change is None:
+            lines = [f"interrupted {self.stage}"]
+        else:
+            ident = f" {change.live_id}" if change.live_id and change.action != "create" else ""
+            lines = [f"interrupted while {DOING[change.action]} {change.spec.key}{ident}"]
+        lines.append("already done: " + ", ".join(self.done) if self.done else "nothing was changed before it")
+        if change is not None and change.action == "create":
+            lines.append(f"the next run finds {change.spec.key} by its mark if this create landed, "
+                         "and never sends it twice")
+        elif change is not None:
+            lines.append("the next run compares again and sends only what is still needed")
+        lines.append(f"resume with: {self.resume}")
+        return Exit("\n".join(lines), code=130)
+
+
+@contextmanager
+def one_run_per_org(api: dict, progress: Progress):
+    """The org's lock (recipes/api/lock.py) held for the body; a run that holds it is named once on
+    stderr while this one waits for it, up to api.lock_wait seconds."""
+    config = client.configuration(api)  # a missing key stops here, before the lock
+    path = lock.path_for(config.host, config.api_key["apiKeyAuth"])
+    wait = float(api["lock_wait"])
+    waiting = task_console(stderr=True)
+
+    def told(holder: lock.Holder, wait: float) -> None:
+        progress.stage = f"while waiting for the run that holds the lock ({holder})"
+        waiting.print(f"another run holds the lock for this Datadog org ({holder}): waiting up to {wait:g} s "
+                      "(api.lock_wait), then planning afresh", soft_wrap=True)
+
+    try:
+        with lock.held(path, progress.resume, wait, told):
+            progress.stage = "before the first write (reading the live objects)"
+            yield
+    except lock.StillHeld as err:
+        raise Exit(f"error: another run still holds the lock for this Datadog org after {err.waited:g} s "
+                   f"({err.holder or 'not known'}): let it finish, then run {progress.resume} "
+                   "(api.lock_wait sets how long to wait) (nothing was changed)", code=1) from None
+
+
+def apply(c, dry_run=False, at_least_once=False, define=None, only=(), task="apply") -> list[sync.Change]:
+    out = task_console()
+    progress = Progress(resume_command(task, at_least_once, define, dry_run))
+    try:
+        with clear_errors():
+            chosen = inputs(c, define, at_least_once, only)
+            sync.preflight(chosen)  # before the key check: a bad payload sends nothing at all
+            if dry_run and not client.keys_present():
+                out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
+                changes = sync.offline_changes(chosen)
+                for change in changes:
+                    show(out, change, dry_run)
+            elif dry_run:  # reads only: no lock
+                with client.connect(c.config.get("api", {})) as apis:
+                    changes = sync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=True)
+            else:
+                api = c.config.get("api", {})
+                with one_run_per_org(api, progress), client.connect(api) as apis:
+                    changes = sync.apply(apis, chosen, on_change=lambda ch: (progress.finish(ch), show(out, ch, False)),
+                                         on_start=progress.start)
+    except KeyboardInterrupt:
+        raise progress.interrupted() from None
+    out.print(summary(changes) + (" (dry run: nothing sent)" if dry_run else ""))
     return changes
 
 
@@ -127,15 +218,22 @@ def export(c, out_dir=None, define=None) -> list[Path]:
 
 def destroy(c, dry_run=False, define=None) -> list[sync.Change]:
     out = task_console()
-    with clear_errors():
-        chosen = inputs(c, define)
-        sync.preflight(chosen)
-        with client.connect(c.config.get("api", {})) as apis:
-            changes = sync.destroy_plan(apis, chosen)
-            for change in changes:
-                if not dry_run:
-                    sync.apply_change(apis, change)
-                show(out, change, dry_run)
+    progress = Progress(resume_command("destroy", define=define, dry_run=dry_run))
+    try:
+        with clear_errors():
+            chosen = inputs(c, define)
+            sync.preflight(chosen)
+            api = c.config.get("api", {})
+            with (nullcontext() if dry_run else one_run_per_org(api, progress)), client.connect(api) as apis:
+                changes = sync.destroy_plan(apis, chosen)
+                for change in changes:
+                    if not dry_run:
+                        progress.start(change)
+                        sync.apply_change(apis, change)
+                        progress.finish(change)
+                    show(out, change, dry_run)
+    except KeyboardInterrupt:
+        raise progress.interrupted() from None
     out.print(f"{len(changes)} " + ("would be deleted (dry run: nothing sent)" if dry_run else "deleted"))
     return changes
 
@@ -233,5 +331,5 @@ def snapshot(c, widget=None, minutes=5, again=False, dry_run=False) -> dict:
                 out.print(f"[green]sent[/] to {notify}: {shots.app_url(api)}{sent.get('url', '')}")
             board = shots.timeboard_link(apis, chosen, shot, shots.app_url(api))
     out.print(f"timeboard on the same live window: {board}" if board else
-              "no timeboard yet: invoke timeboard creates it")
+              "no timeboard yet: ./run timeboard creates it")
     return sent

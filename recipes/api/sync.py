@@ -7,6 +7,11 @@ fields only, so what the server adds (ids, timestamps, read-only fields, default
 change, nor what it rewrites without changing the meaning (recipes/api/same.py), and an unchanged
 object gets no write. Every payload is rendered and validated before the first request, and a create
 is never sent again before the object has been looked up.
+
+Two runs on one checkout take turns (recipes/api/lock.py); two runs on two machines may both create
+the same object. So after each create the run looks again for objects carrying the same mark: when
+another one is older (it was there, or came meanwhile), the run keeps that one, deletes its own copy
+and says so. Both runs keep the oldest by the same order (`age`), so they agree on which one stays.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from datadog_api_client.model_utils import validate_and_convert_types
@@ -33,6 +39,7 @@ MONITOR_TAG = "managed-by:dd-runbook"
 DASHBOARD_MARK = "Managed by dd-runbook."
 DOWNTIME_MARK = re.compile(r"^\[dd-runbook:[\w-]+\]")
 PENDING_ID = "<new monitor id>"
+NEVER = datetime.max.replace(tzinfo=timezone.utc)  # an object without a creation time sorts last
 
 
 @dataclass
@@ -40,11 +47,12 @@ class Change:
     """What apply would do for one payload (or one stray object carrying our mark)."""
 
     spec: P.Spec
-    action: str  # create | update | unchanged | delete
+    action: str  # create | update | unchanged | delete | kept (another run's copy kept, this run's deleted)
     body: dict | None = None
     live: dict | None = None
     reason: str = ""
     diff: list[str] = field(default_factory=list)
+    deleted_copy: object = None  # kept: the id of this run's own copy, deleted
 
     @property
     def live_id(self):
@@ -70,6 +78,15 @@ def plain_numbers(obj):
     return int(obj) if isinstance(obj, float) and obj.is_integer() else obj
 
 
+def created(stamp) -> datetime:
+    """A creation time as the client gives it (a datetime written by str() or ISO 8601), in UTC."""
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except (TypeError, ValueError):
+        return NEVER
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def diff_lines(desired: dict, live_projected: dict) -> list[str]:
     if desired == live_projected:
         return []
@@ -80,14 +97,21 @@ def diff_lines(desired: dict, live_projected: dict) -> list[str]:
 
 # --- the three kinds ----------------------------------------------------------------------
 class DashboardKind:
-    def find(self, apis: Apis, body: dict) -> list[dict]:
+    def listed(self, apis: Apis, body: dict) -> list[dict]:
+        """The summaries with the payload's title (id, title, description, created_at), oldest first."""
         with call("list dashboards", apis.where):  # every page: the list is oldest first, 100 a page
-            ids = [s.id for s in apis.dashboards.list_dashboards_with_pagination() if s.title == body["title"]]
+            found = [to_json(s) for s in apis.dashboards.list_dashboards_with_pagination() if s.title == body["title"]]
+        return sorted(found, key=self.age)
+
+    def find(self, apis: Apis, body: dict) -> list[dict]:
         found = []
-        for dash_id in ids:
-            with call(f"read dashboard {dash_id}", apis.where):
-                found.append(to_json(apis.dashboards.get_dashboard(dash_id)))
-        return sorted(found, key=lambda d: d.get("created_at", ""))
+        for summary in self.listed(apis, body):
+            with call(f"read dashboard {summary['id']}", apis.where):
+                found.append(to_json(apis.dashboards.get_dashboard(summary["id"])))
+        return sorted(found, key=self.age)
+
+    def age(self, live: dict):
+        return created(live.get("created_at")), str(live.get("id"))
 
     def comparable(self, live: dict, body: dict) -> dict:
         return same.project(live, body, "dashboard")
@@ -110,7 +134,12 @@ class MonitorKind:
         with call("list monitors", apis.where):  # without `page` the answer is every match, unpaged
             found = apis.monitors.list_monitors(name=body["name"], monitor_tags=MONITOR_TAG)
         exact = [to_json(m) for m in found if m.name == body["name"] and MONITOR_TAG in m.tags]
-        return sorted(exact, key=lambda m: m["id"])
+        return sorted(exact, key=self.age)
+
+    listed = find  # the list holds whole monitors
+
+    def age(self, live: dict):
+        return (live["id"],)  # monitor ids grow with each create
 
     def comparable(self, live: dict, body: dict) -> dict:
         return same.project(live, body, "monitor")
@@ -136,7 +165,12 @@ class DowntimeKind:
         with call("list downtimes", apis.where):
             everything = [to_json(d) for d in apis.downtimes.list_downtimes_with_pagination(page_limit=100)]
         live = [d for d in everything if d["attributes"].get("status") != "canceled"]
-        return [d for d in live if (d["attributes"].get("message") or "").startswith(mark)]
+        return sorted([d for d in live if (d["attributes"].get("message") or "").startswith(mark)], key=self.age)
+
+    listed = find  # the list holds whole downtimes
+
+    def age(self, live: dict):
+        return created(live["attributes"].get("created")), str(live.get("id"))
 
     def comparable(self, live: dict, body: dict) -> dict:
         attributes = copy.deepcopy(live["attributes"])
@@ -279,7 +313,8 @@ def current_monitor_id(apis: Apis, inputs: Inputs):
 
 # --- apply -----------------------------------------------------------------------------------
 def apply_change(apis: Apis, change: Change) -> dict | None:
-    """Perform one change; a create whose answer is lost or an error is looked up before it is sent again."""
+    """Perform one change; a create whose answer is lost or an error is looked up before it is sent again,
+    and is settled against copies another run made (`settle`)."""
     kind, label = KINDS[change.spec.kind], f"{change.action} {change.spec.key}"
     if change.action == "unchanged":
         return change.live
@@ -288,7 +323,27 @@ def apply_change(apis: Apis, change: Change) -> dict | None:
     if change.action == "update":
         with call(label, apis.where):
             return kind.update(apis, change.live, change.body)
-    return post(apis, label, lambda: kind.create(apis, change.body), lambda: landed(apis, change))
+    made = post(apis, label, lambda: kind.create(apis, change.body), lambda: landed(apis, change))
+    return settle(apis, change, made)
+
+
+def settle(apis: Apis, change: Change, made: dict) -> dict:
+    """After a create, the objects carrying the same mark, looked up again (one list read): if another
+    one is older (it was there before, or another run, on another machine, made it meanwhile), keep it
+    and delete this run's copy; the change becomes `kept`. Every run keeps the oldest by the same order,
+    so two runs never delete each other's copy."""
+    kind = KINDS[change.spec.kind]
+    found = [live for live in kind.listed(apis, change.body) if kind.ours(live)]
+    if change.spec.kind == "downtime":
+        found = [d for d in found if monitored_id(d) == monitored_id(made)]
+    if made["id"] not in {live["id"] for live in found}:
+        found.append(made)  # a list that does not show it yet
+    oldest = min(found, key=kind.age)
+    if oldest["id"] == made["id"]:
+        return made
+    delete_once(apis, kind, made, f"delete this run's copy of {change.spec.key}")
+    change.action, change.deleted_copy, change.reason = "kept", made["id"], "created by another run meanwhile"
+    return oldest
 
 
 def landed(apis: Apis, change: Change) -> dict | None:
@@ -316,15 +371,16 @@ def validate_online(apis: Apis, changes: list[Change]) -> None:
             post(apis, "validate monitor", lambda body=change.body: apis.monitors.validate_monitor(to_model(body, Monitor)))
 
 
-def apply(apis: Apis, inputs: Inputs, on_change=None, dry_run: bool = False) -> list[Change]:
+def apply(apis: Apis, inputs: Inputs, on_change=None, dry_run: bool = False, on_start=None) -> list[Change]:
     """Bring live objects to the payloads; returns the changes done (or, dry-run, that would be done).
     Everything is validated first; the dashboards and the monitor are planned (read-only) before the
-    first write, the downtimes once the monitor they mute exists."""
+    first write, the downtimes once the monitor they mute exists (the kept one, when another run's
+    copy was kept). `on_start(change)` is called before each write, `on_change(change)` after it."""
     preflight(inputs)
     first = dashboard_changes(apis, inputs) + monitor_changes(apis, inputs)
     if not dry_run:
         validate_online(apis, first)
-    done = _apply_all(apis, first, on_change, dry_run)
+    done = _apply_all(apis, first, on_change, dry_run, on_start)
     monitor_id = inputs.values.get("MONITOR_ID")
     written = [ch for ch in done if ch.spec.kind == "monitor" and ch.action != "delete"]
     if written:
@@ -332,13 +388,15 @@ def apply(apis: Apis, inputs: Inputs, on_change=None, dry_run: bool = False) -> 
     elif monitor_id is None and selected(inputs, "downtime"):
         monitor_id = current_monitor_id(apis, inputs)
     if selected(inputs, "downtime") and monitor_id is None and not dry_run:
-        raise ApiFailure("no monitor found to schedule downtimes for: run `invoke monitor` (or `invoke apply`) first")
-    return done + _apply_all(apis, downtime_changes(apis, inputs, monitor_id), on_change, dry_run)
+        raise ApiFailure("no monitor found to schedule downtimes for: run `./run monitor` (or `./run apply`) first")
+    return done + _apply_all(apis, downtime_changes(apis, inputs, monitor_id), on_change, dry_run, on_start)
 
 
-def _apply_all(apis: Apis, changes: list[Change], on_change, dry_run: bool) -> list[Change]:
+def _apply_all(apis: Apis, changes: list[Change], on_change, dry_run: bool, on_start=None) -> list[Change]:
     for change in changes:
         if not dry_run:
+            if on_start:
+                on_start(change)
             result = apply_change(apis, change)
             if result is not None:
                 change.live = result

@@ -1,5 +1,9 @@
 """Dashboards, the monitor and the downtimes, as code: the JSON in payloads/ applied with datadog-api-client.
 
+The tasks that write (apply, timeboard, monitor, downtimes, apm-dashboard, destroy) run one at a time per
+checkout and Datadog org (recipes/api/lock.py); Ctrl-C stops them with one message saying what was done
+and the command that resumes.
+
 Each task imports ``recipes.api.commands`` when it runs: datadog-api-client takes seconds to import, and
 `invoke --list` or a VM task should not wait for it.
 """
@@ -16,7 +20,7 @@ def timeboard(c, dry_run=False, define=None):
     """Create or update the exercise's timeboard (my_metric, anomalies, hourly rollup)."""
     from recipes.api import commands
 
-    return commands.apply(c, dry_run, define=define, only=["timeboard"])
+    return commands.apply(c, dry_run, define=define, only=["timeboard"], task="timeboard")
 
 
 @task(help={**DRY, **ONCE, **DEFINE}, iterable=["define"])
@@ -24,7 +28,7 @@ def monitor(c, dry_run=False, at_least_once=False, define=None):
     """Create or update the my_metric monitor (warning 500, alert 800, no data after 10 min)."""
     from recipes.api import commands
 
-    return commands.apply(c, dry_run, at_least_once, define, only=["monitor"])
+    return commands.apply(c, dry_run, at_least_once, define, only=["monitor"], task="monitor")
 
 
 @task(help={**DRY, **DEFINE}, iterable=["define"])
@@ -32,7 +36,7 @@ def downtimes(c, dry_run=False, define=None):
     """Schedule the monitor's downtimes: weeknights 19:00-09:00 and all weekend."""
     from recipes.api import commands
 
-    return commands.apply(c, dry_run, define=define, only=["downtime-weeknights", "downtime-weekends"])
+    return commands.apply(c, dry_run, define=define, only=["downtime-weeknights", "downtime-weekends"], task="downtimes")
 
 
 @task(help={**DRY, **DEFINE}, iterable=["define"])
@@ -40,7 +44,7 @@ def apm_dashboard(c, dry_run=False, define=None):
     """Create or update the dashboard with the Flask service's APM and host metrics."""
     from recipes.api import commands
 
-    return commands.apply(c, dry_run, define=define, only=["apm-dashboard"])
+    return commands.apply(c, dry_run, define=define, only=["apm-dashboard"], task="apm-dashboard")
 
 
 @task(help={**DEFINE, "offline": "skip POST /api/v1/monitor/validate even when DD_API_KEY/DD_APP_KEY are set"}, iterable=["define"])

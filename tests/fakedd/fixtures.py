@@ -12,6 +12,16 @@ from tests.fakedd.server import FakeDatadog
 
 FAKE_API_KEY = "fake-api-key-0123456789abcdef"
 FAKE_APP_KEY = "fake-app-key-fedcba9876543210"
+EXPECTED = {"dashboards": 2, "monitors": 1, "downtimes": 2}  # what the payloads make: one object each
+
+
+def counts(fake: FakeDatadog) -> dict:
+    """The objects the fake holds, by kind (canceled downtimes left out)."""
+    return {"dashboards": len(fake.state.dashboards), "monitors": len(fake.state.monitors), "downtimes": len(fake.active_downtimes())}
+
+
+def writes(fake: FakeDatadog) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in fake.writes()]
 
 
 @pytest.fixture

@@ -4,7 +4,12 @@ It answers the way the real API's recorded traffic does (tests/fakedd/rules.py l
 behaviour; dashboards.py, monitors.py and downtimes.py hold the rules of each object): server fields
 and defaults added, numbers as floats, types normalized, whitespace trimmed, lists paged as the real
 endpoints page them. It records every request so tests can count writes, and injects faults on
-demand: 429 with X-RateLimit-* headers, 5xx before or after the write is done, 403, slow answers.
+demand: 429 with X-RateLimit-* headers, 5xx before or after the write is done, 403, slow answers (or
+answers held until the test releases them, `Fault(delay=..., hold=event)`).
+
+Another client's write can be made to land between a run's list and its create: `meanwhile(method,
+path, act)` runs `act(fake, body)` once, just before the next matching request is carried out, e.g. to
+create the same object the way a run on another machine would (tests/test_api_concurrency.py).
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ class Recorded:
 @dataclass
 class Fault:
     """Answer the next `times` requests whose path fully matches the regex `path` with `status`
-    (or delay them by `delay` seconds); with `after`, the request is carried out first."""
+    (or delay them by `delay` seconds); with `after`, the request is carried out first. With `hold`
+    (a threading.Event), the delay ends as soon as the test sets it: a request held until the test has
+    seen what it waits for, never longer than `delay`."""
 
     method: str
     path: str
@@ -53,6 +60,24 @@ class Fault:
     delay: float = 0.0
     reset: int = 1  # seconds announced in X-RateLimit-Reset for 429
     after: bool = False
+    hold: threading.Event | None = None
+
+    def wait(self) -> None:
+        if self.hold is not None:
+            self.hold.wait(self.delay)
+        else:
+            time.sleep(self.delay)
+
+
+@dataclass
+class Meanwhile:
+    """`act(fake, body)`, run once just before the next `method` request whose path fully matches `path`
+    is carried out: another client's write landing between a run's look and its own write."""
+
+    method: str
+    path: str
+    act: object
+    done: bool = False
 
 
 @dataclass
@@ -73,6 +98,7 @@ class FakeDatadog:
         self.snapshots = snapshots.Snapshots()  # how graph snapshots render (steered by tests)
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
+        self.hooks: list[Meanwhile] = []
         self._ids = itertools.count(1001)
         self.turns = itertools.count()  # reads of downtimes, for their varying list order
         self._lock = threading.Lock()
@@ -104,6 +130,26 @@ class FakeDatadog:
         fault = Fault(method, path, **kwargs)
         self.faults.append(fault)
         return fault
+
+    def meanwhile(self, method: str, path: str, act) -> Meanwhile:
+        """Run `act(fake, body)` once, before the next matching request is carried out (see Meanwhile)."""
+        hook = Meanwhile(method, path, act)
+        self.hooks.append(hook)
+        return hook
+
+    def take_hook(self, method: str, path: str) -> Meanwhile | None:
+        with self._lock:
+            for hook in self.hooks:
+                if not hook.done and hook.method == method and re.fullmatch(hook.path, path):
+                    hook.done = True
+                    return hook
+        return None
+
+    def another_client(self, method: str, path: str, body=None):
+        """A request from another client of the same org, carried out at once (not logged in `requests`):
+        its answer's body, or ApiError."""
+        keys = {"DD-API-KEY": self.api_key, "DD-APPLICATION-KEY": self.app_key}
+        return self.handle(method, path, {}, body, keys)[1]
 
     def writes(self) -> list[Recorded]:
         return [r for r in self.requests if r.is_write]
@@ -179,17 +225,20 @@ class _Handler(BaseHTTPRequestHandler):
         fake.requests.append(record)
         fault = fake.take_fault(self.command, parts.path)
         if fault and fault.delay and not fault.after:
-            time.sleep(fault.delay)
+            fault.wait()
         if fault and fault.status and not fault.after:
             record.status = fault.status
             return self._send_fault(fault)
+        hook = fake.take_hook(self.command, parts.path)
+        if hook:
+            hook.act(fake, body)
         try:
             status, payload = fake.handle(self.command, parts.path, record.query, body, self.headers)
         except ApiError as err:
             status, payload = err.status, {"errors": err.errors}
         record.status = status
         if fault and fault.delay and fault.after:
-            time.sleep(fault.delay)
+            fault.wait()
         if fault and fault.status:
             return self.error_after_the_write(record, fault)
         self._send(status, payload)
