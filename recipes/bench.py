@@ -30,3 +30,22 @@ def bench_vm(c, rounds=3, flavour="bookworm", no_save=False):
     done = subprocess.run(argv + (["--no-save"] if no_save else []), cwd=ROOT)
     if done.returncode:
         raise Exit(f"bench-vm: the benchmark failed (exit {done.returncode})", code=done.returncode)
+
+
+@task(help={"cuts": "how many cuts, spread over the test host flavours in turn (default 30)",
+            "seed": "the seed the moments and the ways of cutting are drawn from (default 1)"})
+def stress_cuts(c, cuts=30, seed=1):
+    """Cut a first setup at seeded random moments of its package work on fresh test hosts (root), then check
+    each host: a dry run changes nothing, the next run converges, the one after changes nothing. Prints a table
+    and saves it for Reference > Interrupted runs (docs/snippets/cut-stress.md)."""
+    schema.option("--cuts", cuts, schema.Count)
+    schema.option("--seed", seed, schema.Count)
+    if os.geteuid() != 0:
+        raise Exit("stress-cuts: the test hosts need root (network namespaces, systemd-nspawn); run it as root", code=2)
+    env = {**os.environ, "RUNBOOK_CUT_STRESS": str(int(cuts)), "RUNBOOK_CUT_SEED": str(int(seed))}
+    argv = [sys.executable, "-m", "pytest", "tests/test_vm_interrupted.py", "-k", "stress", "-s", "-q",
+            "-p", "no:cacheprovider"]
+    done = subprocess.run(argv, cwd=ROOT, env=env)
+    if done.returncode:
+        raise Exit(f"stress-cuts: a cut host did not converge (exit {done.returncode}); see the table above",
+                   code=done.returncode)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
+import threading
 from contextlib import contextmanager
 
 import functools
@@ -217,10 +219,27 @@ def checked(body):
     """A task body inside the boundary."""
     @functools.wraps(body)
     def run(*args, **kwargs):
-        with failures_as_messages():
+        with terminate_as_interrupt(), failures_as_messages():
             return body(*args, **kwargs)
 
     return run
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """While a task runs, SIGTERM stops it as Ctrl-C does (a task that knows where it is says so, then exit 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only (a task run from a test's worker thread)
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -228,8 +247,10 @@ def failures_as_messages():
     """Whatever a task raises becomes one masked line; Exit and invoke's own failures pass through."""
     try:
         yield
-    except (Exit, UnexpectedExit, KeyboardInterrupt):
+    except (Exit, UnexpectedExit):
         raise
+    except KeyboardInterrupt:
+        raise Exit("stopped by the user", code=130) from None
     except schema.SettingsError as error:
         raise refused([f"{key}: {message}" for key, message in error.problems]) from None
     except schema.InputError as error:

@@ -28,6 +28,8 @@ CONFIG = {
         # Unknown host keys are refused unless this is set (or Vagrant's own config says so).
         "trust_unknown_hosts": False,
         "connect_timeout": 15,
+        # Seconds a run waits for another run that holds the same host (two `./run setup` at once).
+        "lock_wait": 600,
         # For --host: the user when the value has none, the private key, the known_hosts file.
         "user": "vagrant",
         "key_file": "",

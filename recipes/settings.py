@@ -135,6 +135,7 @@ class VagrantSettings(Section):
 class SshSettings(Section):
     trust_unknown_hosts: bool
     connect_timeout: Annotated[float, Field(gt=0, le=300)]
+    lock_wait: Annotated[float, Field(gt=0, le=86400)]
     user: UnixName
     key_file: ExistingFile
     known_hosts: Annotated[str, Field(min_length=1)]

@@ -5,86 +5,22 @@ the MariaDB user and grants, performance_schema, the integration's queries as th
 Cost here (2 cores, warm rootfs cache): about 4 minutes for the module.
 """
 
-import io
 import json
-import os
 import re
 import subprocess
-import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from invoke import Program
 
 from recipes.uvtool import UvNotFound, child_env, uv_command
 from tests.testhost_fixtures import requires_root
+from tests.vm_run import (CONF_YAML, DATADOG_YAML, DROPIN, ROOT, assert_configured, changed_count,
+                          full_state, invoke, ok, restarts, write_config)
 
 pytestmark = [pytest.mark.e2e, requires_root]
 
-ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "artifacts" / "captures"
 FIGURES = ROOT / "artifacts" / "vm-timings.json"
-STANDIN_API_KEY = "standin0123456789abcdef01234567"  # a stand-in key: nothing here talks to Datadog
-DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
-CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
-RESTARTS = "/var/log/datadog-standin/restarts.log"
-DROPIN = "/etc/mysql/mariadb.conf.d/zz-datadog.cnf"
-
-
-def write_config(tmp_path, host, repo, **extra) -> Path:
-    """An invoke runtime config pointing the recipes at the test host's key and the stand-in repo."""
-    config = {
-        "ssh": {"key_file": host.key_file, "known_hosts": host.known_hosts},
-        "agent": {"repo_url": repo.url, "key_urls": [repo.key_url]},
-        "api": {"host": host.name},  # the guest's hostname, what the Agent reports (verify checks it)
-    }
-    for section, values in extra.items():
-        config.setdefault(section, {}).update(values)
-    path = tmp_path / f"invoke-{len(list(tmp_path.glob('invoke-*')))}.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
-def invoke(config: Path, *args: str, api_key: str | None = STANDIN_API_KEY, subprocess_: bool = False):
-    """Run a task as a user would (`invoke -f CONFIG task ...`, no terminal), as a child process or in-process.
-
-    In-process runs go through invoke's own Program (same parser, config files and exit codes); they save
-    the ~4 s that importing every recipe module (matplotlib included) costs each new process.
-    """
-    env = {k: v for k, v in os.environ.items() if k != "DD_API_KEY"}
-    env["COLUMNS"] = "160"
-    if api_key is not None:
-        env["DD_API_KEY"] = api_key
-    argv = ["invoke", "-f", str(config), *args]
-    if subprocess_:
-        return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=900)
-    import tasks
-
-    out, err, saved_env = io.StringIO(), io.StringIO(), dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                Program(namespace=tasks.ns, name="invoke", binary="invoke").run(argv)
-                code = 0
-            except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
-
-
-def changed_count(output: str) -> int:
-    return len(re.findall(r"^\S+ (?:\[\d+/\d+\] )?changed\b", output, re.MULTILINE))
-
-
-def restarts(host) -> int:
-    out = host.root(f"cat {RESTARTS} 2>/dev/null").stdout
-    return len(out.splitlines())
 
 
 def capture(name: str, text: str) -> None:
@@ -104,57 +40,6 @@ def timed(config, *args, **kwargs):
     result = invoke(config, *args, **kwargs)
     found = re.search(r"host\(s\) in ([\d.]+) s", result.stdout)
     return result, float(found.group(1)) if found else -1.0
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    assert STANDIN_API_KEY not in result.stdout + result.stderr
-    return result.stdout
-
-
-def assert_configured(host, tags=("env:dev", "role:database", "owner:runbook")) -> None:
-    """Inspect a host after `setup` as root: files, owners, modes, ACLs, MariaDB user, grants, queries."""
-    stat = host.root(f"stat -c '%U %G %a %n' {DATADOG_YAML} {CONF_YAML} /usr/share/keyrings/datadog-archive-keyring.gpg "
-                     "/etc/datadog-agent/checks.d/custom_my_metric.py /etc/datadog-agent/conf.d/custom_my_metric.yaml"
-                     ).stdout.splitlines()
-    assert stat == [f"dd-agent dd-agent 640 {DATADOG_YAML}", f"dd-agent dd-agent 640 {CONF_YAML}",
-                    "root root 644 /usr/share/keyrings/datadog-archive-keyring.gpg",
-                    "dd-agent dd-agent 644 /etc/datadog-agent/checks.d/custom_my_metric.py",
-                    "dd-agent dd-agent 644 /etc/datadog-agent/conf.d/custom_my_metric.yaml"]
-    assert host.root("test -e /etc/logrotate.d/dd-agent_ACLs").returncode != 0, "a second rotation block"
-    datadog_yaml = host.root(f"cat {DATADOG_YAML}").stdout
-    assert f"api_key: {STANDIN_API_KEY}" in datadog_yaml and "site: datadoghq.com" in datadog_yaml
-    assert "tags:\n" + "".join(f"  - {tag}\n" for tag in tags) in datadog_yaml
-    assert "logs_enabled: true" in datadog_yaml
-    source = host.root("cat /etc/apt/sources.list.d/datadog.list").stdout
-    assert "deb [signed-by=/usr/share/keyrings/datadog-archive-keyring.gpg] http://" in source
-    assert host.root("dpkg-query -W -f='${Status}' datadog-agent").stdout == "install ok installed"
-    acl = host.root("getfacl -cp /var/log/mysql").stdout
-    assert "user:dd-agent:r-x" in acl and "default:user:dd-agent:r-x" in acl
-    listing = host.root("su -s /bin/sh dd-agent -c 'ls /var/log/mysql && head -c 0 /var/log/mysql/mysql_error.log'")
-    assert listing.returncode == 0 and "mysql_error.log" in listing.stdout, listing.stderr
-    live = host.root("mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'").stdout.split()
-    assert live == ["1", "1", "/var/log/mysql/mysql_error.log"]
-    users = host.root("mysql -N -B -e \"SELECT CONCAT(user,'@',host,' ',max_user_connections) FROM mysql.user "
-                      "WHERE user='datadog'\"").stdout
-    assert users.split("\n")[0].split() == ["datadog@localhost", "5"]
-    grants = host.root("mysql -N -B -e \"SHOW GRANTS FOR 'datadog'@'localhost'\"").stdout
-    if "MariaDB" in host.root("mysql -N -B -e 'SELECT VERSION()'").stdout:
-        assert re.search(r"GRANT .*BINLOG MONITOR.* ON \*\.\*", grants) and "SLAVE MONITOR" in grants
-    else:
-        assert re.search(r"GRANT .*REPLICATION CLIENT.* ON \*\.\*", grants), grants
-    assert "PROCESS" in grants
-    assert re.search(r"GRANT SELECT ON `performance_schema`\.\*", grants)
-    # The integration's queries as the datadog user, over TCP as the integration connects, password from conf.yaml.
-    password = re.search(r'password: "([^"]+)"', host.root(f"cat {CONF_YAML}").stdout).group(1)
-    for sql in ("SHOW GLOBAL STATUS LIKE 'Uptime'", "SELECT COUNT(*) FROM information_schema.PROCESSLIST",
-                "SHOW REPLICA STATUS", "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest"):
-        query = host.root("mysql --defaults-extra-file=/dev/stdin --protocol=TCP -h 127.0.0.1 -P 3306 -N -B "
-                          f"-e \"{sql}\"", input=f"[client]\nuser=datadog\npassword={password}\n")
-        assert query.returncode == 0, f"{sql}: {query.stderr}"
-    conf = host.root(f"cat {CONF_YAML}").stdout
-    assert "    port: 3306\n" in conf
-    assert [line for line in conf.splitlines() if "<" in line and not line.lstrip().startswith("#")] == []
 
 
 def test_full_setup_configures_a_fresh_host_and_the_second_run_changes_nothing(tmp_path, test_host, standin_repo):
@@ -291,65 +176,6 @@ def test_a_cut_run_converges_without_duplicate_users_or_lines(tmp_path, test_hos
     assert test_host.root("service datadog-agent status").returncode == 0
     again = ok(invoke(config, "setup", "--host", test_host.target))
     assert changed_count(again) == 0
-
-
-# --- SIGKILL at several points: the next run converges, the run after it changes nothing ----------------------
-STAGED_GLOBS = "/etc/datadog-agent/*.runbook-new /etc/datadog-agent/conf.d/*/*.runbook-new /etc/mysql/*/*.runbook-new"
-CUTS = {
-    # Inside the guest: wait for the point, then cut what a VM losing power there would cut, as root.
-    "package-install": "until pidof dpkg >/dev/null; do sleep 0.01; done; sleep 0.3; kill -9 $(pidof apt-get dpkg)",
-    "between-steps": f"until [ -e {DATADOG_YAML} ]; do sleep 0.01; done",
-    # Shell globs only (no fork per look), so the short window between staging a file and renaming it is seen.
-    "file-write": f"while :; do for f in {STAGED_GLOBS}; do [ -e \"$f\" ] && pkill -9 -x bash && exit; done; done",
-}
-
-
-def setup_killed_at(config: Path, host, cut: str) -> None:
-    """Start `invoke setup` as a child; when the guest reaches the cut point, SIGKILL the child too."""
-    watcher = subprocess.Popen(["nsenter", "-t", str(host.pid1), "--all", "-r", "-w", "/bin/sh", "-c", CUTS[cut]],
-                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-    env = {k: v for k, v in os.environ.items() if k != "DD_API_KEY"} | {"DD_API_KEY": STANDIN_API_KEY}
-    child = subprocess.Popen([sys.executable, "-m", "invoke", "-f", str(config), "setup", "--host", host.target],
-                             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        watcher.wait(timeout=300)
-        assert child.poll() is None, f"setup ended before the {cut} point:\n{child.stdout.read().decode()}"
-        child.kill()
-    finally:
-        for process in (watcher, child):
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-        child.stdout.close()
-
-
-def wait_until_quiet(host, timeout: float = 300) -> None:
-    """Until the root scripts a killed run left going on the guest (apt, a restart) have ended."""
-    host.root(f"timeout {timeout:.0f} sh -c 'while pgrep -x bash >/dev/null || pidof apt-get dpkg >/dev/null; "
-              "do sleep 0.2; done'", check=True)
-
-
-@pytest.mark.parametrize("testhost_flavour, cut", [("systemd", "package-install"), ("mysql", "between-steps"),
-                                                   ("bookworm", "file-write")], indirect=["testhost_flavour"])
-def test_setup_killed_at_a_cut_point_converges_on_the_next_run(tmp_path, flavoured_host, standin_repo, cut):
-    host = flavoured_host
-    config = write_config(tmp_path, host, standin_repo)
-    setup_killed_at(config, host, cut)
-    wait_until_quiet(host)
-    cut_state = full_state(host)
-    ok(invoke(config, "setup", "--dry-run", "--host", host.target))
-    assert full_state(host) == cut_state, "a dry run on the cut host changed it"
-    converged = ok(invoke(config, "setup", "--host", host.target))
-    assert_configured(host)
-    if cut == "package-install":
-        assert "dpkg was interrupted" in converged or host.root("ls -A /var/lib/dpkg/updates").stdout == ""
-    assert host.root("dpkg --audit").stdout == "", "a package is left half installed"
-    agent_restarts = restarts(host)
-    again = ok(invoke(config, "setup", "--host", host.target))
-    assert changed_count(again) == 0, again
-    assert restarts(host) == agent_restarts
-    leftovers = host.root("find /etc /tmp -name '*.runbook-new' -o -name '.runbook-*'").stdout
-    assert leftovers == "", f"staged copies left behind: {leftovers}"
 
 
 def check_run_output() -> str:
@@ -492,14 +318,6 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, test_host, standin
         result = invoke(write_config(tmp_path, test_host, standin_repo), *args, "--host", test_host.target)
         assert result.returncode == 1 and f"{CONF_YAML}: malformed YAML" in result.stdout, result.stdout
         assert full_state(test_host) == state, f"{args} changed the host"
-
-
-def full_state(host) -> str:
-    """Every file under /etc (owner, mode, size, mtime), the installed packages and the server's user table."""
-    return host.root("find /etc -xdev -printf '%p %U %G %m %s %T@\\n' | sort; "
-                     "dpkg-query -W -f='${Package} ${Version} ${db:Status-Status}\\n'; "
-                     "mysql -N -B -e 'SELECT user, host, plugin, authentication_string, max_user_connections "
-                     "FROM mysql.user ORDER BY 1, 2' 2>&1").stdout
 
 
 def test_the_vagrant_box_is_the_default_host_through_its_ssh_config(tmp_path, test_host, standin_repo):

@@ -282,7 +282,7 @@ class RecordingConnection:
         self.scripts = []
         monkeypatch.setattr(steps, "run_script", self.run_script)
 
-    def run_script(self, conn, command, script):
+    def run_script(self, conn, command, script, stop=None):
         assert conn is self and command == "sudo -n bash -s"
         self.scripts.append(script)
         names = re.findall(r"^printf '\\n@@%s ' '?([\w.-]+)'?$", script, re.MULTILINE)
@@ -319,7 +319,7 @@ def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host(m
     with pytest.raises(steps.StepFailed, match="bad: broken"):
         with run.step("bad"):
             raise steps.StepFailed("broken")
-    assert run.counts() == {"ok": 0, "changed": 1, "failed": 1}
+    assert run.counts() == {"ok": 0, "changed": 1, "failed": 1, "stopped": 0}
 
 
 # --- tasks end to end without a host --------------------------------------------------------------

@@ -93,4 +93,4 @@ def setup(c, host=None, dry_run=False):
 @task(iterable=["host"], help=HOST)
 def verify(c, host=None):
     """Summarise what the Agent reports: status, the MySQL check, the custom check and the host's name."""
-    run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name, str(c.config.api.host)))
+    run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name, str(c.config.api.host)), writes=False)

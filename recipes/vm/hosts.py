@@ -21,17 +21,20 @@ from invoke.exceptions import Exit
 
 from recipes.lazy import lazy
 
+from recipes.vm.guestlock import GuestLock, LockRefused, describe_run
+from recipes.vm.session import Interrupted
 from recipes.vm.steps import CHANGED, FAILED, OK, HostPlan, HostRun, StepFailed
 from recipes.terminal import task_console
 
 if TYPE_CHECKING:
-    from fabric import Connection, ThreadingGroup
+    from fabric import Connection
     from rich.console import Console
     from rich.table import Table
 
 paramiko = lazy("paramiko")
 fabric = lazy("fabric")
 rich_table = lazy("rich.table")
+rich_markup = lazy("rich.markup")
 
 # paramiko's transport thread logs its own tracebacks (a banner timeout, a reset); with no handler Python would
 # print them. Every failure reaches the user once, as the host's one-line result.
@@ -182,26 +185,6 @@ def explain_connect_error(target: Target, error: BaseException) -> str:
     return f"{target.label}: {type(error).__name__}: {error}"
 
 
-def preflight(group: ThreadingGroup, targets: list[Target]) -> dict[str, str]:
-    """Open every connection in parallel through the Group and prove passwordless sudo. label -> error."""
-    by_conn = dict(zip(group, targets))
-    try:
-        results = group.run("sudo -n true", hide=True, warn=True, in_stream=False)
-    except fabric.exceptions.GroupException as failure:
-        results = failure.result
-    errors = {}
-    for conn, outcome in results.items():
-        target = by_conn[conn]
-        if isinstance(outcome, BaseException):
-            errors[target.label] = explain_connect_error(target, outcome)
-        elif outcome.exited != 0:
-            errors[target.label] = (
-                f"{target.label}: user {target.user} cannot run sudo without a password "
-                f"({outcome.stderr.strip()[:120]}); nothing was changed"
-            )
-    return errors
-
-
 def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str, str], seconds: dict[str, float]) -> Table:
     table = rich_table.Table(title=title)
     for column in ("host", OK, CHANGED, FAILED, "seconds", "result"):
@@ -209,6 +192,8 @@ def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str,
     for label, run in runs.items():
         tally = run.counts() if run else {OK: 0, CHANGED: 0, FAILED: 1}
         verdict = errors.get(label) or ("dry run" if run and run.dry_run else "done")
+        if run and tally[FAILED]:  # its step's line above says why
+            verdict = f"failed at {run.current}"
         verdict = verdict if len(verdict) <= 90 else verdict[:87] + "..."
         style = "red" if label in errors else "green"
         table.add_row(label, str(tally[OK]), str(tally[CHANGED]), str(tally[FAILED]), f"{seconds.get(label, 0):.1f}",
@@ -216,45 +201,102 @@ def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str,
     return table
 
 
-def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: Console | None = None):
-    """Run ``plan`` on every selected host in parallel (one connection each), print a summary, exit 1 on failure."""
+def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: Console | None = None,
+                 writes: bool = True):
+    """Run ``plan`` on every selected host in parallel (one connection each), print a summary, exit 1 on failure.
+
+    Each host is locked for the run (see guestlock.py: exclusively, or shared for a dry run and for a task
+    that only reads, ``writes=False``). Ctrl-C or SIGTERM stops every host's run where it is: each host then
+    says which step it was in and what goes on on the guest, the command that resumes is printed, and the
+    task exits 130."""
     console = console or task_console(min_width=120)
     try:
         targets = resolve_targets(c, hosts)
     except HostError as error:
         raise Exit(f"error: {error}", code=2) from error
     timeout = int(c.config.ssh.connect_timeout)
-    conns = [connect(t, timeout) for t in targets]
-    group = fabric.ThreadingGroup.from_connections(conns)
-    lock = threading.Lock()
+    about = describe_run(title, dry_run)
+    lock, stop = threading.Lock(), threading.Event()
     started = time.monotonic()
     runs: dict[str, HostRun | None] = {t.label: None for t in targets}
+    errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
-    try:
-        errors = preflight(group, targets)
-        for label, message in errors.items():
-            console.print(f"[bold red]failed[/] {message}", highlight=False)
 
-        def one(conn_target):
-            conn, target = conn_target
-            run = HostRun(conn, target.label, console, dry_run=dry_run, lock=lock)
-            runs[target.label] = run
-            begin = time.monotonic()
+    def one(target: Target) -> None:
+        conn = connect(target, timeout)
+        begin = time.monotonic()
+        guest_lock = None
+        try:
+            run = HostRun(conn, target.label, console, dry_run=dry_run, lock=lock, stop=stop)
             try:
-                plan(run)
-                run.finish()
-            except StepFailed as failure:
-                errors[target.label] = str(failure)
-            finally:
-                seconds[target.label] = time.monotonic() - begin
+                conn.open()
+                guest_lock = GuestLock(conn, about, exclusive=writes and not dry_run, wait=float(c.config.ssh.lock_wait),
+                                       say=run.say, stop=stop)
+                guest_lock.acquire()
+            except (LockRefused, Interrupted) as refusal:
+                if isinstance(refusal, Interrupted):
+                    raise
+                errors[target.label] = f"{target.label}: {refusal}"
+                console.print(f"[bold red]failed[/] {rich_markup.escape(errors[target.label])}", highlight=False)
+                return
+            except Exception as error:  # noqa: BLE001 - paramiko, sockets: named per host by explain_connect_error
+                errors[target.label] = explain_connect_error(target, error)
+                console.print(f"[bold red]failed[/] {rich_markup.escape(errors[target.label])}", highlight=False)
+                return
+            runs[target.label] = run
+            plan(run)
+            run.finish()
+        except StepFailed as failure:
+            errors[target.label] = str(failure)
+        except Interrupted:
+            pass  # said once for every host, below
+        finally:
+            seconds[target.label] = time.monotonic() - begin
+            if guest_lock is not None:
+                guest_lock.release()
+            conn.close()
 
-        ready = [(conn, t) for conn, t in zip(conns, targets) if t.label not in errors]
-        with ThreadPoolExecutor(max_workers=max(1, len(ready))) as pool:
-            list(pool.map(one, ready))
-    finally:
-        group.close()
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        futures = [pool.submit(one, target) for target in targets]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the boundary turns it into the same)
+            stop.set()
+            wait_for(futures)
+    if stop.is_set():
+        raise Exit(stopped_report(title, hosts, dry_run, runs), code=130)
     console.print(summary_table(f"{title}{' (dry run)' if dry_run else ''}", runs, errors, seconds))
     console.print(f"{len(targets)} host(s) in {time.monotonic() - started:.1f} s", highlight=False)
     if errors:
         raise Exit(f"{title}: failed on {len(errors)} of {len(targets)} host(s)", code=1)
     return runs
+
+
+def wait_for(futures) -> None:
+    """Until every host's thread has seen the stop (within a fraction of a second); a second Ctrl-C is ignored."""
+    while True:
+        try:
+            for future in futures:
+                future.result()
+            return
+        except KeyboardInterrupt:
+            continue
+        except Exception:  # noqa: BLE001 - each host already recorded its own failure
+            continue
+
+
+def stopped_report(title: str, hosts, dry_run: bool, runs: dict[str, HostRun | None]) -> str:
+    """What a stopped run says: per host, the step it was in and what goes on there; then how to resume."""
+    lines = []
+    for label, run in runs.items():
+        if run is None or not run.step_index:
+            lines.append(f"{label}: stopped before its first step; nothing was changed")
+            continue
+        going_on = (f"on the host, {' and '.join(run.in_flight)} goes on to its end by itself, and the next run "
+                    "waits for it" if run.in_flight else "nothing was running on the host")
+        lines.append(f"{label}: stopped during {run.current}; {going_on}")
+    again = " ".join(["./run", title, *(["--dry-run"] if dry_run else []),
+                      *[arg for host in hosts or [] for arg in ("--host", host)]])
+    lines.append(f"stopped by the user; to resume: {again}")
+    return "\n".join(lines)

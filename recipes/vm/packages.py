@@ -91,24 +91,44 @@ def ensure_packages(run: HostRun, step: Step, group: PackageGroup) -> bool:
     step.changed(f"{verb} {' '.join(missing)}" + (f", with {' '.join(others)} for later steps (one apt transaction)"
                                                   if others else ""))
     if not run.dry_run:
-        run.root(apt_install_script(batch, update=from_new_source))
+        outcome = run.root(apt_install_script(batch, update=from_new_source),
+                           what=f"the apt transaction installing {' '.join(batch)}")
+        for line in outcome.stdout.splitlines():
+            if line.startswith(NOTE_PREFIX):
+                step.note(line.removeprefix(NOTE_PREFIX))
     work.done.update({package: step.name for package in batch})
     return True
+
+
+# What the package script says back: lines the step shows as notes, and the one line a final failure is.
+NOTE_PREFIX = "runbook-note: "
+FAILURE_PREFIX = "runbook-error: "
 
 
 def apt_install_script(packages: list[str], update: bool) -> str:
     """apt-get install, refreshing the package lists only when they are missing or older than an apt source
     (one the run just wrote, say), or when the install fails on lists gone stale. When the one newer source is
-    a file of sources.list.d, only its lists are fetched.
+    a file of sources.list.d, only its lists are fetched. ``update``: a failed refresh is an error (the run
+    needs a repository it just added) rather than a reason to try the lists it has.
 
-    It waits for a package run still going (a cut run's, or unattended-upgrades') and finishes one a cut left
-    half done (dpkg's journal in /var/lib/dpkg/updates) before trying again. ``update``: a failed refresh is
-    an error (the run needs a repository it just added) rather than a reason to try the lists it has.
+    Recovery is keyed on dpkg's own view, before the install and after a failed one: its journal
+    (/var/lib/dpkg/updates) and every package whose state is not "installed" (half-installed, unpacked,
+    half-configured, triggers-awaited, triggers-pending: what a cut package run leaves, with or without a
+    journal). Such a run is finished (`dpkg --configure -a`, then `apt-get -f install`) once, after waiting for a
+    package run still going (a cut run's, or unattended-upgrades'), and the install is tried once more. If that
+    fails too, the script ends with one line naming the package, its dpkg state, dpkg's own error and what to
+    run by hand. It never loops.
     """
     names = " ".join(shlex.quote(p) for p in packages)
     return (
         "export DEBIAN_FRONTEND=noninteractive\n"
-        f"apt_get() {{ apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT} \"$@\"; }}\n"
+        # apt's and dpkg's whole output goes to a log in /run, read back only to name a failure (a killed run's
+        # log is removed by the next: runs on a host take turns).
+        "rm -f /run/dd-runbook-apt.*\n"
+        "log=$(mktemp /run/dd-runbook-apt.XXXXXX) && trap 'rm -f \"$log\"' EXIT\n"
+        f"apt_get() {{ apt-get -q -o DPkg::Lock::Timeout={APT_LOCK_WAIT} -o Dpkg::Options::=--force-confold "
+        "\"$@\" >>\"$log\" 2>&1; }\n"
+        f"note() {{ echo \"{NOTE_PREFIX}$*\"; }}\n"
         # The reference is the newest of our stamp, the lists folder and the lists. A list file carries the
         # repository's date, not the fetch's (it can be older than a source written before the fetch); the
         # folder's own date is the last fetch that changed a list. An update that only "Hit"s changes neither.
@@ -120,10 +140,32 @@ def apt_install_script(packages: list[str], update: bool) -> str:
         "stamp() {\n"
         f"  mkdir -p {posixpath.dirname(APT_UPDATE_STAMP)} && touch {APT_UPDATE_STAMP}\n"
         "}\n"
-        "refresh() { apt_get update >/dev/null && stamp; }\n"
+        "refresh() { apt_get update && stamp; }\n"
         "refresh_one() {\n"
         "  apt_get update -o Dir::Etc::sourcelist=\"$1\" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 "
-        ">/dev/null && stamp\n"
+        "&& stamp\n"
+        "}\n"
+        # dpkg's view: its journal, and each package in a state between "not installed" and "installed".
+        "unfinished() {\n"
+        "  dpkg-query -W -f='${Package} ${db:Status-Status}\\n' 2>/dev/null | awk '$2 != \"installed\" && "
+        "$2 != \"not-installed\" && $2 != \"config-files\" { printf \"%s%s (%s)\", sep, $1, $2; sep = \", \" }'\n"
+        "  [ -z \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] || echo \" (dpkg's journal not merged)\"\n"
+        "}\n"
+        # `apt-get check` takes the package lock (waiting for a package run still going) and releases it.
+        "finish_cut_run() {\n"
+        "  note \"dpkg had a package run left unfinished ($1): finished it with dpkg --configure -a\"\n"
+        "  apt_get check || true\n"
+        "  dpkg --force-confold --configure -a >>\"$log\" 2>&1\n"
+        "  apt_get -f install -y\n"
+        "}\n"
+        "give_up() {\n"
+        "  state=$(unfinished)\n"
+        # apt runs dpkg on a terminal of its own: its lines end in \r\n.
+        "  why=$(tr -d '\\r' < \"$log\" | grep -A1 '^dpkg: error processing' | tail -n 2 | tr -s ' \\n' ' ')\n"
+        "  [ -n \"$why\" ] || why=$(tr -d '\\r' < \"$log\" | grep '^E: ' | tail -n 2 | tr '\\n' ' ')\n"
+        f"  echo \"{FAILURE_PREFIX}${{state:-no package left unfinished}}; ${{why:-apt-get failed}}; by hand on the "
+        "host: sudo dpkg --configure -a && sudo apt-get -f install, then run the task again\"\n"
+        "  exit 1\n"
         "}\n"
         "refreshed=no\n"
         "newer=$(newer_sources)\n"
@@ -133,22 +175,25 @@ def apt_install_script(packages: list[str], update: bool) -> str:
         "    *) one=no ;;\n"
         "  esac\n"
         "  if [ $one = yes ] && [ \"$(printf '%s\\n' \"$newer\" | wc -l)\" = 1 ]; then\n"
-        + ("    refresh_one \"$newer\" || exit 1\n" if update else "    refresh_one \"$newer\" || true\n")
+        + ("    refresh_one \"$newer\" || give_up\n" if update else "    refresh_one \"$newer\" || true\n")
         + "    refreshed=one\n"
         "  else\n"
-        + ("    refresh || exit 1\n" if update else "    refresh || true\n")
+        + ("    refresh || give_up\n" if update else "    refresh || true\n")
         + "    refreshed=all\n"
         "  fi\n"
         "fi\n"
-        f"install_missing() {{ apt_get install -y -o Dpkg::Options::=--force-confold {names} >/dev/null; }}\n"
-        "if ! install_missing; then\n"
-        "  if [ -n \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ]; then\n"
-        "    echo 'dpkg was interrupted (a cut run): dpkg --configure -a' >&2\n"
-        "    dpkg --configure -a >/dev/null && install_missing\n"
-        "  elif [ $refreshed != all ]; then\n"
-        "    refresh && install_missing\n"
-        "  else\n"
-        "    exit 1\n"
-        "  fi\n"
+        f"install_missing() {{ apt_get install -y {names}; }}\n"
+        "left=$(unfinished)\n"
+        "[ -z \"$left\" ] || finish_cut_run \"$left\"\n"
+        "install_missing && exit 0\n"
+        "left=$(unfinished)\n"
+        "if [ -n \"$left\" ]; then\n"
+        "  finish_cut_run \"$left\"\n"
+        "elif [ $refreshed != all ]; then\n"
+        "  note 'the install failed on the package lists it had: fetched them again'\n"
+        "  refresh || give_up\n"
+        "else\n"
+        "  give_up\n"
         "fi\n"
+        "install_missing || give_up\n"
     )

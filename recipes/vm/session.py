@@ -83,11 +83,20 @@ def heredoc(text: str) -> str:
     return f"<<'{delimiter}'\n{text if text.endswith(chr(10)) else text + chr(10)}{delimiter}"
 
 
-def run_script(conn, command: str, stdin_text: str, timeout: float = 1800) -> Outcome:
+class ConnectionLost(SessionFailed):
+    """The SSH connection ended while a session was running (a dropped link, the host gone)."""
+
+
+class Interrupted(Exception):
+    """The user stopped the run (Ctrl-C, SIGTERM) while a session was running; the guest's side goes on."""
+
+
+def run_script(conn, command: str, stdin_text: str, timeout: float = 1800, stop=None) -> Outcome:
     """Run ``command`` on the connection's transport with ``stdin_text`` on its stdin, in one round trip.
 
     Fabric's ``run(in_stream=...)`` feeds stdin one byte per 10 ms (5 s for a 500-byte script), so the
-    engine opens a session channel on the same connection itself.
+    engine opens a session channel on the same connection itself. ``stop``: an Event set when the user stops
+    the run; the channel is then left (what runs on the guest goes on) and Interrupted is raised.
     """
     if not conn.is_connected:
         conn.open()
@@ -97,15 +106,19 @@ def run_script(conn, command: str, stdin_text: str, timeout: float = 1800) -> Ou
         channel.sendall(stdin_text.encode())
         channel.shutdown_write()
         deadline = time.monotonic() + timeout
-        out, err = read_to_eof(channel, deadline, timeout)
+        out, err = read_to_eof(channel, deadline, timeout, stop)
         if not channel.status_event.wait(max(0.0, deadline - time.monotonic())):
             raise SessionFailed(f"remote command gave no exit status within {timeout:.0f} s")
+        if channel.exit_status == -1:  # paramiko's value until the server sends one: the channel died first
+            raise ConnectionLost("the SSH connection was lost")
         return Outcome(channel.recv_exit_status(), out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    except (EOFError, OSError) as error:
+        raise ConnectionLost(f"the SSH connection was lost ({error or type(error).__name__})") from error
     finally:
         channel.close()
 
 
-def read_to_eof(channel, deadline: float, timeout: float) -> tuple[bytearray, bytearray]:
+def read_to_eof(channel, deadline: float, timeout: float, stop=None) -> tuple[bytearray, bytearray]:
     """Read stdout and stderr until the server's EOF (or close), not just until the exit status.
 
     OpenSSH sends ``exit-status`` when the command exits, which can be before the last output bytes
@@ -113,6 +126,8 @@ def read_to_eof(channel, deadline: float, timeout: float) -> tuple[bytearray, by
     """
     out, err = bytearray(), bytearray()
     while True:
+        if stop is not None and stop.is_set():
+            raise Interrupted()
         while channel.recv_ready():
             out += channel.recv(65536)
         while channel.recv_stderr_ready():
@@ -125,4 +140,4 @@ def read_to_eof(channel, deadline: float, timeout: float) -> tuple[bytearray, by
         if left <= 0:
             raise SessionFailed(f"remote command timed out after {timeout:.0f} s")
         # The channel's pipe becomes readable on stdout, stderr or EOF.
-        select.select([channel], [], [], min(left, 0.5))
+        select.select([channel], [], [], min(left, 0.2))

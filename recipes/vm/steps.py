@@ -29,16 +29,17 @@ from typing import Callable
 from typing import TYPE_CHECKING
 
 from recipes.lazy import lazy
-from recipes.vm.packages import PackageGroup, PackageWork
-from recipes.vm.session import Outcome, Section, SessionFailed, heredoc, parse_sections, run_script, session_script
+from recipes.vm.packages import FAILURE_PREFIX, PackageGroup, PackageWork
+from recipes.vm.session import (ConnectionLost, Interrupted, Outcome, Section, SessionFailed, heredoc, parse_sections,
+                                run_script, session_script)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 rich_markup = lazy("rich.markup")
 
-OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
-STYLES = {OK: "green", CHANGED: "yellow", FAILED: "bold red", SKIPPED: "dim"}
+OK, CHANGED, FAILED, SKIPPED, STOPPED = "ok", "changed", "failed", "skipped", "stopped"
+STYLES = {OK: "green", CHANGED: "yellow", FAILED: "bold red", SKIPPED: "dim", STOPPED: "bold yellow"}
 MASK = "********"
 # Keys whose values never appear in output or diffs.
 SECRET_KEY_RE = re.compile(r"^(\s*-?\s*(?:api_key|app_key|password)\s*:\s*).*$", re.IGNORECASE)
@@ -144,7 +145,8 @@ class HostRun:
     """The state of one host during one task run: its connection, what is known of the host, the changes
     queued for it, its step results and pending handlers."""
 
-    def __init__(self, conn, label: str, console: Console, dry_run: bool = False, lock: threading.Lock | None = None):
+    def __init__(self, conn, label: str, console: Console, dry_run: bool = False, lock: threading.Lock | None = None,
+                 stop: threading.Event | None = None):
         self.conn = conn
         self.label = label
         self.console = console
@@ -160,7 +162,9 @@ class HostRun:
         self.sessions = 0  # SSH sessions this run opened on the host
         self.total_steps = 0  # planned steps, for the [n/N] progress counter (handlers are not counted)
         self.step_index = 0
-        self.current = ""  # the step running now
+        self.current = ""  # the step running now, with its [n/N] counter
+        self.in_flight: list[str] = []  # what the session running now does on the host (it goes on if we stop)
+        self.stop = stop or threading.Event()  # set when the user stops the run (Ctrl-C, SIGTERM)
         self._lock = lock or threading.Lock()
 
     # --- output -------------------------------------------------------------------------------
@@ -204,18 +208,22 @@ class HostRun:
                   for path in paths}
         return states, {name: found[name] for name in (extra or {})}
 
-    def root(self, script: str, warn: bool = False, changes=EVERYTHING, reread: bool = True) -> Outcome:
+    def root(self, script: str, warn: bool = False, changes=EVERYTHING, reread: bool = True, what: str = "") -> Outcome:
         """Run a bash script as root now, after the queued writes, in one session (the script travels on stdin:
         nothing in it shows on a command line).
 
         ``changes``: the state reads it voids (default: every one but the files this run wrote). ``reread``:
-        read every declared state it voided in the same session, for the steps still to come."""
+        read every declared state it voided in the same session, for the steps still to come. ``what``: the
+        command in words, for a run stopped while it runs ("the apt transaction installing acl")."""
         self._forget(changes)
         reads = [c for c in self.wanted if c not in self.known] if reread else []
-        outcome = self._session(command=script, reads=reads)
+        outcome = self._session(command=script, reads=reads, what=what or f"a root command of '{self.current}'")
         if outcome.exited != 0 and not warn:
-            detail = outcome.stdout.strip().splitlines()[-3:]
-            raise StepFailed(f"remote command failed (exit {outcome.exited}): {' | '.join(detail)}")
+            lines = outcome.stdout.strip().splitlines()
+            named = [line.removeprefix(FAILURE_PREFIX) for line in lines if line.startswith(FAILURE_PREFIX)]
+            if named:  # the script named the failure itself (the package script does)
+                raise StepFailed(named[-1])
+            raise StepFailed(f"remote command failed (exit {outcome.exited}): {' | '.join(lines[-3:])}")
         return outcome
 
     def queue(self, what: str, script: str, changes=()) -> None:
@@ -234,7 +242,7 @@ class HostRun:
         """These state reads will not be asked for again: later sessions leave them out."""
         self.wanted = [command for command in self.wanted if command not in set(reads)]
 
-    def _session(self, command: str | None = None, reads=()) -> Outcome:
+    def _session(self, command: str | None = None, reads=(), what: str = "") -> Outcome:
         """One SSH session: the queued changes, then ``command``, then ``reads``; their answers are kept."""
         if self.dry_run and (command is not None or self.queued):
             raise RuntimeError("a dry run tried to change the host")  # a step forgot to check run.dry_run
@@ -245,10 +253,16 @@ class HostRun:
         if not sections:
             return Outcome(0, "", "")
         self.sessions += 1
+        self.in_flight = [queued.what for queued in self.queued] + ([what] if command is not None else [])
         try:
-            result = run_script(self.conn, "sudo -n bash -s", session_script(sections))
+            result = run_script(self.conn, "sudo -n bash -s", session_script(sections), stop=self.stop)
+        except ConnectionLost as error:
+            going_on = (f"; on the host, {' and '.join(self.in_flight)} may still finish (the next run waits "
+                        "for it)") if self.in_flight else ""
+            raise StepFailed(f"{error}{going_on}") from error
         except SessionFailed as error:
             raise StepFailed(str(error)) from error
+        self.in_flight = []
         found = parse_sections(result.stdout)
         queued, self.queued = self.queued, []
         for i, each in enumerate(queued):
@@ -315,7 +329,7 @@ class HostRun:
                 if self.dry_run:
                     step.changed("would run (dry run)")
                 else:
-                    self.root(script, reread=name is not None)
+                    self.root(script, reread=name is not None, what=each)
                     step.changed("ran once")
 
     def finish(self) -> None:
@@ -328,14 +342,19 @@ class HostRun:
     @contextmanager
     def step(self, name: str, handler: bool = False):
         """Run a step's body; record and print ok/changed/failed. A failure stops this host's run."""
+        if self.stop.is_set():
+            raise Interrupted()
         step = Step(name)
-        self.current = name
         if not handler:
             self.step_index += 1
         counter = f"[{self.step_index}/{self.total_steps}] " if self.total_steps and not handler else ""
+        self.current = f"{counter}{name}"
         started = time.monotonic()
         try:
             yield step
+        except Interrupted:
+            self._record(StepResult(name, STOPPED, "stopped by the user", time.monotonic() - started), counter)
+            raise
         except Exception as error:  # noqa: BLE001 - every failure is reported per host, then re-raised
             message = str(error) if isinstance(error, StepFailed) else f"{type(error).__name__}: {error}"
             self._record(StepResult(name, FAILED, message, time.monotonic() - started), counter)
@@ -344,6 +363,8 @@ class HostRun:
 
     def _record(self, result: StepResult, counter: str = "") -> None:
         self.results.append(result)
+        if result.status == STOPPED:
+            return  # the task says once, for every host, where each stopped
         status = result.status
         if self.dry_run and status == CHANGED:
             status_text = "changed (dry run)"
@@ -353,7 +374,7 @@ class HostRun:
         self.say(f"{counter}[{STYLES[result.status]}]{status_text:<8}[/] {rich_markup.escape(result.name)}{detail}")
 
     def counts(self) -> dict[str, int]:
-        tally = {OK: 0, CHANGED: 0, FAILED: 0}
+        tally = {OK: 0, CHANGED: 0, FAILED: 0, STOPPED: 0}
         for result in self.results:
             tally[result.status] = tally.get(result.status, 0) + 1
         return tally
