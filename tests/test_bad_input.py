@@ -5,14 +5,13 @@ file written in the folders tasks write to. VM tasks aim at 127.0.0.1:1, where a
 at once with exit 1 instead of 2.
 """
 
-import io
 import json
 import os
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from invoke import Program
+
+from tests import inprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 NOWHERE = "vagrant@127.0.0.1:1"
@@ -23,22 +22,9 @@ WRITTEN_BY_TASKS = ("docs/img/generated", "artifacts", "payloads", "site")
 
 def run_task(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     """`invoke ARGV` as a user runs it, with exactly `env` (plus PATH and HOME); exit code and all output."""
-    import tasks
-
-    out, saved = io.StringIO(), dict(os.environ)
-    os.environ.clear()
-    os.environ.update({"PATH": saved.get("PATH", "/usr/bin:/bin"), "HOME": saved.get("HOME", "/root"), **env})
-    try:
-        with redirect_stdout(out), redirect_stderr(out):
-            try:
-                Program(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *argv])
-                code = 0
-            except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return code, out.getvalue()
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root")}
+    code, out, _ = inprocess.run_task(argv, {**base, **env}, merged=True)
+    return code, out
 
 
 def listing() -> dict[str, float]:

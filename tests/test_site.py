@@ -23,7 +23,7 @@ SECTION_PAGES = [
     "check-your-account",
     "final-question",
 ]
-ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration", "reference/site-engines"]
+ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration", "reference/site-engines", "reference/interrupted-runs"]
 
 
 @pytest.fixture

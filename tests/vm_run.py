@@ -1,16 +1,14 @@
 """What the VM tests share: a config for the test host, running a task as a user would, and looking at the host
 after it (files, packages, the database user) as root."""
 
-import io
 import json
 import os
 import re
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from invoke import Program
+from tests.inprocess import run_task
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN_API_KEY = "standin0123456789abcdef01234567"  # a stand-in key: nothing here talks to Datadog
@@ -48,22 +46,8 @@ def invoke(config: Path, *args: str, api_key: str | None = STANDIN_API_KEY, subp
     if subprocess_:
         return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=env, capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=900)
-    import tasks
-
-    out, err, saved_env = io.StringIO(), io.StringIO(), dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                Program(namespace=tasks.ns, name="invoke", binary="invoke").run(argv)
-                code = 0
-            except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+    code, out, err = run_task(argv[1:], env)
+    return subprocess.CompletedProcess(argv, code, out, err)
 
 
 def changed_count(output: str) -> int:
