@@ -3,7 +3,8 @@ dropped, a second run started beside the first) on the Debian test host flavours
 must converge and the one after it change nothing.
 
 A cut is a moment of the package work (read from dpkg's own log and the guest's processes) and a way to cut:
-- ``kill``: SIGKILL the runner and every process of the run on the guest (what hangs off its sshd session);
+- ``kill``: SIGKILL the runner and every process of the run on the guest (what hangs off its sshd sessions, and
+  every process in their sessions: a server an init script started goes too);
 - ``interrupt``: SIGINT to the runner, as Ctrl-C (``terminate``: SIGTERM); the guest's side goes on by itself;
 - ``runner``: SIGKILL the runner alone (a laptop that dies); the guest's side goes on by itself.
 After a cut the test waits until every process of the cut run's sessions on the guest has ended (the services
@@ -108,8 +109,12 @@ def guest_shell(host, script: str) -> subprocess.Popen:
 def cut_setup(config: Path, host, cut: Cut, target: str | None = None, link: LinkCutter | None = None) -> CutRun:
     """Start `invoke setup` as a child; at the cut's moment on the guest, cut it the cut's way (``link``: drop
     the link through that proxy, the runner going on)."""
-    kill_guest = ("while pids=$(" + RUN_PROCESSES + " | cut -d' ' -f1); [ -n \"$pids\" ]; do kill -9 $pids; done"
-                  if cut.how == "kill" else ":")
+    # Everything of the run: what hangs off its sshd sessions, and whatever shares their sessions (a server an init
+    # script started and left to PID 1, a maintainer script whose dpkg is gone).
+    kill_guest = ("sids=\" $(" + RUN_PROCESSES + " | awk '$2 != 0 { printf \"%s \", $2 }') \"; "
+                  "while pids=$({ " + RUN_PROCESSES + " | cut -d' ' -f1; ps -eo pid=,sid=,stat= | "
+                  "awk -v s=\"$sids\" 'index(s, \" \" $2 \" \") && $3 !~ /^Z/ { print $1 }'; } | sort -u); "
+                  "[ -n \"$pids\" ]; do kill -9 $pids; done" if cut.how == "kill" else ":")
     # The moment, or the run's end (the test then creates GIVE_UP): whichever comes first.
     watcher = guest_shell(host, f"rm -f {GIVE_UP}; NTH={cut.nth}; ( {MOMENTS[cut.moment]} ) & moment=$!; "
                                 f"( until [ -e {GIVE_UP} ]; do sleep 0.05; done; kill $moment ) & giver=$!; "
@@ -239,7 +244,8 @@ def random_cuts(count: int, seed: int) -> list[tuple[str, Cut]]:
 STRESS = int(os.environ.get("RUNBOOK_CUT_STRESS", "0"))
 STRESS_TABLE = ROOT / "docs" / "snippets" / "cut-stress.md"
 STRESS_FAILURES = ROOT / "artifacts" / "cut-stress-failures.log"  # what a cut host looked like when it failed
-DIAGNOSIS = "dpkg --audit; tail -n 30 /var/log/dpkg.log; ps -eo pid,sid,stat,args | tail -n 40"
+DIAGNOSIS = ("dpkg --audit; tail -n 30 /var/log/dpkg.log; tail -n 60 /var/log/apt/term.log; "
+             "ps -eo pid,sid,stat,args | tail -n 40")
 if STRESS:
     def test_stress_many_cuts_at_seeded_random_moments(tmp_path_factory, standin_repo, testhost_images):
         """RUNBOOK_CUT_STRESS cuts (RUNBOOK_CUT_SEED): a table of each, saved for Reference > Interrupted runs."""

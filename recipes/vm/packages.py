@@ -160,8 +160,11 @@ def apt_install_script(packages: list[str], update: bool) -> str:
         "}\n"
         "give_up() {\n"
         "  state=$(unfinished)\n"
+        # dpkg's error: the last one that is a cause (a failed script), not "dependency problems" that follow it.
         # apt runs dpkg on a terminal of its own: its lines end in \r\n.
-        "  why=$(tr -d '\\r' < \"$log\" | grep -A1 '^dpkg: error processing' | tail -n 2 | tr -s ' \\n' ' ')\n"
+        "  why=$(tr -d '\\r' < \"$log\" | awk '/^dpkg: error processing/ { head = $0; getline; line = head \" \" $0; "
+        "gsub(/  +/, \" \", line); last = line; if ($0 !~ /dependency problems/) cause = line } "
+        "END { print (cause != \"\" ? cause : last) }')\n"
         "  [ -n \"$why\" ] || why=$(tr -d '\\r' < \"$log\" | grep '^E: ' | tail -n 2 | tr '\\n' ' ')\n"
         f"  echo \"{FAILURE_PREFIX}${{state:-no package left unfinished}}; ${{why:-apt-get failed}}; by hand on the "
         "host: sudo dpkg --configure -a && sudo apt-get -f install, then run the task again\"\n"
