@@ -281,13 +281,13 @@ def why_not(failure: str) -> str:
 
 
 def stress_table(outcomes: list[Outcome], seed: int) -> str:
-    rows = ["| # | flavour | seed | moment | how | converged | third-run changes |", "|---|---|---|---|---|---|---|"]
-    for number, o in enumerate(outcomes, 1):
-        moment = f"{o.cut.moment}" + (f" #{o.cut.nth}" if o.cut.moment in ("unpack", "configure", "triggers") else "")
+    """The stress run as markdown: the seed once, then a row a cut (narrow enough for a phone)."""
+    rows = [f"Seed {seed}, {len(outcomes)} cuts, in the order they ran:", "",
+            "| flavour | cut | converged | third run: changes |", "|---|---|---|---|"]
+    for o in outcomes:
         verdict = "yes" if o.converged else ("not reached" if not o.reached else f"NO: {o.detail}")
         changes = str(o.third_run_changes) if o.third_run_changes >= 0 else "-"
-        rows.append(f"| {number} | {o.flavour} | {seed} | {moment} +{o.cut.delay_ms} ms | {o.cut.how} | {verdict} | "
-                    f"{changes} |")
+        rows.append(f"| {o.flavour} | {o.cut} | {verdict} | {changes} |")
     reached = [o for o in outcomes if o.reached]
     rows.append("")
     rows.append(f"{len(reached)} cuts made ({len(outcomes) - len(reached)} moments came after the run had ended); "

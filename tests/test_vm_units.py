@@ -319,7 +319,7 @@ def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host(m
     with pytest.raises(steps.StepFailed, match="bad: broken"):
         with run.step("bad"):
             raise steps.StepFailed("broken")
-    assert run.counts() == {"ok": 0, "changed": 1, "failed": 1, "stopped": 0}
+    assert run.counts() == {"ok": 0, "changed": 1, "failed": 1}
 
 
 # --- tasks end to end without a host --------------------------------------------------------------
@@ -406,3 +406,27 @@ def test_combined_plans_run_every_check_before_any_body_and_add_their_totals():
     assert seen == ["check a", "check b", "a", "b"]
     assert (plan.steps, run.total_steps, run.step_index) == (4, 4, 4)
 
+
+
+def test_a_stopped_run_says_per_host_where_it_was_what_goes_on_there_and_how_to_resume():
+    def run_at(step: str, in_flight: list[str]) -> steps.HostRun:
+        run = steps.HostRun(None, "h", Console(file=io.StringIO()))
+        run.total_steps, run.step_index, run.current, run.in_flight = 18, 3, step, in_flight
+        return run
+
+    runs = {"a": run_at("[3/18] apt prerequisites", ["the apt transaction installing gnupg acl"]),
+            "b": run_at("[7/18] datadog.yaml", []), "c": run_at("[18/18] custom check", []), "d": None,
+            "e": run_at("[5/18] apt source", [])}
+    report = hosts.stopped_report("setup", ["vagrant@a", "vagrant@b"], False, runs, finished={"c"},
+                                  errors={"e": "[5/18] apt source: refused"}).splitlines()
+    assert report == [
+        "a: stopped during [3/18] apt prerequisites; on the host, the apt transaction installing gnupg acl goes on "
+        "to its end by itself, and the next run waits for it",
+        "b: stopped during [7/18] datadog.yaml; nothing was running on the host",
+        "c: had finished",
+        "d: stopped before its first step; nothing was changed",
+        "e: had failed: [5/18] apt source: refused",
+        "stopped by the user; to resume: ./run setup --host vagrant@a --host vagrant@b",
+    ]
+    assert hosts.stopped_report("tag-host", [], True, {"box": None}, set(), {}).endswith(
+        "to resume: ./run tag-host --dry-run")

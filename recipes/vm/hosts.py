@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait as wait_all
 from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
@@ -221,6 +221,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
     runs: dict[str, HostRun | None] = {t.label: None for t in targets}
     errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
+    finished: set[str] = set()
 
     def one(target: Target) -> None:
         conn = connect(target, timeout)
@@ -233,9 +234,9 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
                 guest_lock = GuestLock(conn, about, exclusive=writes and not dry_run, wait=float(c.config.ssh.lock_wait),
                                        say=run.say, stop=stop)
                 guest_lock.acquire()
-            except (LockRefused, Interrupted) as refusal:
-                if isinstance(refusal, Interrupted):
-                    raise
+            except Interrupted:
+                raise
+            except LockRefused as refusal:
                 errors[target.label] = f"{target.label}: {refusal}"
                 console.print(f"[bold red]failed[/] {rich_markup.escape(errors[target.label])}", highlight=False)
                 return
@@ -246,6 +247,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
             runs[target.label] = run
             plan(run)
             run.finish()
+            finished.add(target.label)
         except StepFailed as failure:
             errors[target.label] = str(failure)
         except Interrupted:
@@ -265,7 +267,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
             stop.set()
             wait_for(futures)
     if stop.is_set():
-        raise Exit(stopped_report(title, hosts, dry_run, runs), code=130)
+        raise Exit(stopped_report(title, hosts, dry_run, runs, finished, errors), code=130)
     console.print(summary_table(f"{title}{' (dry run)' if dry_run else ''}", runs, errors, seconds))
     console.print(f"{len(targets)} host(s) in {time.monotonic() - started:.1f} s", highlight=False)
     if errors:
@@ -277,25 +279,27 @@ def wait_for(futures) -> None:
     """Until every host's thread has seen the stop (within a fraction of a second); a second Ctrl-C is ignored."""
     while True:
         try:
-            for future in futures:
-                future.result()
+            wait_all(futures)
             return
         except KeyboardInterrupt:
             continue
-        except Exception:  # noqa: BLE001 - each host already recorded its own failure
-            continue
 
 
-def stopped_report(title: str, hosts, dry_run: bool, runs: dict[str, HostRun | None]) -> str:
+def stopped_report(title: str, hosts, dry_run: bool, runs: dict[str, HostRun | None], finished: set[str],
+                   errors: dict[str, str]) -> str:
     """What a stopped run says: per host, the step it was in and what goes on there; then how to resume."""
     lines = []
     for label, run in runs.items():
-        if run is None or not run.step_index:
+        if label in finished:
+            lines.append(f"{label}: had finished")
+        elif label in errors:
+            lines.append(f"{label}: had failed: {errors[label]}")
+        elif run is None or not run.step_index:
             lines.append(f"{label}: stopped before its first step; nothing was changed")
-            continue
-        going_on = (f"on the host, {' and '.join(run.in_flight)} goes on to its end by itself, and the next run "
-                    "waits for it" if run.in_flight else "nothing was running on the host")
-        lines.append(f"{label}: stopped during {run.current}; {going_on}")
+        else:
+            going_on = (f"on the host, {' and '.join(run.in_flight)} goes on to its end by itself, and the next "
+                        "run waits for it" if run.in_flight else "nothing was running on the host")
+            lines.append(f"{label}: stopped during {run.current}; {going_on}")
     again = " ".join(["./run", title, *(["--dry-run"] if dry_run else []),
                       *[arg for host in hosts or [] for arg in ("--host", host)]])
     lines.append(f"stopped by the user; to resume: {again}")

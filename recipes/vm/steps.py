@@ -374,7 +374,7 @@ class HostRun:
         self.say(f"{counter}[{STYLES[result.status]}]{status_text:<8}[/] {rich_markup.escape(result.name)}{detail}")
 
     def counts(self) -> dict[str, int]:
-        tally = {OK: 0, CHANGED: 0, FAILED: 0, STOPPED: 0}
+        tally = {OK: 0, CHANGED: 0, FAILED: 0}  # and STOPPED, for a run the user stopped
         for result in self.results:
             tally[result.status] = tally.get(result.status, 0) + 1
         return tally
