@@ -54,6 +54,9 @@ MOMENTS = {
     "maintainer-script": "until pgrep -f '/var/lib/dpkg/info/[^ ]+[.](preinst|postinst|prerm|postrm) ' >/dev/null; "
                          "do sleep 0.01; done",
     "triggers": dpkg_log_moment(" trigproc "),
+    # perl-base's unpack (MariaDB's install upgrades it): cut there, dpkg flags it reinst-required, and apt's own
+    # hooks need perl.
+    "perl-base-unpack": dpkg_log_moment(" status half-installed perl-base"),
     "between-steps": "until [ -e /etc/datadog-agent/datadog.yaml ]; do sleep 0.01; done",
     # Shell globs only (no fork per look), so the short window between staging a file and renaming it is seen.
     "file-write": f"while :; do for f in {STAGED_GLOBS}; do [ -e \"$f\" ] && exit 0; done; done",
@@ -210,9 +213,10 @@ def cut_and_converge(tmp_path, host, repo, cut: Cut) -> Outcome:
     return outcome
 
 
-# A few fixed cuts in the regular suite: one per way, across the package phase and the flavours.
+# A few fixed cuts in the regular suite: each way, across the package phase and the flavours.
 FIXED_CUTS = [
     ("systemd", Cut("maintainer-script", "kill", delay_ms=150)),
+    ("bookworm", Cut("perl-base-unpack", "kill", delay_ms=50)),
     ("systemd", Cut("unpack", "interrupt", nth=3)),
     ("bookworm", Cut("triggers", "kill")),
     ("mysql", Cut("configure", "runner", nth=2)),

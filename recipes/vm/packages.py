@@ -114,7 +114,8 @@ def apt_install_script(packages: list[str], update: bool) -> str:
     Recovery is keyed on dpkg's own view, before the install and after a failed one: its journal
     (/var/lib/dpkg/updates) and every package whose state is not "installed" (half-installed, unpacked,
     half-configured, triggers-awaited, triggers-pending: what a cut package run leaves, with or without a
-    journal). Such a run is finished (`dpkg --configure -a`, then `apt-get -f install`) once, after waiting for a
+    journal). Such a run is finished (a package cut during its unpack installed again from apt's cache by dpkg,
+    then `dpkg --configure -a`, then `apt-get -f install`) once, after waiting for a
     package run still going (a cut run's, or unattended-upgrades'), and the install is tried once more. If that
     fails too, the script ends with one line naming the package, its dpkg state, dpkg's own error and what to
     run by hand. It never loops.
@@ -151,10 +152,22 @@ def apt_install_script(packages: list[str], update: bool) -> str:
         "$2 != \"not-installed\" && $2 != \"config-files\" { printf \"%s%s (%s)\", sep, $1, $2; sep = \", \" }'\n"
         "  [ -z \"$(ls -A /var/lib/dpkg/updates 2>/dev/null)\" ] || echo \" (dpkg's journal not merged)\"\n"
         "}\n"
+        # A package cut during its unpack is flagged reinst-required (or left half-installed): neither
+        # `dpkg --configure -a` nor `apt-get -f install` mends it (apt only tries to configure it, and its own
+        # hooks need perl, which may be that package). dpkg itself installs its .deb again, from apt's cache.
+        "reinstall_cut() {\n"
+        "  dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n' 2>/dev/null |\n"
+        "  awk '$1 ~ /^.H/ || $1 ~ /^..R/ { print $2, $3, $4 }' | while read -r p v a; do\n"
+        "    f=/var/cache/apt/archives/${p}_$(printf %s \"$v\" | sed 's/:/%3a/')_${a}.deb\n"
+        "    [ -e \"$f\" ] || (cd /var/cache/apt/archives && apt-get -q download \"$p=$v\" >>\"$log\" 2>&1)\n"
+        "    dpkg --force-confold -i \"$f\" >>\"$log\" 2>&1\n"
+        "  done\n"
+        "}\n"
         # `apt-get check` takes the package lock (waiting for a package run still going) and releases it.
         "finish_cut_run() {\n"
         "  note \"dpkg had a package run left unfinished ($1): finished it with dpkg --configure -a\"\n"
         "  apt_get check || true\n"
+        "  reinstall_cut\n"
         "  dpkg --force-confold --configure -a >>\"$log\" 2>&1\n"
         "  apt_get -f install -y\n"
         "}\n"
