@@ -1,6 +1,7 @@
 """The one error boundary of every task: input is checked before anything happens, and no traceback (nor a
-key) ever reaches the user. Refused input exits 2 with ``error: <where>: <what>: <why> (nothing was changed)``;
-a failure while working exits 1 with one line.
+key) ever reaches the user. The two families of ``recipes/errors.py`` become exits here and nowhere else:
+``Refused`` input exits 2 with ``error: <where>: <what>: <why> (nothing was changed)``; ``Failed`` work exits 1
+with its one line; anything else exits 1 with its kind and message.
 
 invoke reads its config files and ``INVOKE_*`` variables before any task runs and offers tasks.py no hook in
 between (``tasks.executor_class`` is read before the collection's own config), so ``install()`` wraps the
@@ -27,6 +28,7 @@ from invoke.exceptions import UnexpectedExit, UnknownFileType
 from invoke.parser import Argument
 from invoke.vendor import yaml as invoke_yaml
 
+from recipes.errors import Failed, Refused
 from recipes.lazy import lazy
 
 schema = lazy("recipes.settings")
@@ -45,7 +47,13 @@ LAYERS = (  # invoke's config layers, highest precedence first, and how to name 
 
 
 def refused(lines: list[str]) -> Exit:
+    """The exit of refused input: one line per reason, each saying nothing was changed."""
     return Exit("\n".join(f"error: {mask(line)} {NOTHING_CHANGED}" for line in lines), code=2)
+
+
+def failed(message: str) -> Exit:
+    """The exit of failed work: its one line (none when the task already showed the failure in full)."""
+    return Exit(mask(f"error: {message}") if message else None, code=1)
 
 
 def mask(text: str) -> str:
@@ -190,21 +198,13 @@ def where(config, path: tuple[str, ...]) -> str:
 
 
 def settings_problems(config) -> list[str]:
-    data = plain(config._config)
+    """Every refused setting, named with the layer that set it; none: the checked settings are kept for the task."""
     try:
-        schema.check(data, set(type(config).global_defaults()))
+        schema.keep(config, schema.check(schema.plain(config._config), set(type(config).global_defaults())))
     except schema.SettingsError as error:
         return [f"{where(config, tuple(key.split('[')[0].split('.')))}: {key}: {message}"
                 for key, message in error.problems]
     return []
-
-
-def plain(value):
-    if hasattr(value, "items"):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    return value
 
 
 def runtime_file_problems(config) -> list[str]:
@@ -251,12 +251,12 @@ def failures_as_messages():
         raise
     except KeyboardInterrupt:
         raise Exit("stopped by the user", code=130) from None
-    except schema.SettingsError as error:
-        raise refused([f"{key}: {message}" for key, message in error.problems]) from None
-    except schema.InputError as error:
-        raise refused([str(error)]) from None
+    except Refused as error:
+        raise refused(error.reasons) from None
+    except Failed as error:
+        raise failed(str(error)) from None
     except (TimeoutError, socket.timeout) as error:
-        raise Exit(mask(f"error: timed out: {error or 'no answer'}"), code=1) from None
+        raise failed(f"timed out: {error or 'no answer'}") from None
     except Exception as error:  # noqa: BLE001 - the boundary: no traceback reaches the user
         if os.environ.get("RUNBOOK_TRACEBACK"):
             raise

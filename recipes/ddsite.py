@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from recipes.errors import InputError
+from recipes.errors import Refused
 
 SITES = ("datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com",
          "ap2.datadoghq.com", "ddog-gov.com")
 DEFAULT_SITE = SITES[0]
 
 
-class UnknownSite(InputError):
+class UnknownSite(Refused):
     """DD_SITE names no Datadog site."""
 
 

@@ -12,17 +12,15 @@ import difflib
 import ipaddress
 import os
 import re
-from datetime import date
+from datetime import date, time
 from typing import Annotated, Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from recipes.errors import InputError  # noqa: F401 (schema.InputError for the tasks)
-from recipes.site.engines import ENGINES
-from recipes.vm.datadog_yaml import TAG_RE
-from recipes.vm.steps import PLACEHOLDER_RE
+from recipes.errors import Refused
+from recipes.formats import PLACEHOLDER_RE, SITE_ENGINES, TAG_RE
 
 
 def _matching(pattern: str, what: str):
@@ -80,6 +78,15 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _wheelhouse(value: str) -> str:
+    folder = os.path.expanduser(value)
+    if value and not os.path.isdir(folder):
+        raise ValueError(f"{value!r}: no such folder")
+    if value and not any(name.endswith(".whl") for name in os.listdir(folder)):
+        raise ValueError(f"{value!r}: no *.whl files there")
+    return value
+
+
 def _monday(value: str) -> str:
     try:
         day = date.fromisoformat(value)
@@ -107,10 +114,11 @@ AbsolutePath = Annotated[str, _matching(r"/[A-Za-z0-9._/+-]*", "an absolute path
 RelativeFolder = Annotated[str, _matching(r"[A-Za-z0-9._/-]+", "a path (letters, digits, . _ - /)")]
 ExistingFile = Annotated[str, _existing("file")]
 ExistingFolder = Annotated[str, _existing("folder")]
+Wheelhouse = Annotated[str, AfterValidator(_described("empty or a folder of *.whl files", _wheelhouse))]
 Tag = Annotated[str, _matching(TAG_RE.pattern.strip("^$"), "a key:value tag")]
 TagValue = Annotated[str, _matching(r"[a-z0-9][a-z0-9_.:/-]*", "a tag value (lowercase letters, digits, _ . : / -)")]
 ClockTime = Annotated[str, _matching(r"(?:[01]\d|2[0-3]):[0-5]\d", "a time like 09:00")]
-SiteEngine = Annotated[str, _matching("|".join(ENGINES), " or ".join(ENGINES))]
+SiteEngine = Annotated[str, _matching("|".join(SITE_ENGINES), " or ".join(SITE_ENGINES))]
 TEST_HOST_FLAVOURS = ("bookworm", "systemd", "mysql")  # tests/testhost/flavours.py (a test checks they agree)
 TestHostFlavour = Annotated[str, _matching("|".join(TEST_HOST_FLAVOURS), "one of " + ", ".join(TEST_HOST_FLAVOURS))]
 HostSpec = Annotated[str, _matching(r"(?:[A-Za-z0-9_.-]+@)?[A-Za-z0-9.:\[\]-]+", "user@addr[:port]")]
@@ -160,6 +168,11 @@ class MysqlSettings(Section):
     error_log: AbsolutePath
     slow_log: AbsolutePath
 
+    @property
+    def log_dir(self) -> str:
+        """The folder of the server's logs (the Agent's user needs to read it)."""
+        return self.error_log.rsplit("/", 1)[0]
+
 
 class CheckSettings(Section):
     name: Annotated[str, _matching(r"[a-z_][a-z0-9_]*", "a check name (lowercase letters, digits, _)")]
@@ -196,7 +209,26 @@ class ApmSettings(Section):
     unit: UnitName
     pip_proxy: Annotated[str, AfterValidator(_described('"auto", empty or an http(s) URL',
                                                         lambda v: v if v in ("", "auto") else _url(v)))]
-    wheelhouse: ExistingFolder
+    wheelhouse: Wheelhouse
+
+    @property
+    def home(self) -> str:
+        """The app's folder on the VM, without a trailing slash."""
+        return self.app_dir.rstrip("/") or "/"
+
+    @property
+    def venv(self) -> str:
+        return f"{self.home}/venv"
+
+    @property
+    def remote_wheels(self) -> str:
+        """Where the local wheelhouse is uploaded on the VM."""
+        return f"{self.home}/wheelhouse"
+
+    @property
+    def local_wheels(self) -> str:
+        """The local wheelhouse with ~ expanded ("" when the app installs from PyPI)."""
+        return os.path.expanduser(self.wheelhouse) if self.wheelhouse else ""
 
 
 class SampleValues(Section):
@@ -231,6 +263,19 @@ class BusinessHours(Section):
     opens: ClockTime
     closes: ClockTime
     workdays: Annotated[str, _matching(r"(?:MO|TU|WE|TH|FR|SA|SU)(?:,(?:MO|TU|WE|TH|FR|SA|SU))*", "days like MO,TU,WE")]
+
+    @property
+    def opens_at(self) -> time:
+        return time.fromisoformat(self.opens)
+
+    @property
+    def closes_at(self) -> time:
+        return time.fromisoformat(self.closes)
+
+    @property
+    def workday_numbers(self) -> set[int]:
+        """The workdays as weekday numbers (Monday is 0)."""
+        return {WEEKDAY_CODES.index(day) for day in self.workdays.split(",")}
 
 
 class CheckRunSettings(Section):
@@ -267,16 +312,49 @@ class Settings(Section):
     previews: PreviewSettings
 
 
+WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")  # RFC 5545 BYDAY, Monday first
+
 # Settings that moved, with what to use instead.
 MOVED = {"agent.site": "the Datadog site is DD_SITE in the environment, for the Agent and the API alike"}
 
 
-class SettingsError(InputError):
+class SettingsError(Refused):
     """One or more settings are refused; ``problems`` holds (dotted key, message)."""
 
     def __init__(self, problems: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{key}: {message}" for key, message in problems))
+        super().__init__(*(f"{key}: {message}" for key, message in problems))
         self.problems = problems
+
+
+def of(c) -> Settings:
+    """The checked settings of a task's context (or config): what every task reads its settings from.
+
+    The boundary checks the merged configuration once before each task and keeps the result on the config;
+    a config built elsewhere (a test's) is checked here on first use.
+    """
+    config = getattr(c, "config", c)
+    kept = getattr(config, KEPT, None)
+    if kept is None:
+        kept = check(plain(config._config), set(type(config).global_defaults()))
+        keep(config, kept)
+    return kept
+
+
+KEPT = "_runbook_settings"
+
+
+def keep(config, settings: Settings) -> None:
+    """Keep the checked settings on an invoke config (an attribute, not a config key)."""
+    object.__setattr__(config, KEPT, settings)
+
+
+def plain(value):
+    """An invoke config node (DataProxy) as plain dicts and lists."""
+    if hasattr(value, "items"):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
 
 
 def check(data: dict, invoke_sections: set[str]) -> Settings:

@@ -29,7 +29,7 @@ from dateutil.rrule import rrulestr
 
 from recipes import ROOT
 from recipes.api import messages
-from recipes.settings import InputError
+from recipes.errors import Refused
 
 PAYLOAD_DIR = ROOT / "payloads"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -38,7 +38,7 @@ WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 CONFIG_KEYS = {"HOST": "api.host", "NOTIFY": "api.notify", "TIMEZONE": "api.timezone", "SERVICE": "apm.service", "ENV": "apm.env"}
 
 
-class PayloadError(InputError):
+class PayloadError(Refused):
     """A payload is unusable; the message names the file and the field."""
 
 

@@ -21,8 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from recipes.formats import SITE_ENGINES
+
 ROOT = Path(__file__).resolve().parents[2]
-ENGINES = ("mkdocs", "zensical")
+ENGINES = SITE_ENGINES
 # Material for MkDocs prints a banner about its successor on every build; it is not a problem of this site.
 QUIET = {"NO_MKDOCS_2_WARNING": "1"}
 ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")

@@ -6,10 +6,10 @@ Only the keys a recipe owns change; comments, order and every other key of the f
 from __future__ import annotations
 
 import io
-import re
 
 from typing import TYPE_CHECKING
 
+from recipes.formats import TAG_RE
 from recipes.lazy import lazy
 
 if TYPE_CHECKING:
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 ruamel_yaml = lazy("ruamel.yaml")  # its submodules are read through it: naming one would load the package
 
-# Datadog tag rules: starts with a letter; letters, digits, _ - . / and : ; no spaces or commas; <= 200 chars.
-TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]*:[A-Za-z0-9_.\-/:]+$")
 
 
 class ConfigError(Exception):

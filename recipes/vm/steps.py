@@ -28,6 +28,7 @@ from typing import Callable
 
 from typing import TYPE_CHECKING
 
+from recipes.formats import PLACEHOLDER_RE
 from recipes.lazy import lazy
 from recipes.vm.packages import FAILURE_PREFIX, PackageGroup, PackageWork
 from recipes.vm.session import (ConnectionLost, Interrupted, Outcome, Section, SessionFailed, heredoc, parse_sections,
@@ -382,7 +383,6 @@ class HostRun:
 
 # --- rendering shipped templates ------------------------------------------------------------------
 TEMPLATES = posixpath.join(posixpath.dirname(__file__), "templates")
-PLACEHOLDER_RE = re.compile(r"<[A-Za-z0-9_ .:\-]+>")
 
 
 @dataclass(frozen=True)

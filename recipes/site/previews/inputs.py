@@ -8,13 +8,13 @@ from pathlib import Path
 
 from recipes import ROOT
 from recipes.api import payloads
-from recipes.settings import InputError
+from recipes.errors import Refused
 
 PAYLOADS = ROOT / "payloads"
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
-class PreviewInputError(InputError):
+class PreviewInputError(Refused):
     """A payload or setting the previews need is missing or malformed (the message names file and field)."""
 
 
