@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invoke import task
-from invoke.exceptions import Exit
 
 from recipes import ROOT
+from recipes.errors import Failed, Refused
 from recipes.lazy import lazy
 from recipes.terminal import task_console
 
@@ -41,16 +41,16 @@ def traffic(c, url=None, requests=300, duration=0.0, concurrency=4, route=None, 
 
     try:
         plan = Plan(
-            url=url or f"http://127.0.0.1:{c.config.apm.port}", routes=tuple(route or DEFAULT_ROUTES),
+            url=url or f"http://127.0.0.1:{schema.of(c).apm.port}", routes=tuple(route or DEFAULT_ROUTES),
             requests=int(requests), duration=float(duration), concurrency=int(concurrency), keepalive=not no_keepalive,
         )
         report = execute(plan, as_json=json)
     except ValueError as exc:
-        raise Exit(f"traffic: bad option: {exc}", code=2) from None
+        raise Refused(f"traffic: bad option: {exc}") from None
     except TargetUnreachable as exc:
-        raise Exit(f"traffic: {exc} (start it with `invoke apm-app`, or try `invoke apm-demo`)", code=2) from None
+        raise Refused(f"traffic: {exc} (start it with `invoke apm-app`, or try `invoke apm-demo`)") from None
     if report.errors:
-        raise Exit(f"traffic: {report.errors} of {len(report.samples)} requests failed", code=1)
+        raise Failed(f"traffic: {report.errors} of {len(report.samples)} requests failed")
 
 
 @task(
@@ -73,19 +73,18 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
     schema.option("--requests", requests, schema.Count)
     schema.option("--concurrency", concurrency, schema.Count)
     console = task_console(stderr=json)  # with --json, stdout carries only the JSON
+    apm = schema.of(c).apm
     try:
-        settings = DemoSettings(
-            service=c.config.apm.service, env=c.config.apm.env, version=str(c.config.apm.version),
-            requests=int(requests), concurrency=int(concurrency), server=server,
-        )
+        settings = DemoSettings(service=apm.service, env=apm.env, version=apm.version,
+                                requests=int(requests), concurrency=int(concurrency), server=server)
     except ValueError as exc:
-        raise Exit(f"apm-demo: bad option: {exc}", code=2) from None
+        raise Refused(f"apm-demo: bad option: {exc}") from None
     workdir = Path(tempfile.mkdtemp(prefix="apm-demo-"))
     try:
         summary = run_demo(settings, workdir, quiet=json)
     except (ProcessFailed, TargetUnreachable) as exc:
         keep_logs = True
-        raise Exit(f"apm-demo: {exc}", code=1) from None
+        raise Failed(f"apm-demo: {exc}") from None
     finally:
         if keep_logs:
             console.print(f"logs kept in {workdir}")
@@ -93,10 +92,11 @@ def apm_demo(c, requests=300, concurrency=4, server="gunicorn", json=False, save
             shutil.rmtree(workdir, ignore_errors=True)
     show_demo(console, summary, json)
     if save:
-        saved = ROOT / c.config.previews.apm_summary
+        where = schema.of(c).previews.apm_summary
+        saved = ROOT / where
         saved.parent.mkdir(parents=True, exist_ok=True)
         saved.write_text(jsonlib.dumps(summary, indent=2) + "\n")
-        console.print(f"summary written to {c.config.previews.apm_summary}")
+        console.print(f"summary written to {where}")
     check_demo(summary)
 
 
@@ -120,4 +120,4 @@ def check_demo(summary: dict) -> None:
     sent = summary["traffic"]["requests"]
     hits = sum(r["hits"] for s in summary["services"].values() for r in s["resources"].values())
     if hits < sent:
-        raise Exit(f"apm-demo: {sent} requests sent but only {hits} request traces reached the test agent", code=1)
+        raise Failed(f"apm-demo: {sent} requests sent but only {hits} request traces reached the test agent")

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 from invoke import task
-from invoke.exceptions import Exit
 
 from recipes import ROOT
+from recipes.errors import Failed, Refused
 from recipes.lazy import lazy
 
 schema = lazy("recipes.settings")
@@ -25,11 +25,11 @@ def bench_vm(c, rounds=3, flavour="bookworm", no_save=False):
     schema.option("--rounds", rounds, schema.Count)
     schema.option("--flavour", flavour, schema.TestHostFlavour)
     if os.geteuid() != 0:
-        raise Exit("bench-vm: the test hosts need root (network namespaces, systemd-nspawn); run it as root", code=2)
+        raise Refused("bench-vm: the test hosts need root (network namespaces, systemd-nspawn); run it as root")
     argv = [sys.executable, str(VM_BENCH), "--rounds", str(int(rounds)), "--flavour", flavour]
     done = subprocess.run(argv + (["--no-save"] if no_save else []), cwd=ROOT)
     if done.returncode:
-        raise Exit(f"bench-vm: the benchmark failed (exit {done.returncode})", code=done.returncode)
+        raise Failed(f"bench-vm: the benchmark failed (exit {done.returncode})")
 
 
 @task(help={"cuts": "how many cuts, spread over the test host flavours in turn (default 30)",
@@ -41,11 +41,10 @@ def stress_cuts(c, cuts=30, seed=1):
     schema.option("--cuts", cuts, schema.Count)
     schema.option("--seed", seed, schema.Count)
     if os.geteuid() != 0:
-        raise Exit("stress-cuts: the test hosts need root (network namespaces, systemd-nspawn); run it as root", code=2)
+        raise Refused("stress-cuts: the test hosts need root (network namespaces, systemd-nspawn); run it as root")
     env = {**os.environ, "RUNBOOK_CUT_STRESS": str(int(cuts)), "RUNBOOK_CUT_SEED": str(int(seed))}
     argv = [sys.executable, "-m", "pytest", "tests/test_vm_interrupted.py", "-k", "stress", "-s", "-q",
             "-p", "no:cacheprovider"]
     done = subprocess.run(argv, cwd=ROOT, env=env)
     if done.returncode:
-        raise Exit(f"stress-cuts: a cut host did not converge (exit {done.returncode}); see the table above",
-                   code=done.returncode)
+        raise Failed(f"stress-cuts: a cut host did not converge (exit {done.returncode}); see the table above")

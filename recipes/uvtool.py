@@ -12,8 +12,10 @@ import shutil
 import site
 from pathlib import Path
 
+from recipes.errors import Failed
 
-class UvNotFound(RuntimeError):
+
+class UvNotFound(Failed):
     """No uv executable could be found."""
 
 

@@ -66,8 +66,9 @@ def test_the_monitor_as_written_almost_never_alerts_and_at_least_once_mostly_doe
     values = sample_values(make_config())
     mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
     from recipes.site.previews.monitor import evaluations
+    from recipes.settings import SimulationSettings
 
-    _, (as_written, at_least_once) = evaluations(CONFIG["previews"]["simulation"], mon, variant["query"])
+    _, (as_written, at_least_once) = evaluations(SimulationSettings(**CONFIG["previews"]["simulation"]), mon, variant["query"])
     assert as_written.aggregator == "avg" and at_least_once.aggregator == "max"
     assert as_written.fraction(sim.ALERT) < 0.01
     assert at_least_once.fraction(sim.ALERT) > 0.7

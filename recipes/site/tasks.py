@@ -4,8 +4,8 @@ import shlex
 from pathlib import Path
 
 from invoke import task
-from invoke.exceptions import Exit
 
+from recipes.errors import Failed
 from recipes.lazy import lazy
 from recipes.site import engines
 from recipes.site.engines import QUIET
@@ -17,8 +17,9 @@ schema = lazy("recipes.settings")
 @task(help={"addr": "address to bind (default: site.addr)", "port": "port to serve on (default: site.port)"})
 def serve(c, addr=None, port=None):
     """Serve the site with live reload on http://127.0.0.1:8000 (no Datadog account needed)."""
-    addr = addr or c.config.site.addr
-    port = port or c.config.site.port
+    site = schema.of(c).site
+    addr = addr or site.addr
+    port = port or site.port
     c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False, env=QUIET)
 
 
@@ -30,11 +31,11 @@ def build(c, out=None, engine=None):
     Both engines build the same mkdocs.yml and docs/. The output folder is replaced only by a build that
     succeeded: a failed one leaves the previous site as it was.
     """
-    engine = schema.option("--engine", engine, schema.SiteEngine) if engine else c.config.site.engine
-    result = engines.build(engine, Path(out or c.config.site.build_dir))
+    site = schema.of(c).site
+    engine = schema.option("--engine", engine, schema.SiteEngine) if engine else site.engine
+    result = engines.build(engine, Path(out or site.build_dir))
     if not result.ok:
-        raise Exit(f"build: the {engine} build failed (exit {result.returncode}); its output is above",
-                   code=result.returncode)
+        raise Failed(f"build: the {engine} build failed (exit {result.returncode}); its output is above")
     print(f"built the site with {engine} in {result.seconds:.1f} s")
 
 
@@ -58,4 +59,4 @@ def test(c, k="", marker=""):
     codes.append(c.run(shlex.join(args), pty=False, warn=True).exited)
     failed = [code for code in codes if code]
     if failed:
-        raise Exit(f"tests failed (exit {failed[0]})", code=failed[0])
+        raise Failed(f"tests failed (exit {failed[0]})")

@@ -16,7 +16,8 @@ from dateutil.rrule import rrulestr
 from matplotlib.patches import Rectangle
 
 from recipes.site.previews import style
-from recipes.site.previews.inputs import PreviewInputError, load_payload, require, sample_values, settings
+from recipes import settings as schema
+from recipes.site.previews.inputs import PreviewInputError, load_payload, require, sample_values
 
 DURATION = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -138,7 +139,7 @@ def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
     The schedules are taken as created a week before ``first`` (steady state), so a Monday morning is covered
     by the previous weekend's window as it is once the downtimes exist.
     """
-    cfg = settings(config)
+    hours = schema.of(config).previews.business_hours
     zone = zone_of(config)
     since = datetime.combine(first, time(0), zone)
     until = since + timedelta(days=days)
@@ -147,8 +148,7 @@ def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
     for key in ("downtime-weeknights", "downtime-weekends"):
         windows += expand(key, load_payload(key, values), since, until, wall_clock)
     windows.sort(key=lambda w: w.start)
-    hours = cfg["business_hours"]
-    needed = quiet_hours(zone, first, days, hours["opens_t"], hours["closes_t"], hours["workdays_set"])
+    needed = quiet_hours(zone, first, days, hours.opens_at, hours.closes_at, hours.workday_numbers)
     gaps = subtract(needed, windows)
     over = muted_business_hours(needed, windows, since, until)
     return windows, gaps, over

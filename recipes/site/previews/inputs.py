@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, time
 from pathlib import Path
 
 from recipes import ROOT
@@ -11,11 +10,13 @@ from recipes.api import payloads
 from recipes.errors import Refused
 
 PAYLOADS = ROOT / "payloads"
-WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 class PreviewInputError(Refused):
-    """A payload or setting the previews need is missing or malformed (the message names file and field)."""
+    """A payload or input file the previews need is missing or malformed (the message names file and field)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"previews: {reason}")
 
 
 def sample_values(config, **extra) -> dict[str, object]:
@@ -62,27 +63,6 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def settings(config) -> dict:
-    """The previews block of the configuration, checked and with derived values (errors name the key)."""
-    raw = plain(config["previews"])
-    try:
-        hours = raw["business_hours"]
-        hours["opens_t"] = time.fromisoformat(hours["opens"])
-        hours["closes_t"] = time.fromisoformat(hours["closes"])
-        hours["workdays_set"] = {WEEKDAY_CODES.index(d) for d in hours["workdays"].split(",")}
-        for key in ("calendar_week", "dst_week"):
-            if date.fromisoformat(raw[key]).weekday() != 0:
-                raise PreviewInputError(f"previews.{key}: {raw[key]} is not a Monday")
-    except (KeyError, ValueError) as error:
-        raise PreviewInputError(f"recipes/defaults.py previews: bad or missing setting ({error})") from None
-    raw["sample_ctx"] = {**raw["sample"], "host_name": config["api"]["host"]}
-    return raw
-
-
-def plain(node):
-    """A configuration node (invoke DataProxy or dict) as plain dicts and lists."""
-    if hasattr(node, "items"):
-        return {key: plain(value) for key, value in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [plain(value) for value in node]
-    return node
+def sample_ctx(settings) -> dict[str, object]:
+    """The sample alert the message pictures render: the sample's id, IP and values on the configured host."""
+    return {**settings.previews.sample.model_dump(), "host_name": settings.api.host}

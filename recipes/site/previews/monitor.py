@@ -107,14 +107,15 @@ def draw_host_ip(monitor: dict, sample: dict, path: Path) -> Path:
     return renderables_to_svg(renderables, path, "invoke preview-messages: {{host.ip}} in the alert text")
 
 
-def evaluations(sim_cfg: dict, monitor: dict, at_least_once_query: str) -> tuple[sim.Series, list[sim.Evaluation]]:
-    """Simulate a day of my_metric and evaluate the monitor as written and its at-least-once variant."""
+def evaluations(simulation, monitor: dict, at_least_once_query: str) -> tuple[sim.Series, list[sim.Evaluation]]:
+    """Simulate a day of my_metric (settings ``previews.simulation``) and evaluate the monitor as written and its
+    at-least-once variant."""
     thresholds = monitor["options"]["thresholds"]
-    series = sim.simulate(sim_cfg["seed"], sim_cfg["duration_s"], sim_cfg["interval_s"])
+    series = sim.simulate(simulation.seed, simulation.duration_s, simulation.interval_s)
     out = []
     for query in (monitor["query"], at_least_once_query):
         aggregator = query.split("(", 1)[0].strip()
-        out.append(sim.evaluate(series, aggregator, sim_cfg["window_s"], sim_cfg["every_s"],
+        out.append(sim.evaluate(series, aggregator, simulation.window_s, simulation.every_s,
                                 thresholds["warning"], thresholds["critical"]))
     return series, out
 

@@ -29,8 +29,9 @@ from rich.text import Text
 from recipes.api import messages
 from recipes.site.previews import capture, dashboard as dash, downtimes, inputs, monitor as monitor_preview
 from recipes.site.previews import simulation as sim, style
-from recipes.site.previews.inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files, plain,
-                                          sample_values, settings, sha256_file)
+from recipes.site.previews.inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files,
+                                          sample_ctx, sample_values, sha256_file)
+from recipes import settings as schema
 from recipes.uvtool import UvNotFound, child_env, uv_command
 from recipes.vm import check
 
@@ -117,14 +118,15 @@ def _sha_of_input(path: Path) -> str:
 
 # --- the plan -----------------------------------------------------------------------------------
 def message_plan(config) -> list[Picture]:
-    cfg = settings(config)
+    settings = schema.of(config)
     mon = load_monitor(sample_values(config))
-    texts = monitor_preview.rendered_messages(mon, cfg["sample_ctx"])
+    sample = sample_ctx(settings)
+    texts = monitor_preview.rendered_messages(mon, sample)
     code = [monitor_preview, messages, capture]
-    params = {"sample": cfg["sample"], "host": config["api"]["host"], "notify": config["api"]["notify"]}
+    params = {"sample": settings.previews.sample.model_dump(), "host": settings.api.host, "notify": settings.api.notify}
 
     def card(state):
-        return lambda path: monitor_preview.draw_card(mon, state, texts[state], cfg["sample_ctx"], path)
+        return lambda path: monitor_preview.draw_card(mon, state, texts[state], sample, path)
 
     pictures = [Picture(f"{name}-monitor", f"monitor/{name}-monitor.svg", code, card(state),
                         figure=f"{name}-monitor" if state != "recovery" else None, payloads=["monitor"], params=params,
@@ -132,32 +134,32 @@ def message_plan(config) -> list[Picture]:
                 for state, name in (("alert", "alert"), ("warning", "warning"), ("no_data", "no-data"),
                                     ("recovery", "recovery"))]
     pictures.append(Picture("alert-host-ip", "monitor/alert-host-ip.svg", code,
-                            lambda path: monitor_preview.draw_host_ip(mon, cfg["sample_ctx"], path),
+                            lambda path: monitor_preview.draw_host_ip(mon, sample, path),
                             figure="alert-host-ip", payloads=["monitor"], params=params, sources=[monitor_preview.CARD]))
     return pictures
 
 
 def monitor_plan(config) -> list[Picture]:
-    cfg = settings(config)
+    simulation = schema.of(config).previews.simulation
     values = sample_values(config)
     mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
 
     def draw(path):
-        series, evals = monitor_preview.evaluations(cfg["simulation"], mon, variant["query"])
+        series, evals = monitor_preview.evaluations(simulation, mon, variant["query"])
         return monitor_preview.draw_timeline(series, evals, mon["options"]["thresholds"], path)
 
     return [Picture("monitor-timeline", "monitor/monitor-timeline.svg",
                     [monitor_preview, sim], draw,
-                    payloads=["monitor"], params={"simulation": cfg["simulation"]})]
+                    payloads=["monitor"], params={"simulation": simulation.model_dump()})]
 
 
 def downtime_plan(config) -> list[Picture]:
-    cfg = settings(config)
+    previews = schema.of(config).previews
     zone = downtimes.zone_of(config)
-    hours = cfg["business_hours"]
+    hours = previews.business_hours
     colours = {"downtime-weeknights": "#7e57c2", "downtime-weekends": "#26a69a"}
-    params = {"timezone": zone.key, "business_hours": {k: hours[k] for k in ("opens", "closes", "workdays")},
-              "calendar_week": cfg["calendar_week"], "dst_week": cfg["dst_week"]}
+    params = {"timezone": zone.key, "business_hours": hours.model_dump(),
+              "calendar_week": previews.calendar_week, "dst_week": previews.dst_week}
     code = [downtimes]
 
     def week(monday_iso: str, keys: tuple[str, ...], title: str):
@@ -173,63 +175,65 @@ def downtime_plan(config) -> list[Picture]:
             else:
                 gaps = []
             return downtimes.draw_week(shown, monday, zone, verdict, {k: colours[k] for k in keys},
-                                       hours["opens_t"], hours["closes_t"], hours["workdays_set"], gaps, path)
+                                       hours.opens_at, hours.closes_at, hours.workday_numbers, gaps, path)
         return draw
 
     both = ("downtime-weeknights", "downtime-weekends")
     return [
         Picture("nightly-downtime", "downtimes/nightly-downtime.svg", code,
-                week(cfg["calendar_week"], both[:1], "Weeknight downtime: 19:00 to 09:00, Monday to Friday"),
+                week(previews.calendar_week, both[:1], "Weeknight downtime: 19:00 to 09:00, Monday to Friday"),
                 figure="nightly-downtime", payloads=list(both[:1]), params=params),
         Picture("weekend-downtime", "downtimes/weekend-downtime.svg", code,
-                week(cfg["calendar_week"], both, "Weeknights and weekend together"),
+                week(previews.calendar_week, both, "Weeknights and weekend together"),
                 figure="weekend-downtime", payloads=list(both), params=params),
         Picture("dst-downtime", "downtimes/dst-downtime.svg", code,
-                week(cfg["dst_week"], both, "A week whose weekend crosses a daylight-saving change"),
+                week(previews.dst_week, both, "A week whose weekend crosses a daylight-saving change"),
                 payloads=list(both), params=params),
     ]
 
 
 def dashboard_plan(config) -> list[Picture]:
-    cfg = settings(config)
+    settings = schema.of(config)
     board = load_payload("timeboard", sample_values(config))
     widgets = [w["definition"] for w in board["widgets"]]
     by_kind = {_widget_kind(w): w for w in widgets}
     for kind in ("metric", "anomalies", "rollup"):
         if kind not in by_kind:
             raise PreviewInputError(f"payloads/timeboard.json: no widget with a {kind} query")
-    sim_cfg, dcfg = cfg["simulation"], cfg["dashboard"]
-    series = sim.simulate(sim_cfg["seed"], sim_cfg["duration_s"], sim_cfg["interval_s"])
-    now_s = _seconds(dcfg["now"])
+    simulation, board_settings = settings.previews.simulation, settings.previews.dashboard
+    series = sim.simulate(simulation.seed, simulation.duration_s, simulation.interval_s)
+    now_s = _seconds(board_settings.now)
     code = [dash, sim]
-    params = {"simulation": sim_cfg, "dashboard": dcfg}
+    params = {"simulation": simulation.model_dump(), "dashboard": board_settings.model_dump()}
     query = lambda kind: by_kind[kind]["requests"][0]["q"]  # noqa: E731
     pictures = [
         Picture("five-min", "dashboard/five-min.svg", code,
                 lambda path: dash.draw_five_min(series, now_s, by_kind["metric"]["title"], query("metric"), path),
                 figure="five-min", payloads=["timeboard"], params=params),
         Picture("rollup-hourly", "dashboard/rollup-hourly.svg", code,
-                lambda path: dash.draw_rollup(series, now_s, dcfg["rollup_windows_h"], by_kind["rollup"]["title"],
+                lambda path: dash.draw_rollup(series, now_s, list(board_settings.rollup_windows_h), by_kind["rollup"]["title"],
                                               query("rollup"), path),
                 payloads=["timeboard"], params=params),
         Picture("anomaly-basic", "dashboard/anomaly-basic.svg", code,
-                lambda path: dash.draw_anomaly(dash.database_metric(dcfg["anomaly_seed"], dcfg["anomaly_minutes"]),
-                                               dcfg["anomaly_lag"], _bounds(query("anomalies")),
+                lambda path: dash.draw_anomaly(dash.database_metric(board_settings.anomaly_seed,
+                                                                    board_settings.anomaly_minutes),
+                                               board_settings.anomaly_lag, _bounds(query("anomalies")),
                                                by_kind["anomalies"]["title"], query("anomalies"), path),
                 payloads=["timeboard"], params=params),
         Picture("tags-host-map", "dashboard/tags-host-map.svg", code,
-                lambda path: dash.draw_host_map(config["api"]["host"], list(config["agent"]["tags"]), path),
-                figure="tags-host-map", params={"host": config["api"]["host"], "tags": list(config["agent"]["tags"])}),
+                lambda path: dash.draw_host_map(settings.api.host, list(settings.agent.tags), path),
+                figure="tags-host-map", params={"host": settings.api.host, "tags": list(settings.agent.tags)}),
     ]
-    return pictures + [_apm_picture(config, cfg, code)]
+    return pictures + [_apm_picture(config, settings, code)]
 
 
-def _apm_picture(config, cfg: dict, code: list[ModuleType | str]) -> Picture:
+def _apm_picture(config, settings: schema.Settings, code: list[ModuleType | str]) -> Picture:
     """From apm-demo's measured summary, snapshotted next to the pictures so CI checks the same input."""
     board = load_payload("apm-dashboard", sample_values(config))
-    measured_path = ROOT / cfg["apm_summary"]
+    measured_path = ROOT / settings.previews.apm_summary
     snapshot = out_folder(config, None) / "data" / "apm-demo.json"
-    service = config["apm"]["service"]
+    service = settings.apm.service
+    seed = settings.previews.simulation.seed
     measured = measured_path.is_file() or snapshot.is_file()
 
     def draw(path):
@@ -241,12 +245,12 @@ def _apm_picture(config, cfg: dict, code: list[ModuleType | str]) -> Picture:
         where = f"{OUT}/data/apm-demo.json"
         try:
             summary = (json.loads(copy.read_text(encoding="utf-8")) if measured
-                       else dash.simulated_apm_summary(cfg["simulation"]["seed"], service))
+                       else dash.simulated_apm_summary(seed, service))
             resources = dash.apm_resources(summary, service, where if measured else "simulated summary")
         except (ValueError, json.JSONDecodeError) as error:
             raise PreviewInputError(f"{where}: {error}") from None
         widgets = [w["definition"] for w in board["widgets"]]
-        return dash.draw_apm_dashboard(widgets, resources, measured, cfg["simulation"]["seed"], board["title"], path)
+        return dash.draw_apm_dashboard(widgets, resources, measured, seed, board["title"], path)
 
     return Picture("apm-infra-dashboard", "dashboard/apm-infra-dashboard.svg", code, draw,
                    figure="apm-infra-dashboard", payloads=["apm-dashboard"],
@@ -271,7 +275,7 @@ def _seconds(clock: str) -> int:
 
 def captures_plan(config, source: str | None = None) -> list[Picture]:
     """A terminal picture for each figure whose capture exists under ``source`` (artifacts/captures/)."""
-    folder = Path(source or config["previews"]["captures_dir"])
+    folder = Path(source or schema.of(config).previews.captures_dir)
     folder = folder if folder.is_absolute() else ROOT / folder
     pictures = []
     for figure, names in CAPTURES.items():
@@ -317,12 +321,13 @@ def refuse_secrets(text: str, where: str) -> None:
 
 def check_run_output(config) -> str:
     """The custom check run a few times under the real datadog_checks.base (its own uv project, tests/agent_check)."""
-    run, check = config["previews"]["check_run"], config["check"]
+    settings = schema.of(config)
+    run, check = settings.previews.check_run, settings.check
     try:
         command = uv_command("run", "--project", "tests/agent_check", "--frozen", "--quiet", "python",
                              str(module_source(CHECK_RUNNER)[1].relative_to(ROOT)),
-                             "--runs", str(run["runs"]), "--seed", str(run["seed"]), "--name", check["name"],
-                             "--interval", str(check["min_collection_interval"]))
+                             "--runs", str(run.runs), "--seed", str(run.seed), "--name", check.name,
+                             "--interval", str(check.min_collection_interval))
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=child_env())
     except (OSError, subprocess.TimeoutExpired, UvNotFound) as error:
         raise PreviewInputError(f"random-int: could not run the check with uv ({error})") from None
@@ -336,6 +341,7 @@ def check_run_plan(config, captured: set[str]) -> list[Picture]:
     source = CHECK_SOURCE
     if "random-int" in captured:
         return []
+    settings = schema.of(config)
 
     def draw(path):
         output = check_run_output(config)
@@ -346,7 +352,7 @@ def check_run_plan(config, captured: set[str]) -> list[Picture]:
 
     return [Picture("random-int", "captures/random-int.svg", [capture, CHECK_RUNNER], draw,
                     figure="random-int", sources=[CHECK_SOURCE, CHECK_TEMPLATE, ROOT / "tests/agent_check/uv.lock"],
-                    params={"check_run": plain(config["previews"]["check_run"]), "check": plain(config["check"])})]
+                    params={"check_run": settings.previews.check_run.model_dump(), "check": settings.check.model_dump()})]
 
 
 def full_plan(config, captures: bool = True) -> list[Picture]:
@@ -358,7 +364,7 @@ def full_plan(config, captures: bool = True) -> list[Picture]:
 
 # --- generating, manifest, figures.yml ----------------------------------------------------------------
 def out_folder(config, out: str | None) -> Path:
-    folder = Path(out or config["previews"]["out_dir"])
+    folder = Path(out or schema.of(config).previews.out_dir)
     return folder if folder.is_absolute() else ROOT / folder
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from datetime import date, datetime
 
 from invoke import task
-from invoke.exceptions import Exit
 
+from recipes.errors import Failed
 from recipes.lazy import lazy
 from recipes.terminal import task_console
 
 rich_table = lazy("rich.table")
+schema = lazy("recipes.settings")
 
 # The drawing modules load matplotlib, which takes seconds: they are imported inside the tasks that draw,
 # so `invoke --list` and the other recipes do not pay for them.
@@ -31,25 +31,12 @@ def _run(c, pictures: list, out: str | None) -> None:
     task_console().print(table)
 
 
-@contextmanager
-def _stop_on_bad_input():
-    """A bad payload or setting stops the task with one clear line (file and field), before anything is written."""
-    from recipes.site.previews.inputs import PreviewInputError
-
-    try:
-        yield
-    except PreviewInputError as error:
-        raise Exit(f"error: previews: {error} (nothing was changed)", code=2) from None
-
-
-
 @task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})
 def previews(c, out=None, no_captures=False):
     """Regenerate every picture of the site from the payloads and simulated data."""
     from recipes.site.previews.plan import full_plan
 
-    with _stop_on_bad_input():
-        _run(c, full_plan(c.config, captures=not no_captures), out)
+    _run(c, full_plan(c.config, captures=not no_captures), out)
 
 
 @task(help=GROUP_HELP)
@@ -57,20 +44,17 @@ def preview_messages(c, out=None):
     """Render the monitor's alert, warning, no-data and recovery texts and lint the message."""
     from recipes.api import messages
     from recipes.site.previews import monitor as monitor_preview
-    from recipes.site.previews.inputs import load_monitor, sample_values, settings
+    from recipes.site.previews.inputs import load_monitor, sample_ctx, sample_values
     from recipes.site.previews.plan import message_plan
 
-    with _stop_on_bad_input():
-        cfg = settings(c.config)
-        mon = load_monitor(sample_values(c.config))
-        pictures = message_plan(c.config)
+    mon = load_monitor(sample_values(c.config))
+    pictures = message_plan(c.config)
     table = rich_table.Table("state", "recipients", "text", title=f"Notifications of {mon['name']!r}")
-    for state, text in monitor_preview.rendered_messages(mon, cfg["sample_ctx"]).items():
+    for state, text in monitor_preview.rendered_messages(mon, sample_ctx(schema.of(c))).items():
         table.add_row(state, ", ".join(messages.recipients(mon["message"], state)), text)
     task_console().print(table)
     _print_lint(messages.lint(mon["message"], mon["query"]), mon["query"])
-    with _stop_on_bad_input():
-        _run(c, pictures, out)
+    _run(c, pictures, out)
 
 
 def _print_lint(findings, query: str) -> None:
@@ -85,25 +69,23 @@ def _print_lint(findings, query: str) -> None:
 def preview_monitor(c, out=None):
     """Simulate a day of my_metric and compare the monitor as written with the at-least-once variant."""
     from recipes.site.previews import monitor as monitor_preview, simulation as sim
-    from recipes.site.previews.inputs import load_monitor, sample_values, settings
+    from recipes.site.previews.inputs import load_monitor, sample_values
     from recipes.site.previews.plan import monitor_plan
 
-    with _stop_on_bad_input():
-        cfg = settings(c.config)
-        values = sample_values(c.config)
-        mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
-    _, evals = monitor_preview.evaluations(cfg["simulation"], mon, variant["query"])
+    simulation = schema.of(c).previews.simulation
+    values = sample_values(c.config)
+    mon, variant = load_monitor(values), load_monitor(values, at_least_once=True)
+    _, evals = monitor_preview.evaluations(simulation, mon, variant["query"])
     thresholds = mon["options"]["thresholds"]
     table = rich_table.Table("query", "OK", "warning", "alert", "notifications", "alerts sent", "closed-form alert share",
                   title="One simulated day (uniform 0..1000 every 45 s, evaluated every minute)")
     for ev, query in zip(evals, (mon["query"], variant["query"])):
-        expected = sim.expected_fraction_above(ev.aggregator, thresholds["critical"], cfg["simulation"]["window_s"],
-                                               cfg["simulation"]["interval_s"])
+        expected = sim.expected_fraction_above(ev.aggregator, thresholds["critical"], simulation.window_s,
+                                               simulation.interval_s)
         table.add_row(query, *(f"{ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT)),
                       str(ev.notifications()), str(ev.alert_notifications()), f"{expected:.2%}")
     task_console().print(table)
-    with _stop_on_bad_input():
-        _run(c, monitor_plan(c.config), out)
+    _run(c, monitor_plan(c.config), out)
 
 
 @task(help={**GROUP_HELP, "start": "first day to expand, YYYY-MM-DD (default: today in api.timezone)",
@@ -112,18 +94,17 @@ def preview_monitor(c, out=None):
 def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     """Expand the downtime schedules into concrete windows, check nights and weekends have no gap."""
     from recipes.site.previews import downtimes
-    from recipes.site.previews.inputs import PreviewInputError, settings
+    from recipes.site.previews.inputs import PreviewInputError
     from recipes.site.previews.plan import downtime_plan
 
-    with _stop_on_bad_input():
-        cfg = settings(c.config)
-        zone = downtimes.zone_of(c.config)
-        try:
-            first = date.fromisoformat(start) if start else datetime.now(zone).date()
-        except ValueError:
-            raise PreviewInputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
-        windows, gaps, over = downtimes.expand_and_check(c.config, first, int(days), wall_clock)
-        pictures = downtime_plan(c.config)
+    hours = schema.of(c).previews.business_hours
+    zone = downtimes.zone_of(c.config)
+    try:
+        first = date.fromisoformat(start) if start else datetime.now(zone).date()
+    except ValueError:
+        raise PreviewInputError(f"--start {start!r} is not a date (YYYY-MM-DD)") from None
+    windows, gaps, over = downtimes.expand_and_check(c.config, first, int(days), wall_clock)
+    pictures = downtime_plan(c.config)
     table = rich_table.Table("schedule", "starts", "ends", "length", title=f"Downtime windows, {first} + {days} days ({zone.key})")
     for w in windows:
         table.add_row(w.name, f"{w.start:%a %Y-%m-%d %H:%M %Z}", f"{w.end:%a %Y-%m-%d %H:%M %Z}", str(w.end - w.start))
@@ -135,9 +116,8 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
                           f"{part.end.astimezone(zone):%a %Y-%m-%d %H:%M %Z}")
     if not gaps and not over:
         task_console().print(f"[green]no gap:[/] nights and weekends are covered and business hours "
-                      f"({cfg['business_hours']['opens']}-{cfg['business_hours']['closes']}) stay live")
-    with _stop_on_bad_input():
-        _run(c, pictures, out)
+                      f"({hours.opens}-{hours.closes}) stay live")
+    _run(c, pictures, out)
 
 
 @task(help=GROUP_HELP)
@@ -145,8 +125,7 @@ def preview_dashboard(c, out=None):
     """Draw each timeboard widget, the Host Map card and the APM dashboard from simulated or measured data."""
     from recipes.site.previews.plan import dashboard_plan
 
-    with _stop_on_bad_input():
-        _run(c, dashboard_plan(c.config), out)
+    _run(c, dashboard_plan(c.config), out)
 
 
 @task(help={**GROUP_HELP, "source": "folder of <figure-key>.txt captures (default: previews.captures_dir)"})
@@ -154,12 +133,11 @@ def preview_captures(c, out=None, source=None):
     """Turn the end-to-end suite's captured outputs (artifacts/captures/*.txt) into terminal pictures."""
     from recipes.site.previews.plan import captures_plan
 
-    with _stop_on_bad_input():
-        pictures = captures_plan(c.config, source)
-        if not pictures:
-            task_console().print(f"no capture found in {source or c.config.previews.captures_dir}; nothing to convert")
-            return
-        _run(c, pictures, out)
+    pictures = captures_plan(c.config, source)
+    if not pictures:
+        task_console().print(f"no capture found in {source or schema.of(c).previews.captures_dir}; nothing to convert")
+        return
+    _run(c, pictures, out)
 
 
 @task
@@ -168,11 +146,10 @@ def previews_check(c):
     from recipes.site.previews.inputs import ROOT
     from recipes.site.previews.plan import check_stale
 
-    with _stop_on_bad_input():
-        problems = check_stale(c.config)
+    problems = check_stale(c.config)
     for problem in problems:
         task_console().print(f"[red]stale:[/] {problem}")
     if problems:
-        raise Exit("previews-check: run `invoke previews` and commit docs/img/generated/ and docs/figures.yml", code=1)
-    manifest = json.loads((ROOT / c.config.previews.out_dir / "manifest.json").read_text())
+        raise Failed("previews-check: run `invoke previews` and commit docs/img/generated/ and docs/figures.yml")
+    manifest = json.loads((ROOT / schema.of(c).previews.out_dir / "manifest.json").read_text())
     task_console().print(f"[green]{len(manifest)} pictures match their inputs[/]")
