@@ -6,8 +6,12 @@ import os
 
 from recipes.errors import Refused
 
+# Datadog's sites, as datadog-api-client lists them (DataDog/datadog-api-client-python,
+# src/datadog_api_client/configuration.py, get_host_settings: the `site` variable's enum_values), the same
+# list as the endpoint tables of Datadog's API reference (https://docs.datadoghq.com/api/latest/). The list
+# grows: compare it with the client's when you upgrade it.
 SITES = ("datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com",
-         "ap2.datadoghq.com", "ddog-gov.com")
+         "ap2.datadoghq.com", "uk1.datadoghq.com", "ddog-gov.com", "us2.ddog-gov.com")
 DEFAULT_SITE = SITES[0]
 
 

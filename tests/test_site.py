@@ -144,3 +144,41 @@ def test_task_mentions_are_checked_against_the_namespace():
     sitemacros.check_mentions("Run `invoke setup-mysql` then `./run verify`.", "ok.md")
     with pytest.raises(sitemacros.SiteError, match="invoke setup-sql"):
         sitemacros.check_mentions("Run `invoke setup-sql`.", "bad.md")
+
+
+# --- Every pitfall ends with its source ----------------------------------------------------------------------
+# A pitfall is a `## N. Title` section of docs/troubleshooting.md; its last paragraph is `**Source.** ...` with a
+# link to a Datadog page or to Datadog's code (docs.datadoghq.com, or a repository of github.com/DataDog).
+DATADOG_SOURCE = re.compile(r'href="(https://docs\.datadoghq\.com/[^"]*|https://github\.com/DataDog/[^"/]+/[^"]*)"')
+
+
+def pitfall_sources(html: str) -> dict[str, list[str]]:
+    """Each pitfall's title -> the Datadog links of its closing Source paragraph ([] when it has none)."""
+    body = html.split("</article>")[0]
+    parts = re.split(r"(<h2\b[^>]*>.*?</h2>)", body, flags=re.S)
+    sources = {}
+    for heading, section in zip(parts[1::2], parts[2::2]):
+        title = re.sub(r"<[^>]+>|¶|&para;", "", heading).strip()
+        if not re.match(r"\d+\. ", title):
+            continue
+        paragraphs = re.findall(r"<p>(.*?)</p>", section, flags=re.S)
+        last = paragraphs[-1].strip() if paragraphs else ""
+        sources[title] = DATADOG_SOURCE.findall(last) if last.startswith("<strong>Source.</strong>") else []
+    return sources
+
+
+def test_every_pitfall_ends_with_its_datadog_source(site):
+    pitfalls = re.findall(r"^## (\d+)\. ", (ROOT / "docs/troubleshooting.md").read_text(), flags=re.M)
+    sources = pitfall_sources(page_html(site, "troubleshooting"))
+    assert len(sources) == len(pitfalls) == 14, f"pitfalls found in the page: {list(sources)}"
+    missing = [title for title, links in sources.items() if not links]
+    assert not missing, f"pitfalls without a closing Source paragraph linking Datadog's page or code: {missing}"
+
+
+def test_a_pitfall_whose_source_is_removed_is_reported(site):
+    """The check above is not vacuous: drop one Source paragraph from the built page and it names that pitfall."""
+    html = page_html(site, "troubleshooting")
+    first = re.search(r"<p><strong>Source\.</strong>.*?</p>", html, flags=re.S)
+    without = html[: first.start()] + html[first.end():]
+    missing = [title for title, links in pitfall_sources(without).items() if not links]
+    assert len(missing) == 1 and missing[0].startswith("1. "), missing
