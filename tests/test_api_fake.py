@@ -229,7 +229,7 @@ def test_dry_run_without_keys_still_validates_and_shows_the_bodies_against_the_f
     changes = api.apply(api_context(fake_dd), dry_run=True)
     shown = capsys.readouterr().out
     assert [ch.spec.key for ch in changes] == [s.key for s in P.SPECS]
-    assert "anomalies(avg:mysql.performance.cpu_time{host:datadog-exercise}, 'basic', 2)" in shown
+    assert "anomalies(avg:mysql.performance.cpu_time{host:datadog-exercise}, 'basic', 3)" in shown
     assert fake_dd.requests == []
 
 

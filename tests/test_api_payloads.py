@@ -37,7 +37,7 @@ def test_every_payload_is_plain_json_and_valid_once_filled(spec):
 def test_timeboard_has_the_three_exercise_graphs_in_order():
     assert queries(rendered("timeboard")) == [
         "avg:my_metric{host:vagrant}",
-        "anomalies(avg:mysql.performance.cpu_time{host:vagrant}, 'basic', 2)",
+        "anomalies(avg:mysql.performance.cpu_time{host:vagrant}, 'basic', 3)",
         "avg:my_metric{host:vagrant}.rollup(sum, 3600)",
     ]
     assert rendered("timeboard")["layout_type"] == "ordered"

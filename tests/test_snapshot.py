@@ -66,7 +66,7 @@ def test_a_rerun_in_the_same_window_posts_nothing_unless_again_against_the_fake_
 
 def test_another_widget_by_title_against_the_fake_api(ready):
     fake, c, now = ready
-    api.snapshot(c, widget="MySQL CPU time with anomalies (basic, 2 bounds)", minutes=15)
+    api.snapshot(c, widget="MySQL CPU time with anomalies (basic, 3 bounds)", minutes=15)
     (asked,) = sent(fake, "GET", "/api/v1/graph/snapshot")
     assert asked.query["metric_query"][0].startswith("anomalies(avg:mysql.performance.cpu_time")
     assert int(asked.query["end"][0]) - int(asked.query["start"][0]) == 900
