@@ -25,7 +25,7 @@ from datadog_api_client.v2.model.logs_query_filter import LogsQueryFilter
 from app.traffic import DEFAULT_ROUTES
 from recipes.api import payloads as P, requirements, sync
 from recipes.api.client import Apis, call
-from recipes.site.previews.downtimes import expand
+from recipes.api.recurrence import expand
 
 PASS, FAIL, NOT_YET = "pass", "fail", "not yet"
 STALE_AFTER = 600  # seconds without a report before a host counts as gone
