@@ -62,9 +62,10 @@ class Expected:
     inputs: sync.Inputs
 
     @classmethod
-    def from_config(cls, config, inputs: sync.Inputs, minutes: int) -> "Expected":
-        return cls(host=config.api.host, tags=list(config.agent.tags), interval=int(config.check.min_collection_interval),
-                   service=config.apm.service, env=config.apm.env, minutes=minutes, zone=config.api.timezone,
+    def from_settings(cls, settings, inputs: sync.Inputs, minutes: int) -> "Expected":
+        """From the checked settings (``settings.of(c)``)."""
+        return cls(host=settings.api.host, tags=list(settings.agent.tags), interval=settings.check.min_collection_interval,
+                   service=settings.apm.service, env=settings.apm.env, minutes=minutes, zone=settings.api.timezone,
                    inputs=inputs)
 
 

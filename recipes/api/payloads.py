@@ -140,12 +140,12 @@ def fill(obj, values: dict, file: str, path: str = ""):
     return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), obj)
 
 
-def config_values(config, overrides: dict | None = None) -> dict:
-    """Placeholder values from configuration, then `--define NAME=VALUE` overrides."""
+def config_values(settings, overrides: dict | None = None) -> dict:
+    """Placeholder values from the checked settings (``settings.of(c)``), then `--define NAME=VALUE` overrides."""
     values = {}
     for name, dotted in CONFIG_KEYS.items():
         section, key = dotted.split(".")
-        values[name] = config.get(section, {}).get(key)
+        values[name] = getattr(getattr(settings, section), key)
     values.update(overrides or {})
     return values
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 import urllib3
 from datadog_api_client.v1.model.event_create_request import EventCreateRequest
-from invoke.exceptions import Exit
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from recipes.api import client, payloads as P, sync
 from recipes.api.client import Apis, call
 from recipes.ddsite import datadog_site
 from recipes.defaults import CONFIG
+from recipes.errors import Failed, Refused
 
 MARK = "[dd-runbook:snapshot]"
 TAGS = [sync.MONITOR_TAG, "runbook:snapshot"]
@@ -56,14 +56,12 @@ class Shot:
                                   alert_type="info", source_type_name="my apps")  # dated in its window: found again
 
 
-def notify_of(config) -> str:
+def notify_of(api) -> str:
     """api.notify, refused while it is still the shipped example (the mention would notify nobody you know)."""
-    notify = str(config.api.notify or "").strip()
-    if not notify:
-        raise Exit("error: api.notify: empty; set the @handle to send the snapshot to (nothing was changed)", code=2)
+    notify = api.notify.strip()
     if notify == CONFIG["api"]["notify"]:
-        raise Exit(f"error: api.notify: {notify!r} is the shipped example; set your own @handle in invoke.yaml "
-                   "(api: {notify: '@you@yourcompany.com'}) or INVOKE_API_NOTIFY (nothing was changed)", code=2)
+        raise Refused(f"api.notify: {notify!r} is the shipped example; set your own @handle in invoke.yaml "
+                      "(api: {notify: '@you@yourcompany.com'}) or INVOKE_API_NOTIFY")
     return notify
 
 
@@ -80,8 +78,7 @@ def widget_query(inputs: sync.Inputs, wanted: str | None) -> tuple[str, str]:
     if not found:
         titles = "; ".join(repr(t) for t, _ in widgets)
         what = f"no widget titled {wanted!r}" if wanted is not None else "no my_metric graph"
-        raise Exit(f"error: option --widget: {P.source(spec, inputs.payload_dir)} has {what}; its widgets: {titles} "
-                   "(nothing was changed)", code=2)
+        raise Refused(f"option --widget: {P.source(spec, inputs.payload_dir)} has {what}; its widgets: {titles}")
     return found[0]
 
 
@@ -108,7 +105,7 @@ def take(apis: Apis, shot: Shot) -> str:
 
 
 def wait_for_image(url: str, wait: float, pause: float, console) -> int:
-    """Poll the image URL until it answers a PNG; the number of looks. Exit 1 (nothing posted) when time is up."""
+    """Poll the image URL until it answers a PNG; the number of looks. Failed (nothing posted) when time is up."""
     http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=min(10.0, wait)))
     deadline, looks = time.monotonic() + wait, 0
     columns = (SpinnerColumn(), TextColumn("waiting for the snapshot to render"), TimeElapsedColumn())
@@ -124,8 +121,7 @@ def wait_for_image(url: str, wait: float, pause: float, console) -> int:
                 pass  # not there yet, or a hiccup: look again until the time is up
             left = deadline - time.monotonic()
             if left <= 0:
-                raise Exit(f"error: the snapshot did not render within {wait:g} s ({looks} looks; nothing was "
-                           f"posted): {url}", code=1)
+                raise Failed(f"the snapshot did not render within {wait:g} s ({looks} looks; nothing was posted): {url}")
             time.sleep(min(pause, left))
 
 
@@ -138,8 +134,8 @@ def post(apis: Apis, shot: Shot, url: str) -> dict:
 
 def app_url(api) -> str:
     """Where the Datadog web app is: app.<site> (us3, us5, ap1, ap2 have their own host names)."""
-    if api.get("base_url"):
-        return api["base_url"].rstrip("/")
+    if api.base_url:
+        return api.base_url.rstrip("/")
     site = datadog_site()
     return f"https://{site}" if site.count(".") > 1 else f"https://app.{site}"
 
