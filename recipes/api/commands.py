@@ -28,14 +28,14 @@ DOING = {"create": "creating", "update": "updating", "delete": "deleting", "unch
 DONE = {"create": "created", "update": "updated", "delete": "deleted"}
 
 
-def inputs(c, define=None, at_least_once=False, only=()) -> sync.Inputs:
+def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sync.Inputs:
+    """The run's payload set, read and filled once (`as_written`: without the at-least-once overlay, whatever
+    api.at_least_once says), and the payloads chosen."""
     settings = schema.of(c)
-    return sync.Inputs(
-        values=payloads.config_values(settings, payloads.parse_overrides(define)),
-        payload_dir=Path(settings.api.payload_dir or payloads.PAYLOAD_DIR),
-        at_least_once=at_least_once or settings.api.at_least_once,
-        only=tuple(only),
-    )
+    values = payloads.config_values(settings, payloads.parse_overrides(define))
+    overlay = not as_written and (at_least_once or settings.api.at_least_once)
+    folder = Path(settings.api.payload_dir or payloads.PAYLOAD_DIR)
+    return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
 
 
 def show(out: Console, change: sync.Change, dry_run: bool) -> None:
@@ -154,19 +154,16 @@ def apply(c, dry_run=False, at_least_once=False, define=None, only=(), task="app
 
 def validate(c, define=None, offline=False) -> None:
     out = task_console()
-    chosen = inputs(c, define)
-    values, folder = chosen.values, chosen.payload_dir
+    chosen = inputs(c, define, as_written=True)
     problems = []
-    for key, found in payloads.problems_by_file(values, folder).items():
+    for key, found in chosen.payloads.problems().items():
         problems += found
-        out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] "
-                  f"{payloads.source(payloads.spec(key), folder)}")
+        out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {chosen.payloads.source(key)}")
     if client.keys_present() and not offline and not problems:
-        monitor = payloads.spec("monitor")
-        body = sync.to_model(payloads.render(monitor, values, folder), sync.Monitor)
+        monitor = sync.monitor_spec()
         with client.connect(schema.of(c).api) as apis:
-            client.post(apis, "validate monitor", lambda: apis.monitors.validate_monitor(body))
-        out.print(f"[green]      ok[/] {payloads.source(monitor, folder)} (POST /api/v1/monitor/validate)")
+            monitor.kind.validate_online(apis, chosen.payloads.body(monitor.key))
+        out.print(f"[green]      ok[/] {chosen.payloads.source(monitor.key)} (POST /api/v1/monitor/validate)")
     if problems:  # the problems as they are, one a line: the report of this task, not an error line
         raise Exit("\n".join(problems), code=1)
 
@@ -179,7 +176,7 @@ def plan(c, at_least_once=False, define=None) -> list[sync.Change]:
         changes = sync.plan(apis, chosen)
     table = Table("object", "kind", "action", "live id", "note")
     for ch in changes:
-        table.add_row(ch.spec.key, ch.spec.kind, f"[{STYLE[ch.action]}]{ch.action}[/]", str(ch.live_id or ""), ch.reason)
+        table.add_row(ch.spec.key, ch.spec.kind.name, f"[{STYLE[ch.action]}]{ch.action}[/]", str(ch.live_id or ""), ch.reason)
     out.print(table)
     for ch in changes:
         if ch.diff:
@@ -190,8 +187,8 @@ def plan(c, at_least_once=False, define=None) -> list[sync.Change]:
 
 def export(c, out_dir=None, define=None) -> list[Path]:
     out = task_console()
-    chosen = inputs(c, define)
-    target = Path(out_dir) if out_dir else chosen.payload_dir
+    chosen = inputs(c, define, as_written=True)
+    target = Path(out_dir) if out_dir else chosen.payloads.payload_dir
     if target.exists() and not target.is_dir():
         raise Refused(f"option --out-dir {target}: is a file, not a folder")
     target.mkdir(parents=True, exist_ok=True)

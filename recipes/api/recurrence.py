@@ -42,10 +42,10 @@ class Interval:
     end: datetime
 
 
-def weekdays(rrule: str | None) -> set[int]:
-    """The weekday numbers (Monday is 0) an RRULE's BYDAY lists; empty when it lists none."""
+def weekdays(rrule: str | None) -> set[int] | None:
+    """The weekday numbers (Monday is 0) an RRULE's BYDAY lists; None without a BYDAY."""
     days = re.search(r"BYDAY=([A-Z,]+)", rrule or "")
-    return {WEEKDAYS.index(d) for d in days.group(1).split(",") if d in WEEKDAYS} if days else set()
+    return {WEEKDAYS.index(d) for d in days.group(1).split(",") if d in WEEKDAYS} if days else None
 
 
 def parse_duration(text: str, where: str) -> timedelta:

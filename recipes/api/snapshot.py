@@ -17,14 +17,16 @@ import urllib3
 from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from recipes.api import client, payloads as P, sync
+from recipes.api import client, payloads, sync
+from recipes.api.kinds.monitor import MONITOR_TAG
+from recipes.api.models import to_json
 from recipes.api.client import Apis, call
 from recipes.ddsite import datadog_site
 from recipes.defaults import CONFIG
 from recipes.errors import Failed, Refused
 
 MARK = "[dd-runbook:snapshot]"
-TAGS = [sync.MONITOR_TAG, "runbook:snapshot"]
+TAGS = [MONITOR_TAG, "runbook:snapshot"]
 PNG_SIGNATURE = b"\x89PNG"
 
 clock = time.time  # the tests fix one moment for the window
@@ -67,8 +69,7 @@ def notify_of(api) -> str:
 
 def widget_query(inputs: sync.Inputs, wanted: str | None) -> tuple[str, str]:
     """(title, query) of the timeboard widget titled `wanted`, or of its my_metric graph by default."""
-    spec = P.spec("timeboard")
-    body = P.render(spec, inputs.values, inputs.payload_dir)
+    body = inputs.payloads.body("timeboard")
     widgets = [(w["definition"].get("title", ""), r["q"]) for w in body.get("widgets", [])
                for r in w.get("definition", {}).get("requests", [])[:1] if r.get("q")]
     if wanted is None:
@@ -78,7 +79,7 @@ def widget_query(inputs: sync.Inputs, wanted: str | None) -> tuple[str, str]:
     if not found:
         titles = "; ".join(repr(t) for t, _ in widgets)
         what = f"no widget titled {wanted!r}" if wanted is not None else "no my_metric graph"
-        raise Refused(f"option --widget: {P.source(spec, inputs.payload_dir)} has {what}; its widgets: {titles}")
+        raise Refused(f"option --widget: {inputs.payloads.source('timeboard')} has {what}; its widgets: {titles}")
     return found[0]
 
 
@@ -93,7 +94,7 @@ def posted_before(apis: Apis, shot: Shot) -> dict | None:
     """The runbook's event for this widget posted within the window, if any."""
     with call("list events", apis.where):
         answer = apis.events.list_events(start=shot.start, end=shot.end + 60, tags=",".join(TAGS))
-    mine = [sync.to_json(e) for e in answer.events or [] if str(e.title or "").startswith(shot.event_title())]
+    mine = [to_json(e) for e in answer.events or [] if str(e.title or "").startswith(shot.event_title())]
     return mine[0] if mine else None
 
 
@@ -129,7 +130,7 @@ def post(apis: Apis, shot: Shot, url: str) -> dict:
     body = shot.event_body(url)
     answer = client.post(apis, "post the snapshot event", lambda: apis.events.create_event(body),
                          look_up=lambda: posted_before(apis, shot))
-    return answer if isinstance(answer, dict) else sync.to_json(answer.event)
+    return answer if isinstance(answer, dict) else to_json(answer.event)
 
 
 def app_url(api) -> str:
@@ -142,8 +143,7 @@ def app_url(api) -> str:
 
 def timeboard_link(apis: Apis, inputs: sync.Inputs, shot: Shot, base: str) -> str | None:
     """The timeboard opened on the same live window, or None when it was never created."""
-    body = P.render(P.spec("timeboard"), inputs.values, inputs.payload_dir)
-    live = sync.mine(apis, P.spec("timeboard"), body)
+    live = sync.mine(apis, payloads.spec("timeboard"), inputs.payloads.body("timeboard"))
     if not live:
         return None
     path = live[0].get("url") or f"/dashboard/{live[0]['id']}"
