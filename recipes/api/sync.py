@@ -93,8 +93,8 @@ def preflight(inputs: Inputs) -> None:
 def offline_changes(inputs: Inputs) -> list[Change]:
     """Without keys: every selected payload, validated, as a create (nothing live to compare with)."""
     preflight(inputs)
-    return [Change(spec, "create", body=inputs.payloads.body(spec.key, None) if spec.kind.mutes_monitor
-                   else inputs.payloads.body(spec.key), reason="not compared: no keys") for spec in inputs.chosen()]
+    return [Change(spec, "create", body=inputs.payloads.body(spec.key, monitor_id=None), reason="not compared: no keys")
+            for spec in inputs.chosen()]
 
 
 def mine(apis: Apis, spec: P.Spec, body: dict) -> list[dict]:
