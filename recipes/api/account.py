@@ -24,11 +24,11 @@ from datadog_api_client.v2.model.logs_query_filter import LogsQueryFilter
 
 from app.traffic import DEFAULT_ROUTES
 from recipes.api import requirements, sync
+from recipes.api.client import Apis, call
 from recipes.api.kinds import DOWNTIME, MONITOR
 from recipes.api.models import to_json
-from recipes.api.template import PayloadError
-from recipes.api.client import Apis, call
 from recipes.api.recurrence import expand
+from recipes.api.template import PayloadError
 
 PASS, FAIL, NOT_YET = "pass", "fail", "not yet"
 STALE_AFTER = 600  # seconds without a report before a host counts as gone
@@ -140,7 +140,7 @@ def timeboard_queries(expected: Expected) -> dict[str, str]:
     plain = next((q for q in mine if ".rollup(" not in q), None)
     if not (rollup and plain):
         raise PayloadError(f"{expected.inputs.payloads.source('timeboard')}: widgets[].definition.requests[].q: "
-                             "needs an avg:my_metric graph and its .rollup(sum, 3600)")
+                           "needs an avg:my_metric graph and its .rollup(sum, 3600)")
     return {"metric": plain, "rollup": rollup}
 
 

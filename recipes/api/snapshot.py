@@ -18,9 +18,9 @@ from datadog_api_client.v1.model.event_create_request import EventCreateRequest
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from recipes.api import client, payloads, sync
+from recipes.api.client import Apis, call
 from recipes.api.kinds.monitor import MONITOR_TAG
 from recipes.api.models import to_json
-from recipes.api.client import Apis, call
 from recipes.ddsite import datadog_site
 from recipes.defaults import CONFIG
 from recipes.errors import Failed, Refused
