@@ -7,6 +7,7 @@ tests count writes; it injects 429/5xx/403 and slow answers, before or after the
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
@@ -17,9 +18,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from invoke import Config
 from invoke.exceptions import Exit
 
+from recipes import settings as schema
 from recipes.api import payloads as P, tasks as api
+from recipes.defaults import CONFIG
 from tests.fakedd.fixtures import EXPECTED, FAKE_API_KEY, FAKE_APP_KEY, api_context, counts, writes
 from tests.fakedd.rules import RULES
 from tests.fakedd.account import seed_account
@@ -28,6 +32,11 @@ from tests.fakedd.seed import seed_org
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "datadog-api.md"
 
 pytestmark = pytest.mark.fake_api
+
+
+def api_settings(**changes):
+    """The shipped api settings, checked, with some changed."""
+    return schema.of(Config(overrides=copy.deepcopy(CONFIG))).api.model_copy(update=changes)
 
 
 def the_monitor(fake) -> dict:
@@ -115,7 +124,7 @@ def test_monitor_search_answers_in_the_documented_shape_against_the_fake_api(dd)
 
     fake, c = dd
     api.apply(c)
-    with connect(c.config.api) as apis:
+    with connect(schema.of(c).api) as apis:
         found = apis.monitors.search_monitors(query="tag:managed-by:dd-runbook")
     assert [m.id for m in found.monitors] == [the_monitor(fake)["id"]]
 
@@ -380,7 +389,7 @@ def test_every_datadog_site_maps_to_its_api_host(dd_keys, monkeypatch):
 
     for site in ("datadoghq.com", "datadoghq.eu", "us3.datadoghq.com", "us5.datadoghq.com", "ap1.datadoghq.com", "ddog-gov.com"):
         monkeypatch.setenv("DD_SITE", site)
-        assert configuration({}).host == f"https://api.{site}"
+        assert configuration(api_settings(base_url="")).host == f"https://api.{site}"
 
 
 # --- destroy ----------------------------------------------------------------------------------------------------
@@ -495,7 +504,7 @@ def test_a_429_on_a_create_waits_for_the_reset_and_looks_up_before_sending_again
 def test_the_clients_own_retry_never_resends_a_post(dd_keys):
     from recipes.api.client import configuration
 
-    retry = configuration({"base_url": "http://127.0.0.1:9"}).retry_policy
+    retry = configuration(api_settings(base_url="http://127.0.0.1:9")).retry_policy
     assert [retry.is_retry(method, 502) for method in ("GET", "PUT", "PATCH", "DELETE", "POST")] == [True] * 4 + [False]
     assert retry.is_retry("POST", 429) is False and not retry._is_method_retryable("POST")
 

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 
-from recipes.api import messages, payloads as P, same
+from recipes.api import messages, payloads as P
+from recipes.api.kinds import downtime
 
 VALUES = {"HOST": "vagrant", "NOTIFY": "@oncall@example.com", "TIMEZONE": "Europe/Paris", "SERVICE": "flask", "ENV": "dev", "MONITOR_ID": 4242}
 
@@ -143,11 +144,11 @@ def test_downtime_payloads_use_v2_shape_monitor_id_as_integer_and_timezone():
 
 def test_start_date_is_the_next_day_each_recurrence_allows():
     saturday_rule, sunday_rule = P.load_template(P.spec("downtime-weekends"))["data"]["attributes"]["schedule"]["recurrences"]
-    assert P.next_start_date(saturday_rule, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-05"  # Wed -> Sat
-    assert P.next_start_date(sunday_rule, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-06"  # Wed -> Sun
+    assert downtime.next_start_date(saturday_rule, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-05"  # Wed -> Sat
+    assert downtime.next_start_date(sunday_rule, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-06"  # Wed -> Sun
     (weeknights,) = P.load_template(P.spec("downtime-weeknights"))["data"]["attributes"]["schedule"]["recurrences"]
-    assert P.next_start_date(weeknights, "Europe/Paris", today=date(2026, 12, 5)) == "2026-12-07"  # Sat -> Mon
-    assert P.next_start_date(weeknights, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-02"
+    assert downtime.next_start_date(weeknights, "Europe/Paris", today=date(2026, 12, 5)) == "2026-12-07"  # Sat -> Mon
+    assert downtime.next_start_date(weeknights, "Europe/Paris", today=date(2026, 12, 2)) == "2026-12-02"
 
 
 def test_each_weekend_recurrence_gets_its_own_start_date_in_the_filled_body():
@@ -286,7 +287,7 @@ def test_the_apm_dashboard_average_latency_reads_the_request_distribution():
     ("2026-12-02T19:00:00", "2026-12-07T19:00", "FREQ=WEEKLY;BYDAY=MO", "2026-12-02T19:00:00"),  # a day the rule does not allow
 ])
 def test_a_recurrence_start_is_compared_in_the_payloads_terms(live, want, rule, expected):
-    assert same.recurrence_start(live, want, rule) == expected
+    assert downtime.recurrence_start(live, want, rule) == expected
 
 
 def test_mistyped_threshold_is_refused_by_the_client_models(bad_dir):

@@ -6,6 +6,7 @@ import time
 import pytest
 from invoke.exceptions import Exit
 
+from recipes import settings as schema
 from recipes.api import snapshot as shots
 from recipes.api import tasks as api
 from tests.fakedd.fixtures import api_context
@@ -78,7 +79,8 @@ def test_another_widget_by_title_against_the_fake_api(ready):
 ])
 def test_a_missing_or_example_handle_is_refused_before_any_request_against_the_fake_api(fake_dd, dd_keys, notify, fragment):
     c = api_context(fake_dd)
-    c.config.api.notify = notify
+    settings = schema.of(c)  # a handle the settings schema would refuse (an empty one) is set past it
+    schema.keep(c.config, settings.model_copy(update={"api": settings.api.model_copy(update={"notify": notify})}))
     with pytest.raises(Exit) as stop:
         api.snapshot(c)
     assert stop.value.code == 2 and fragment in stop.value.message and fake_dd.requests == []

@@ -23,9 +23,12 @@ from datadog_api_client.v2.model.logs_list_request_page import LogsListRequestPa
 from datadog_api_client.v2.model.logs_query_filter import LogsQueryFilter
 
 from app.traffic import DEFAULT_ROUTES
-from recipes.api import payloads as P, requirements, sync
+from recipes.api import requirements, sync
 from recipes.api.client import Apis, call
-from recipes.site.previews.downtimes import expand
+from recipes.api.kinds import DOWNTIME, MONITOR
+from recipes.api.models import to_json
+from recipes.api.recurrence import expand
+from recipes.api.template import PayloadError
 
 PASS, FAIL, NOT_YET = "pass", "fail", "not yet"
 STALE_AFTER = 600  # seconds without a report before a host counts as gone
@@ -62,9 +65,10 @@ class Expected:
     inputs: sync.Inputs
 
     @classmethod
-    def from_config(cls, config, inputs: sync.Inputs, minutes: int) -> "Expected":
-        return cls(host=config.api.host, tags=list(config.agent.tags), interval=int(config.check.min_collection_interval),
-                   service=config.apm.service, env=config.apm.env, minutes=minutes, zone=config.api.timezone,
+    def from_settings(cls, settings, inputs: sync.Inputs, minutes: int) -> "Expected":
+        """From the checked settings (``settings.of(c)``)."""
+        return cls(host=settings.api.host, tags=list(settings.agent.tags), interval=settings.check.min_collection_interval,
+                   service=settings.apm.service, env=settings.apm.env, minutes=minutes, zone=settings.api.timezone,
                    inputs=inputs)
 
 
@@ -77,24 +81,24 @@ class Reader:
     def hosts(self, name: str = "", since: int = STALE_AFTER) -> list[dict]:
         with call("list hosts", self.apis.where):
             found = self.apis.hosts.list_hosts(filter=name, _from=self.now - since, count=100)
-        return [sync.to_json(h) for h in found.host_list or []]
+        return [to_json(h) for h in found.host_list or []]
 
     def series(self, query: str, seconds: int) -> list[dict]:
         with call(f"query {query}", self.apis.where):
             answer = self.apis.metrics.query_metrics(_from=self.now - seconds, to=self.now, query=query)
-        return [sync.to_json(s) for s in answer.series or []]
+        return [to_json(s) for s in answer.series or []]
 
     def logs(self, query: str, seconds: int) -> list[dict]:
         body = LogsListRequest(filter=LogsQueryFilter(query=query, _from=iso(self.now - seconds), to=iso(self.now)),
                                page=LogsListRequestPage(limit=5))
         with call("search logs", self.apis.where):
             answer = self.apis.logs.list_logs(body=body)
-        return [sync.to_json(entry) for entry in answer.data or []]
+        return [to_json(entry) for entry in answer.data or []]
 
     def events(self, seconds: int) -> list[dict]:
         with call("list events", self.apis.where):
             answer = self.apis.events.list_events(start=self.now - seconds, end=self.now)
-        return [sync.to_json(e) for e in answer.events or []]
+        return [to_json(e) for e in answer.events or []]
 
 
 def iso(epoch: float) -> str:
@@ -129,15 +133,14 @@ def scorecard(apis: Apis, expected: Expected, now: float) -> list[Row]:
 
 def timeboard_queries(expected: Expected) -> dict[str, str]:
     """The timeboard's my_metric graph and its hourly rollup, as the payload queries them."""
-    spec = P.spec("timeboard")
-    body = P.render(spec, expected.inputs.values, expected.inputs.payload_dir)
+    body = expected.inputs.payloads.body("timeboard")
     found = [r.get("q", "") for w in body.get("widgets", []) for r in w.get("definition", {}).get("requests", [])]
     mine = [q for q in found if q.startswith("avg:my_metric")]
     rollup = next((q for q in mine if ".rollup(" in q), None)
     plain = next((q for q in mine if ".rollup(" not in q), None)
     if not (rollup and plain):
-        raise P.PayloadError(f"{P.source(spec, expected.inputs.payload_dir)}: widgets[].definition.requests[].q: "
-                             "needs an avg:my_metric graph and its .rollup(sum, 3600)")
+        raise PayloadError(f"{expected.inputs.payloads.source('timeboard')}: widgets[].definition.requests[].q: "
+                           "needs an avg:my_metric graph and its .rollup(sum, 3600)")
     return {"metric": plain, "rollup": rollup}
 
 
@@ -250,7 +253,7 @@ def downtimes_row(changes: list[sync.Change], expected: Expected, now: float) ->
     zone = ZoneInfo(expected.zone)
     since = datetime.combine(datetime.fromtimestamp(now, zone).date() + timedelta(days=1), datetime.min.time(), zone)
     until, wrong, shown = since + timedelta(days=7), [], []
-    for change in (ch for ch in changes if ch.spec.kind == "downtime" and ch.action != "delete"):
+    for change in (ch for ch in changes if ch.spec.kind is DOWNTIME and ch.action != "delete"):
         key = change.spec.key.removeprefix("downtime-")
         if change.live is None:
             wrong.append(f"{key}: missing")
@@ -282,7 +285,7 @@ def span(windows, zone: ZoneInfo) -> str:
 
 def monitor_row(read: Reader, changes: list[sync.Change], expected: Expected) -> Row:
     name = requirements.name("monitor")
-    change = next((ch for ch in changes if ch.spec.kind == "monitor"), None)
+    change = next((ch for ch in changes if ch.spec.kind is MONITOR), None)
     if change is None or change.live is None:
         return Row(name, FAIL, "no monitor carries the runbook's name and tag", "invoke monitor")
     monitor = change.live

@@ -27,6 +27,7 @@ from datadog_api_client.v2.api.downtimes_api import DowntimesApi
 from datadog_api_client.v2.api.logs_api import LogsApi
 
 from recipes.ddsite import UnknownSite, datadog_site
+from recipes.errors import Failed, Refused
 
 KEY_HELP = {
     "DD_API_KEY": "export DD_API_KEY=... (Organization Settings > API Keys)",
@@ -34,11 +35,11 @@ KEY_HELP = {
 }
 
 
-class ApiSetupError(Exception):
+class ApiSetupError(Refused):
     """Missing or rejected key, bad site: the message is one line saying what to set."""
 
 
-class ApiFailure(Exception):
+class ApiFailure(Failed):
     """A request failed after retries; the message names the call, never a key. `retryable` says
     whether sending it again could succeed (a 429, a 5xx, a lost answer); `wait` is the announced
     X-RateLimit-Reset of a 429, in seconds."""
@@ -64,13 +65,13 @@ def keys_present() -> bool:
     return all(os.environ.get(name, "").strip() for name in KEY_HELP)
 
 
-def configuration(api: dict) -> Configuration:
-    """Client configuration from the environment and the `api` config block."""
+def configuration(api) -> Configuration:
+    """Client configuration from the environment and the `api` settings (``settings.of(c).api``)."""
     keys = {name: os.environ.get(name, "").strip() for name in KEY_HELP}
     for name, value in keys.items():
         if not value:
             raise ApiSetupError(f"{name} is not set: {KEY_HELP[name]}")
-    base_url = (api.get("base_url") or "").rstrip("/")
+    base_url = api.base_url.rstrip("/")
     if base_url:
         config = Configuration(host=base_url)
     else:
@@ -81,12 +82,12 @@ def configuration(api: dict) -> Configuration:
         config = Configuration(server_index=2, server_variables={"site": site})  # index 2: any Datadog site
     config.api_key["apiKeyAuth"] = keys["DD_API_KEY"]
     config.api_key["appKeyAuth"] = keys["DD_APP_KEY"]
-    config.request_timeout = float(api.get("timeout", 30))
-    config.enable_retry, config.max_retries = True, int(api.get("max_retries", 3))
+    config.request_timeout = api.timeout
+    config.enable_retry, config.max_retries = True, api.max_retries
     config.retry_policy = RunbookRetry(
-        total=int(api.get("max_retries", 3)),
-        backoff_factor=float(api.get("backoff", 2)),
-        backoff_max=float(api.get("backoff_max", 30)),
+        total=api.max_retries,
+        backoff_factor=api.backoff,
+        backoff_max=api.backoff_max,
         allowed_methods=RunbookRetry.DEFAULT_ALLOWED_METHODS,
     )
     return config
@@ -115,7 +116,7 @@ class Apis:
 
 
 @contextmanager
-def connect(api: dict):
+def connect(api):
     """Open the client and check the API key once (GET /api/v1/validate)."""
     apis = Apis(configuration(api))
     try:

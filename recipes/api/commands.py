@@ -19,6 +19,7 @@ from rich.table import Table
 
 from recipes import settings as schema
 from recipes.api import client, lock, payloads, sync
+from recipes.errors import Failed, Refused
 from recipes.terminal import task_console
 
 STYLE = {"create": "green", "update": "yellow", "unchanged": "dim", "delete": "red"}
@@ -27,25 +28,14 @@ DOING = {"create": "creating", "update": "updating", "delete": "deleting", "unch
 DONE = {"create": "created", "update": "updated", "delete": "deleted"}
 
 
-def inputs(c, define=None, at_least_once=False, only=()) -> sync.Inputs:
-    api = c.config.get("api", {})
-    return sync.Inputs(
-        values=payloads.config_values(c.config, payloads.parse_overrides(define)),
-        payload_dir=Path(api.get("payload_dir") or payloads.PAYLOAD_DIR),
-        at_least_once=at_least_once or bool(api.get("at_least_once")),
-        only=tuple(only),
-    )
-
-
-@contextmanager
-def clear_errors():
-    """Bad payloads or keys end the task before any request (exit 2); a failed request ends it with exit 1."""
-    try:
-        yield
-    except (payloads.PayloadError, client.ApiSetupError) as err:
-        raise Exit(f"error: {err} (nothing was changed)", code=2) from None
-    except client.ApiFailure as err:
-        raise Exit(f"error: {err}", code=1) from None
+def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sync.Inputs:
+    """The run's payload set, read and filled once (`as_written`: without the at-least-once overlay, whatever
+    api.at_least_once says), and the payloads chosen."""
+    settings = schema.of(c)
+    values = payloads.config_values(settings, payloads.parse_overrides(define))
+    overlay = not as_written and (at_least_once or settings.api.at_least_once)
+    folder = Path(settings.api.payload_dir or payloads.PAYLOAD_DIR)
+    return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
 
 
 def show(out: Console, change: sync.Change, dry_run: bool) -> None:
@@ -95,7 +85,8 @@ class Progress:
             self.done.append(f"{DONE[change.action]} {change.spec.key} {change.live_id or ''}".rstrip())
 
     def interrupted(self) -> Exit:
-        """Exit 130 with what was being done, what is done, and the command that resumes."""
+        """Exit 130 with what was being done, what is done, and the command that resumes (the boundary's own
+        Ctrl-C exit would only say "stopped by the user")."""
         change = self.current
         if change is None:
             lines = [f"interrupted {self.stage}"]
@@ -113,12 +104,12 @@ class Progress:
 
 
 @contextmanager
-def one_run_per_org(api: dict, progress: Progress):
+def one_run_per_org(api, progress: Progress):
     """The org's lock (recipes/api/lock.py) held for the body; a run that holds it is named once on
     stderr while this one waits for it, up to api.lock_wait seconds."""
     config = client.configuration(api)  # a missing key stops here, before the lock
     path = lock.path_for(config.host, config.api_key["apiKeyAuth"])
-    wait = float(api["lock_wait"])
+    wait = api.lock_wait
     waiting = task_console(stderr=True)
 
     def told(holder: lock.Holder, wait: float) -> None:
@@ -131,31 +122,30 @@ def one_run_per_org(api: dict, progress: Progress):
             progress.stage = "before the first write (reading the live objects)"
             yield
     except lock.StillHeld as err:
-        raise Exit(f"error: another run still holds the lock for this Datadog org after {err.waited:g} s "
-                   f"({err.holder or 'not known'}): let it finish, then run {progress.resume} "
-                   "(api.lock_wait sets how long to wait) (nothing was changed)", code=1) from None
+        raise Failed(f"another run still holds the lock for this Datadog org after {err.waited:g} s "
+                     f"({err.holder or 'not known'}): let it finish, then run {progress.resume} "
+                     "(api.lock_wait sets how long to wait) (nothing was changed)") from None
 
 
 def apply(c, dry_run=False, at_least_once=False, define=None, only=(), task="apply") -> list[sync.Change]:
     out = task_console()
     progress = Progress(resume_command(task, at_least_once, define, dry_run))
+    api = schema.of(c).api
     try:
-        with clear_errors():
-            chosen = inputs(c, define, at_least_once, only)
-            sync.preflight(chosen)  # before the key check: a bad payload sends nothing at all
-            if dry_run and not client.keys_present():
-                out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
-                changes = sync.offline_changes(chosen)
-                for change in changes:
-                    show(out, change, dry_run)
-            elif dry_run:  # reads only: no lock
-                with client.connect(c.config.get("api", {})) as apis:
-                    changes = sync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=True)
-            else:
-                api = c.config.get("api", {})
-                with one_run_per_org(api, progress), client.connect(api) as apis:
-                    changes = sync.apply(apis, chosen, on_change=lambda ch: (progress.finish(ch), show(out, ch, False)),
-                                         on_start=progress.start)
+        chosen = inputs(c, define, at_least_once, only)
+        sync.preflight(chosen)  # before the key check: a bad payload sends nothing at all
+        if dry_run and not client.keys_present():
+            out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
+            changes = sync.offline_changes(chosen)
+            for change in changes:
+                show(out, change, dry_run)
+        elif dry_run:  # reads only: no lock
+            with client.connect(api) as apis:
+                changes = sync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=True)
+        else:
+            with one_run_per_org(api, progress), client.connect(api) as apis:
+                changes = sync.apply(apis, chosen, on_change=lambda ch: (progress.finish(ch), show(out, ch, False)),
+                                     on_start=progress.start)
     except KeyboardInterrupt:
         raise progress.interrupted() from None
     out.print(summary(changes) + (" (dry run: nothing sent)" if dry_run else ""))
@@ -164,34 +154,29 @@ def apply(c, dry_run=False, at_least_once=False, define=None, only=(), task="app
 
 def validate(c, define=None, offline=False) -> None:
     out = task_console()
-    values = payloads.config_values(c.config, payloads.parse_overrides(define))
-    folder = inputs(c).payload_dir
+    chosen = inputs(c, define, as_written=True)
     problems = []
-    with clear_errors():
-        for key, found in payloads.problems_by_file(values, folder).items():
-            problems += found
-            out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] "
-                      f"{payloads.source(payloads.spec(key), folder)}")
-        if client.keys_present() and not offline and not problems:
-            monitor = payloads.spec("monitor")
-            body = sync.to_model(payloads.render(monitor, values, folder), sync.Monitor)
-            with client.connect(c.config.get("api", {})) as apis:
-                client.post(apis, "validate monitor", lambda: apis.monitors.validate_monitor(body))
-            out.print(f"[green]      ok[/] {payloads.source(monitor, folder)} (POST /api/v1/monitor/validate)")
-    if problems:
+    for key, found in chosen.payloads.problems().items():
+        problems += found
+        out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {chosen.payloads.source(key)}")
+    if client.keys_present() and not offline and not problems:
+        monitor = sync.monitor_spec()
+        with client.connect(schema.of(c).api) as apis:
+            monitor.kind.validate_online(apis, chosen.payloads.body(monitor.key))
+        out.print(f"[green]      ok[/] {chosen.payloads.source(monitor.key)} (POST /api/v1/monitor/validate)")
+    if problems:  # the problems as they are, one a line: the report of this task, not an error line
         raise Exit("\n".join(problems), code=1)
 
 
 def plan(c, at_least_once=False, define=None) -> list[sync.Change]:
     out = task_console()
-    with clear_errors():
-        chosen = inputs(c, define, at_least_once)
-        sync.preflight(chosen)
-        with client.connect(c.config.get("api", {})) as apis:
-            changes = sync.plan(apis, chosen)
+    chosen = inputs(c, define, at_least_once)
+    sync.preflight(chosen)
+    with client.connect(schema.of(c).api) as apis:
+        changes = sync.plan(apis, chosen)
     table = Table("object", "kind", "action", "live id", "note")
     for ch in changes:
-        table.add_row(ch.spec.key, ch.spec.kind, f"[{STYLE[ch.action]}]{ch.action}[/]", str(ch.live_id or ""), ch.reason)
+        table.add_row(ch.spec.key, ch.spec.kind.name, f"[{STYLE[ch.action]}]{ch.action}[/]", str(ch.live_id or ""), ch.reason)
     out.print(table)
     for ch in changes:
         if ch.diff:
@@ -202,14 +187,13 @@ def plan(c, at_least_once=False, define=None) -> list[sync.Change]:
 
 def export(c, out_dir=None, define=None) -> list[Path]:
     out = task_console()
-    with clear_errors():
-        chosen = inputs(c, define)
-        target = Path(out_dir) if out_dir else chosen.payload_dir
-        if target.exists() and not target.is_dir():
-            raise Exit(f"error: option --out-dir {target}: is a file, not a folder (nothing was changed)", code=2)
-        target.mkdir(parents=True, exist_ok=True)
-        with client.connect(c.config.get("api", {})) as apis:
-            written = sync.export(apis, chosen, target)
+    chosen = inputs(c, define, as_written=True)
+    target = Path(out_dir) if out_dir else chosen.payloads.payload_dir
+    if target.exists() and not target.is_dir():
+        raise Refused(f"option --out-dir {target}: is a file, not a folder")
+    target.mkdir(parents=True, exist_ok=True)
+    with client.connect(schema.of(c).api) as apis:
+        written = sync.export(apis, chosen, target)
     for path in written:
         out.print(f"[green]exported[/] {path}")
     out.print(f"{len(written)} file(s) written to {target}; the others already match the live objects")
@@ -219,19 +203,18 @@ def export(c, out_dir=None, define=None) -> list[Path]:
 def destroy(c, dry_run=False, define=None) -> list[sync.Change]:
     out = task_console()
     progress = Progress(resume_command("destroy", define=define, dry_run=dry_run))
+    api = schema.of(c).api
     try:
-        with clear_errors():
-            chosen = inputs(c, define)
-            sync.preflight(chosen)
-            api = c.config.get("api", {})
-            with (nullcontext() if dry_run else one_run_per_org(api, progress)), client.connect(api) as apis:
-                changes = sync.destroy_plan(apis, chosen)
-                for change in changes:
-                    if not dry_run:
-                        progress.start(change)
-                        sync.apply_change(apis, change)
-                        progress.finish(change)
-                    show(out, change, dry_run)
+        chosen = inputs(c, define)
+        sync.preflight(chosen)
+        with (nullcontext() if dry_run else one_run_per_org(api, progress)), client.connect(api) as apis:
+            changes = sync.destroy_plan(apis, chosen)
+            for change in changes:
+                if not dry_run:
+                    progress.start(change)
+                    sync.apply_change(apis, change)
+                    progress.finish(change)
+                show(out, change, dry_run)
     except KeyboardInterrupt:
         raise progress.interrupted() from None
     out.print(f"{len(changes)} " + ("would be deleted (dry run: nothing sent)" if dry_run else "deleted"))
@@ -239,19 +222,19 @@ def destroy(c, dry_run=False, define=None) -> list[sync.Change]:
 
 
 def verify_account(c, as_json=False, wait=0, minutes=0) -> list:
-    """The scorecard, once or polled until every row passes or `wait` seconds are up; exit 1 unless all pass."""
+    """The scorecard, once or polled until every row passes or `wait` seconds are up; Failed unless all pass."""
     from recipes.api import account
 
+    api = schema.of(c).api
     wait = schema.option("--wait", wait, schema.WaitSeconds)
-    minutes = schema.option("--minutes", minutes, schema.WindowMinutes) if minutes else c.config.api.verify_minutes
+    minutes = schema.option("--minutes", minutes, schema.WindowMinutes) if minutes else api.verify_minutes
     out, progress = task_console(), task_console(stderr=True)
-    with clear_errors():
-        chosen = inputs(c)
-        sync.preflight(chosen)
-        expected = account.Expected.from_config(c.config, chosen, int(minutes))
-        with client.connect(c.config.get("api", {})) as apis:
-            rows, now = poll(apis, expected, wait, float(c.config.api.poll_interval), progress)
-            site = apis.where
+    chosen = inputs(c)
+    sync.preflight(chosen)
+    expected = account.Expected.from_settings(schema.of(c), chosen, minutes)
+    with client.connect(api) as apis:
+        rows, now = poll(apis, expected, wait, api.poll_interval, progress)
+        site = apis.where
     if as_json:
         out.print_json(json.dumps(account.report(rows, expected, site, now)))
     else:
@@ -259,7 +242,7 @@ def verify_account(c, as_json=False, wait=0, minutes=0) -> list:
     counts = {s: sum(r.status == s for r in rows) for s in (account.PASS, account.FAIL, account.NOT_YET)}
     progress.print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
     if not account.passed(rows):
-        raise Exit(code=1)
+        raise Failed()  # the scorecard above says what failed
     return rows
 
 
@@ -305,31 +288,30 @@ def snapshot(c, widget=None, minutes=5, again=False, dry_run=False) -> dict:
 
     minutes = schema.option("--minutes", minutes, schema.WindowMinutes)
     out, progress = task_console(), task_console(stderr=True)
-    api = c.config.get("api", {})
-    with clear_errors():
-        chosen = inputs(c)
-        sync.preflight(chosen)
-        title, query = shots.widget_query(chosen, widget)
-        notify = shots.notify_of(c.config)
-        end = int(shots.clock())
-        shot = shots.Shot(title, query, end - int(minutes) * 60, end, notify)
-        if dry_run:
-            for request in shots.requests_shown(shot):
-                out.print(request, markup=False)
-            out.print("(dry run: nothing sent)")
-            return {}
-        with client.connect(api) as apis:
-            sent = {} if again else shots.posted_before(apis, shot)
-            if sent:
-                out.print(f"[dim]already sent[/] for this window ({title}): {shots.app_url(api)}{sent.get('url', '')} "
-                          "(--again sends another)")
-            else:
-                url = shots.take(apis, shot)
-                looks = shots.wait_for_image(url, float(api["snapshot_wait"]), float(api["snapshot_poll"]), progress)
-                sent = shots.post(apis, shot, url)
-                out.print(f"[green]snapshot[/] {url} (rendered after {looks} look(s))", highlight=False)
-                out.print(f"[green]sent[/] to {notify}: {shots.app_url(api)}{sent.get('url', '')}")
-            board = shots.timeboard_link(apis, chosen, shot, shots.app_url(api))
+    api = schema.of(c).api
+    chosen = inputs(c)
+    sync.preflight(chosen)
+    title, query = shots.widget_query(chosen, widget)
+    notify = shots.notify_of(api)
+    end = int(shots.clock())
+    shot = shots.Shot(title, query, end - minutes * 60, end, notify)
+    if dry_run:
+        for request in shots.requests_shown(shot):
+            out.print(request, markup=False)
+        out.print("(dry run: nothing sent)")
+        return {}
+    with client.connect(api) as apis:
+        sent = {} if again else shots.posted_before(apis, shot)
+        if sent:
+            out.print(f"[dim]already sent[/] for this window ({title}): {shots.app_url(api)}{sent.get('url', '')} "
+                      "(--again sends another)")
+        else:
+            url = shots.take(apis, shot)
+            looks = shots.wait_for_image(url, api.snapshot_wait, api.snapshot_poll, progress)
+            sent = shots.post(apis, shot, url)
+            out.print(f"[green]snapshot[/] {url} (rendered after {looks} look(s))", highlight=False)
+            out.print(f"[green]sent[/] to {notify}: {shots.app_url(api)}{sent.get('url', '')}")
+        board = shots.timeboard_link(apis, chosen, shot, shots.app_url(api))
     out.print(f"timeboard on the same live window: {board}" if board else
               "no timeboard yet: ./run timeboard creates it")
     return sent

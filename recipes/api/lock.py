@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from recipes.errors import Failed
+
 FOLDER = Path(__file__).resolve().parents[2] / ".runbook" / "locks"
 POLL = 0.05  # seconds between two tries of a held lock
 
@@ -44,7 +46,7 @@ class Holder:
         return f"PID {self.pid}, started {self.started}, {self.task}"
 
 
-class StillHeld(Exception):
+class StillHeld(Failed):
     """The lock was still held when the wait was over; `holder` is who held it (None: not yet known)."""
 
     def __init__(self, holder: Holder | None, waited: float):

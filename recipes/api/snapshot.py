@@ -15,16 +15,18 @@ from dataclasses import dataclass
 
 import urllib3
 from datadog_api_client.v1.model.event_create_request import EventCreateRequest
-from invoke.exceptions import Exit
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from recipes.api import client, payloads as P, sync
+from recipes.api import client, payloads, sync
 from recipes.api.client import Apis, call
+from recipes.api.kinds.monitor import MONITOR_TAG
+from recipes.api.models import to_json
 from recipes.ddsite import datadog_site
 from recipes.defaults import CONFIG
+from recipes.errors import Failed, Refused
 
 MARK = "[dd-runbook:snapshot]"
-TAGS = [sync.MONITOR_TAG, "runbook:snapshot"]
+TAGS = [MONITOR_TAG, "runbook:snapshot"]
 PNG_SIGNATURE = b"\x89PNG"
 
 clock = time.time  # the tests fix one moment for the window
@@ -56,21 +58,18 @@ class Shot:
                                   alert_type="info", source_type_name="my apps")  # dated in its window: found again
 
 
-def notify_of(config) -> str:
+def notify_of(api) -> str:
     """api.notify, refused while it is still the shipped example (the mention would notify nobody you know)."""
-    notify = str(config.api.notify or "").strip()
-    if not notify:
-        raise Exit("error: api.notify: empty; set the @handle to send the snapshot to (nothing was changed)", code=2)
+    notify = api.notify.strip()
     if notify == CONFIG["api"]["notify"]:
-        raise Exit(f"error: api.notify: {notify!r} is the shipped example; set your own @handle in invoke.yaml "
-                   "(api: {notify: '@you@yourcompany.com'}) or INVOKE_API_NOTIFY (nothing was changed)", code=2)
+        raise Refused(f"api.notify: {notify!r} is the shipped example; set your own @handle in invoke.yaml "
+                      "(api: {notify: '@you@yourcompany.com'}) or INVOKE_API_NOTIFY")
     return notify
 
 
 def widget_query(inputs: sync.Inputs, wanted: str | None) -> tuple[str, str]:
     """(title, query) of the timeboard widget titled `wanted`, or of its my_metric graph by default."""
-    spec = P.spec("timeboard")
-    body = P.render(spec, inputs.values, inputs.payload_dir)
+    body = inputs.payloads.body("timeboard")
     widgets = [(w["definition"].get("title", ""), r["q"]) for w in body.get("widgets", [])
                for r in w.get("definition", {}).get("requests", [])[:1] if r.get("q")]
     if wanted is None:
@@ -80,8 +79,7 @@ def widget_query(inputs: sync.Inputs, wanted: str | None) -> tuple[str, str]:
     if not found:
         titles = "; ".join(repr(t) for t, _ in widgets)
         what = f"no widget titled {wanted!r}" if wanted is not None else "no my_metric graph"
-        raise Exit(f"error: option --widget: {P.source(spec, inputs.payload_dir)} has {what}; its widgets: {titles} "
-                   "(nothing was changed)", code=2)
+        raise Refused(f"option --widget: {inputs.payloads.source('timeboard')} has {what}; its widgets: {titles}")
     return found[0]
 
 
@@ -96,7 +94,7 @@ def posted_before(apis: Apis, shot: Shot) -> dict | None:
     """The runbook's event for this widget posted within the window, if any."""
     with call("list events", apis.where):
         answer = apis.events.list_events(start=shot.start, end=shot.end + 60, tags=",".join(TAGS))
-    mine = [sync.to_json(e) for e in answer.events or [] if str(e.title or "").startswith(shot.event_title())]
+    mine = [to_json(e) for e in answer.events or [] if str(e.title or "").startswith(shot.event_title())]
     return mine[0] if mine else None
 
 
@@ -108,7 +106,7 @@ def take(apis: Apis, shot: Shot) -> str:
 
 
 def wait_for_image(url: str, wait: float, pause: float, console) -> int:
-    """Poll the image URL until it answers a PNG; the number of looks. Exit 1 (nothing posted) when time is up."""
+    """Poll the image URL until it answers a PNG; the number of looks. Failed (nothing posted) when time is up."""
     http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=min(10.0, wait)))
     deadline, looks = time.monotonic() + wait, 0
     columns = (SpinnerColumn(), TextColumn("waiting for the snapshot to render"), TimeElapsedColumn())
@@ -124,8 +122,7 @@ def wait_for_image(url: str, wait: float, pause: float, console) -> int:
                 pass  # not there yet, or a hiccup: look again until the time is up
             left = deadline - time.monotonic()
             if left <= 0:
-                raise Exit(f"error: the snapshot did not render within {wait:g} s ({looks} looks; nothing was "
-                           f"posted): {url}", code=1)
+                raise Failed(f"the snapshot did not render within {wait:g} s ({looks} looks; nothing was posted): {url}")
             time.sleep(min(pause, left))
 
 
@@ -133,21 +130,21 @@ def post(apis: Apis, shot: Shot, url: str) -> dict:
     body = shot.event_body(url)
     answer = client.post(apis, "post the snapshot event", lambda: apis.events.create_event(body),
                          look_up=lambda: posted_before(apis, shot))
-    return answer if isinstance(answer, dict) else sync.to_json(answer.event)
+    return answer if isinstance(answer, dict) else to_json(answer.event)
 
 
 def app_url(api) -> str:
-    """Where the Datadog web app is: app.<site> (us3, us5, ap1, ap2 have their own host names)."""
-    if api.get("base_url"):
-        return api["base_url"].rstrip("/")
+    """Where the Datadog web app is: app.<site>, or the site itself where it has its own host name (us3, us5,
+    ap1, ap2, uk1, us2.ddog-gov.com)."""
+    if api.base_url:
+        return api.base_url.rstrip("/")
     site = datadog_site()
     return f"https://{site}" if site.count(".") > 1 else f"https://app.{site}"
 
 
 def timeboard_link(apis: Apis, inputs: sync.Inputs, shot: Shot, base: str) -> str | None:
     """The timeboard opened on the same live window, or None when it was never created."""
-    body = P.render(P.spec("timeboard"), inputs.values, inputs.payload_dir)
-    live = sync.mine(apis, P.spec("timeboard"), body)
+    live = sync.mine(apis, payloads.spec("timeboard"), inputs.payloads.body("timeboard"))
     if not live:
         return None
     path = live[0].get("url") or f"/dashboard/{live[0]['id']}"

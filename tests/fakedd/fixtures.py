@@ -7,6 +7,7 @@ import copy
 import pytest
 from invoke import Config, Context
 
+import tasks  # noqa: F401  (assembles the tasks: each body runs inside recipes/boundary.py, as under ./run)
 from recipes.defaults import CONFIG
 from tests.fakedd.server import FakeDatadog
 

@@ -1,136 +1,35 @@
-"""Downtime previews: the payloads' recurrences expanded into concrete windows, a no-gap check, a week calendar.
-
-Each recurrence is Datadog's v2 schedule: ``start`` (local time, no offset) in the schedule's ``timezone``,
-a ``duration`` and an RRULE. Durations are taken as elapsed time (an assumption: Datadog's docs do not say how a
-duration that spans a daylight-saving change is counted); ``wall_clock=True`` counts them on the local clock.
-"""
+"""Downtime previews: the payloads' windows (expanded by recipes/api/recurrence.py), gaps and a week calendar."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrulestr
 from matplotlib.patches import Rectangle
 
+from recipes.api import recurrence
+from recipes.api.recurrence import Interval, Window, muted_business_hours, quiet_hours, subtract
+from recipes.lazy import lazy
 from recipes.site.previews import style
-from recipes import settings as schema
-from recipes.site.previews.inputs import PreviewInputError, load_payload, require, sample_values
+from recipes.site.previews.inputs import PreviewInputError, load_payload, sample_values
 
-DURATION = re.compile(r"^(\d+)([mhdw])$")
-UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+schema = lazy("recipes.settings")
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-@dataclass(frozen=True)
-class Window:
-    """One concrete downtime window, in the schedule's time zone."""
-
-    name: str
-    start: datetime
-    end: datetime
-
-
-@dataclass(frozen=True)
-class Interval:
-    start: datetime  # aware, UTC
-    end: datetime
-
-
-def parse_duration(text: str, where: str) -> timedelta:
-    match = DURATION.match(str(text))
-    if not match:
-        raise PreviewInputError(f"{where}: duration {text!r} is not <integer><m|h|d|w>")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
-
-
-def _zone(name: str, where: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PreviewInputError(f"{where}: unknown time zone {name!r}") from None
-
-
 def expand(name: str, payload: dict, since: datetime, until: datetime, wall_clock: bool = False) -> list[Window]:
-    """Windows of ``payload`` (a v2 downtime body) that overlap [since, until)."""
-    where = f"payloads/{name}"
-    attributes = require(require(payload, "data", where), "attributes", f"{where}: data")
-    schedule = require(attributes, "schedule", f"{where}: data.attributes")
-    zone = _zone(require(schedule, "timezone", f"{where}: schedule"), f"{where}: schedule.timezone")
-    windows = []
-    for i, rec in enumerate(require(schedule, "recurrences", f"{where}: schedule")):
-        field = f"{where}: schedule.recurrences[{i}]"
-        try:
-            first = datetime.strptime(require(rec, "start", field), "%Y-%m-%dT%H:%M")
-        except ValueError:
-            raise PreviewInputError(f"{field}.start: {rec['start']!r} is not YYYY-MM-DDTHH:MM (no offset)") from None
-        length = parse_duration(require(rec, "duration", field), f"{field}.duration")
-        rule = rrulestr(require(rec, "rrule", field), dtstart=first)
-        local_since = since.astimezone(zone).replace(tzinfo=None) - length - timedelta(days=1)
-        local_until = until.astimezone(zone).replace(tzinfo=None)
-        for begin in rule.between(local_since, local_until, inc=True):
-            start = begin.replace(tzinfo=zone)
-            end = (begin + length).replace(tzinfo=zone) if wall_clock else \
-                (start.astimezone(timezone.utc) + length).astimezone(zone)
-            if end > since and start < until:
-                windows.append(Window(name, start, end))
-    return windows
-
-
-def quiet_hours(zone: ZoneInfo, first_day: date, days: int, opens: time, closes: time,
-                workdays: set[int]) -> list[Interval]:
-    """Every moment outside business hours (workdays ``opens``..``closes`` local) in the span, in UTC."""
-    out, cursor = [], datetime.combine(first_day, time(0), zone)
-    for offset in range(days):
-        day = first_day + timedelta(days=offset)
-        if day.weekday() in workdays:  # a day off continues the quiet stretch
-            out.append(Interval(cursor, datetime.combine(day, opens, zone)))
-            cursor = datetime.combine(day, closes, zone)
-    out.append(Interval(cursor, datetime.combine(first_day + timedelta(days=days), time(0), zone)))
-    return [Interval(i.start.astimezone(timezone.utc), i.end.astimezone(timezone.utc)) for i in out if i.end > i.start]
-
-
-def subtract(needed: list[Interval], windows: list[Window]) -> list[Interval]:
-    """Parts of ``needed`` that no window covers (the gaps)."""
-    covered = sorted((w.start.astimezone(timezone.utc), w.end.astimezone(timezone.utc)) for w in windows)
-    gaps = []
-    for part in needed:
-        cursor = part.start
-        for start, end in covered:
-            if end <= cursor or start >= part.end:
-                continue
-            if start > cursor:
-                gaps.append(Interval(cursor, start))
-            cursor = max(cursor, end)
-        if cursor < part.end:
-            gaps.append(Interval(cursor, part.end))
-    return gaps
-
-
-def muted_business_hours(needed: list[Interval], windows: list[Window], since: datetime,
-                         until: datetime) -> list[Interval]:
-    """Parts of business hours that a window mutes (over-muting), in UTC."""
-    business, cursor = [], since.astimezone(timezone.utc)
-    for part in needed:
-        if part.start > cursor:
-            business.append(Interval(cursor, part.start))
-        cursor = max(cursor, part.end)
-    if cursor < until:
-        business.append(Interval(cursor, until.astimezone(timezone.utc)))
-    over = []
-    for part in business:
-        for w in windows:
-            start, end = max(part.start, w.start.astimezone(timezone.utc)), min(part.end, w.end.astimezone(timezone.utc))
-            if end > start:
-                over.append(Interval(start, end))
-    return over
+    """Windows of ``payload`` (a v2 downtime body) that overlap [since, until); a bad schedule is a preview input
+    error naming the payload and the field."""
+    try:
+        return recurrence.expand(name, payload, since, until, wall_clock)
+    except recurrence.ScheduleError as error:
+        raise PreviewInputError(str(error)) from None
 
 
 def zone_of(config) -> ZoneInfo:
-    """The configured time zone (api.timezone), or an error naming the setting."""
-    return _zone(config["api"]["timezone"], "recipes/defaults.py api.timezone")
+    """The configured time zone (api.timezone, checked by the settings schema)."""
+    return ZoneInfo(schema.of(config).api.timezone)
 
 
 def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
@@ -139,7 +38,6 @@ def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
     The schedules are taken as created a week before ``first`` (steady state), so a Monday morning is covered
     by the previous weekend's window as it is once the downtimes exist.
     """
-    hours = schema.of(config).previews.business_hours
     zone = zone_of(config)
     since = datetime.combine(first, time(0), zone)
     until = since + timedelta(days=days)
@@ -148,6 +46,7 @@ def expand_and_check(config, first: date, days: int, wall_clock: bool = False):
     for key in ("downtime-weeknights", "downtime-weekends"):
         windows += expand(key, load_payload(key, values), since, until, wall_clock)
     windows.sort(key=lambda w: w.start)
+    hours = schema.of(config).previews.business_hours
     needed = quiet_hours(zone, first, days, hours.opens_at, hours.closes_at, hours.workday_numbers)
     gaps = subtract(needed, windows)
     over = muted_business_hours(needed, windows, since, until)

@@ -8,6 +8,9 @@ from pathlib import Path
 from recipes import ROOT
 from recipes.api import payloads
 from recipes.errors import Refused
+from recipes.lazy import lazy
+
+schema = lazy("recipes.settings")
 
 PAYLOADS = ROOT / "payloads"
 
@@ -21,8 +24,9 @@ class PreviewInputError(Refused):
 
 def sample_values(config, **extra) -> dict[str, object]:
     """Values for the payloads' ``${NAME}`` placeholders: configuration, a sample monitor id, then ``extra``."""
-    values = payloads.config_values(config)
-    values["MONITOR_ID"] = config["previews"]["sample"]["monitor_id"]
+    checked = schema.of(config)
+    values = payloads.config_values(checked)
+    values["MONITOR_ID"] = checked.previews.sample.monitor_id
     values.update(extra)
     return values
 

@@ -160,7 +160,7 @@ def downtime_plan(config) -> list[Picture]:
     colours = {"downtime-weeknights": "#7e57c2", "downtime-weekends": "#26a69a"}
     params = {"timezone": zone.key, "business_hours": hours.model_dump(),
               "calendar_week": previews.calendar_week, "dst_week": previews.dst_week}
-    code = [downtimes]
+    code = [downtimes, "recipes.api.recurrence"]
 
     def week(monday_iso: str, keys: tuple[str, ...], title: str):
         def draw(path):

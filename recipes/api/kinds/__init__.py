@@ -1,0 +1,8 @@
+"""The kinds of Datadog object the payloads create, one object each (``base.Kind``): dashboard, monitor, downtime."""
+
+from recipes.api.kinds.base import Kind
+from recipes.api.kinds.dashboard import DASHBOARD
+from recipes.api.kinds.downtime import DOWNTIME
+from recipes.api.kinds.monitor import MONITOR
+
+__all__ = ["DASHBOARD", "DOWNTIME", "MONITOR", "Kind"]

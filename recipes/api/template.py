@@ -1,0 +1,105 @@
+"""A payload file as written: read (with its overlay), its ``${NAME}`` placeholders and what fills them.
+
+Nothing here knows what a payload creates (``recipes/api/kinds/``) or checks it against the client's models
+(``recipes/api/models.py``). Every message names the file and the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+from recipes import ROOT
+from recipes.errors import Refused
+
+PAYLOAD_DIR = ROOT / "payloads"
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+# Placeholder -> the configuration key that fills it (MONITOR_ID and START_DATE are computed).
+CONFIG_KEYS = {"HOST": "api.host", "NOTIFY": "api.notify", "TIMEZONE": "api.timezone", "SERVICE": "apm.service", "ENV": "apm.env"}
+
+
+class PayloadError(Refused):
+    """A payload is unusable; the message names the file and the field."""
+
+
+def label(path: Path) -> str:
+    """A file as messages name it: relative to the repository when inside it (payloads/monitor.json)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PayloadError(f"{label(path)}: file not found") from None
+    except json.JSONDecodeError as err:
+        raise PayloadError(f"{label(path)}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def placeholders(obj) -> set[str]:
+    """Every ${NAME} used anywhere in obj."""
+    return {name for text in _strings(obj) for name in PLACEHOLDER.findall(text)}
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _strings(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _strings(value)
+
+
+def fill(obj, values: dict, file: str, path: str = ""):
+    """Replace ${NAME}s; a string that is only a placeholder takes the value's own type (ints stay ints)."""
+    if isinstance(obj, dict):
+        return {k: fill(v, values, file, f"{path}.{k}" if path else k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [fill(v, values, file, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if not isinstance(obj, str):
+        return obj
+    for name in PLACEHOLDER.findall(obj):
+        if values.get(name) in (None, ""):
+            source = f" (set {CONFIG_KEYS[name]} or pass --define {name}=...)" if name in CONFIG_KEYS else ""
+            raise PayloadError(f"{file}: {path}: placeholder ${{{name}}} is not filled{source}")
+    whole = PLACEHOLDER.fullmatch(obj)
+    if whole:
+        return values[whole.group(1)]
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), obj)
+
+
+def config_values(settings, overrides: dict | None = None) -> dict:
+    """Placeholder values from the checked settings (``settings.of(c)``), then `--define NAME=VALUE` overrides."""
+    values = {}
+    for name, dotted in CONFIG_KEYS.items():
+        section, key = dotted.split(".")
+        values[name] = getattr(getattr(settings, section), key)
+    values.update(overrides or {})
+    return values
+
+
+def parse_overrides(pairs) -> dict:
+    out = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not PLACEHOLDER.fullmatch("${" + name + "}"):
+            raise PayloadError(f"--define {pair!r}: expected NAME=VALUE with an upper-case NAME")
+        out[name] = int(value) if name == "MONITOR_ID" and value.isdigit() else value
+    return out
