@@ -337,3 +337,51 @@ def test_invalid_json_names_the_file(bad_dir):
     (bad_dir / "timeboard.json").write_text('{"title": ')
     with pytest.raises(P.PayloadError, match=r"timeboard.json: not valid JSON \(line 1"):
         P.render(P.spec("timeboard"), VALUES, bad_dir)
+
+
+# Every conditional block and variable of Datadog's variables page (DataDog/documentation,
+# content/en/monitors/notify/variables.md), each in a message of a monitor grouped by host.
+DOCUMENTED_IN_A_MESSAGE = [
+    *(f"{{{{{sigil}{block}}}}}x @a{{{{/{block}}}}}" for block in (
+        "is_alert", "is_match", "is_exact_match", "is_no_data", "is_warning", "is_recovery", "is_warning_recovery",
+        "is_alert_recovery", "is_alert_to_warning", "is_no_data_recovery", "is_unknown", "is_renotify")
+      for sigil in "#^"),
+    "{{#is_priority 'P1'}}first @a{{/is_priority}}",
+    '{{#is_match "role.name" "db" "database"}}db @a{{else}}other @b{{/is_match}}',
+    '{{#is_exact_match "host.name" "production"}}prod @a{{/is_exact_match}}',
+    *(f"{{{{{name}}}}} @a" for name in (
+        "value", "threshold", "warn_threshold", "ok_threshold", "comparator", "first_triggered_at",
+        "first_triggered_at_epoch", "last_triggered_at", "last_triggered_at_epoch", "triggered_duration_sec",
+        "check_message", "host.name", "host.ip", "host.metadata_agent_version", "host.metadata_machine",
+        "host.metadata_platform", "host.metadata_processor", "env.name", "[dot.key.test].name",
+        "log.attributes.key", "log.tags.env", "log.attributes.[error.message]", "log.message", "log.link",
+        "span.attributes.key", "span.tags.key", "span.resource_name", "span.link", "rum.attributes.key",
+        "rum.tags.key", "rum.service", "rum.link")),
+    "{{local_time 'last_triggered_at' 'Asia/Tokyo'}} @a",
+]
+
+
+@pytest.mark.parametrize("message", DOCUMENTED_IN_A_MESSAGE)
+def test_the_linter_accepts_every_block_and_variable_datadog_documents(message):
+    query = "avg(last_5m):avg:my_metric{*} by {host} > 800"
+    assert [f.message for f in messages.lint(message, query) if f.level == "error"] == []
+
+
+@pytest.mark.parametrize("message, error", [
+    ("{{#is_alrt}}x @a{{/is_alrt}}", "Unknown block {{#is_alrt}}."),
+    ("{{#is_warning_to_alert}}x @a{{/is_warning_to_alert}}", "Unknown block {{#is_warning_to_alert}}."),
+    ("{{valu}} @a", "Unknown template variable {{valu}}."),
+    ("{{priority}} @a", "Unknown template variable {{priority}}."),
+    ("{{host.metadata_kernel}} @a", "Unknown template variable {{host.metadata_kernel}}."),
+    ("{{local_time 'nope' 'Asia/Tokyo'}} @a", "Unknown template variable {{local_time 'nope' 'Asia/Tokyo'}}."),
+    ("{{else}} @a", "{{else}} outside a block."),
+])
+def test_the_linter_still_refuses_what_datadog_does_not_document(message, error):
+    query = "avg(last_5m):avg:my_metric{*} by {host} > 800"
+    assert error in [f.message for f in messages.lint(message, query) if f.level == "error"]
+
+
+def test_else_shows_the_other_branch_of_a_match():
+    message = '{{#is_match "role.name" "db"}}db @a{{else}}other @b{{/is_match}}'
+    assert messages.render(message, "alert", {"role.name": "db_cassandra"}) == "db @a"
+    assert messages.render(message, "alert", {"role.name": "web"}) == "other @b"

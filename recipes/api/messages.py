@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 
 STATES = ("alert", "warning", "no_data", "recovery")
 
-# Block name -> states in which its content is kept (recovery = back to OK from alert).
+# Datadog's own list of what a monitor message may hold: DataDog/documentation,
+# content/en/monitors/notify/variables.md (https://docs.datadoghq.com/monitors/notify/variables/).
+# Conditional blocks -> the states (of those the previews render) in which their content is kept; "recovery" is
+# back to OK from alert. is_match and is_exact_match test a variable instead (see _block_applies).
 BLOCKS = {
     "is_alert": {"alert"},
     "is_warning": {"warning"},
@@ -24,19 +27,29 @@ BLOCKS = {
     "is_warning_recovery": set(),
     "is_no_data_recovery": set(),
     "is_alert_to_warning": set(),
-    "is_warning_to_alert": set(),
     "is_renotify": set(),
+    "is_unknown": set(),
+    "is_priority": set(),  # {{#is_priority 'P1'}}, P1 to P5
     "is_exact_match": set(),
     "is_match": set(),
 }
 TRIGGER_BLOCKS = ("is_alert", "is_warning", "is_no_data")
+ELSE = "else"  # {{else}} inside a block shows its content when the block's test fails
 
+# Template variables (the page's table), and check_message of check monitors.
 VARIABLES = {
     "value", "threshold", "warn_threshold", "ok_threshold", "comparator",
-    "last_triggered_at", "last_triggered_at_epoch", "first_triggered_at", "first_triggered_at_epoch",
-    "triggered_duration_sec", "last_triggered_at_relative_duration", "priority", "log.message",
+    "first_triggered_at", "first_triggered_at_epoch", "last_triggered_at", "last_triggered_at_epoch",
+    "triggered_duration_sec", "check_message",
 }
-HOST_VARIABLES = {"host.name", "host.ip"}
+LOCAL_TIME = "local_time"  # {{local_time 'last_triggered_at' 'Asia/Tokyo'}}: a date variable in another zone
+# Filled only when the monitor alerts per host (query grouped by host); any host tag's <key>.name too.
+HOST_VARIABLES = {"host.name", "host.ip", "host.metadata_agent_version", "host.metadata_machine",
+                  "host.metadata_platform", "host.metadata_processor"}
+# Matching attribute and tag variables of log, trace analytics and RUM monitors.
+EVENT_VARIABLE = re.compile(r"(?:log|span|rum)\.(?:(?:attributes|tags)\.(?:\[[^\]]+\]|[\w.@-]+)|link|\w+)")
+TAG_KEY = r"(?:\[[^\]]+\]|[\w-]+)"  # a tag key, bracketed when it holds periods: {{[dot.key.test].name}}
+GROUP_VARIABLE = re.compile(rf"(?P<key>@?{TAG_KEY})\.(?P<attribute>name|ip)")
 
 TAG = re.compile(r"\{\{\s*([#^/]?)\s*([^{}]*?)\s*\}\}")
 HANDLE = re.compile(r"(?<![\w.])@[A-Za-z0-9_.+-]+(?:@[A-Za-z0-9.-]+)?")
@@ -74,6 +87,9 @@ def _scan(message: str) -> _Scan:
             if name not in BLOCKS:
                 scan.findings.append(Finding("error", f"Unknown block {{{{{sigil}{name}}}}}."))
             stack.append(name)
+        elif name == ELSE:
+            if not stack:
+                scan.findings.append(Finding("error", "{{else}} outside a block."))
         elif sigil == "/":
             if not stack:
                 scan.findings.append(Finding("error", f"{{{{/{name}}}}} closes a block that was never opened."))
@@ -83,7 +99,7 @@ def _scan(message: str) -> _Scan:
             else:
                 stack.pop()
         else:
-            scan.variables.append(name)
+            scan.variables.append(tag.group(2))
     _note_handles(scan, message[pos:], stack)
     for name in reversed(stack):
         scan.findings.append(Finding("error", f"{{{{#{name}}}}} is never closed: blocks are unbalanced."))
@@ -105,7 +121,7 @@ def lint(message: str, query: str = "") -> list[Finding]:
             if "host" not in groups:
                 findings.append(Finding("warning", f"{{{{{name}}}}} is empty unless the monitor is grouped by host "
                                                    f"(add `by {{host}}` to the query)."))
-        elif name not in VARIABLES and not _is_group_variable(name, groups):
+        elif not _known_variable(name, groups):
             findings.append(Finding("error", f"Unknown template variable {{{{{name}}}}}."))
     if not scan.handle_blocks:
         findings.append(Finding("warning", "No @-handle in the message: nobody is notified."))
@@ -137,16 +153,29 @@ def problems(message: str, query: str, thresholds: dict, options: dict) -> list[
     return found
 
 
-def _is_group_variable(name: str, groups: set[str]) -> bool:
-    key, _, attribute = name.partition(".")
-    return key in groups and attribute in {"name", "ip"} or name in groups
+def _known_variable(name: str, groups: set[str]) -> bool:
+    """A variable Datadog fills for this query: a template variable, local_time of one, a group's tag, any host
+    tag when grouped by host, or an attribute of the matching log, span or RUM event."""
+    if name in VARIABLES or EVENT_VARIABLE.fullmatch(name):
+        return True
+    if name.startswith(LOCAL_TIME + " "):
+        try:
+            arguments = shlex.split(name[len(LOCAL_TIME):])
+        except ValueError:
+            return False
+        return len(arguments) == 2 and arguments[0] in VARIABLES
+    grouped = GROUP_VARIABLE.fullmatch(name)
+    if grouped:
+        key = grouped["key"].strip("[]")
+        return key in groups or ("host" in groups and grouped["attribute"] == "name")
+    return name in groups
 
 
 def render(message: str, state: str, values: dict[str, str]) -> str:
     """The text a notification in ``state`` carries: blocks kept or dropped, variables filled from ``values``."""
     if state not in STATES:
         raise ValueError(f"unknown monitor state {state!r}; expected one of {', '.join(STATES)}")
-    out, keep, pos = [], [True], 0
+    out, keep, outer, pos = [], [True], [], 0
     for tag in TAG.finditer(message):
         if keep[-1]:
             out.append(message[pos:tag.start()])
@@ -155,9 +184,14 @@ def render(message: str, state: str, values: dict[str, str]) -> str:
         if sigil in ("#", "^"):
             shown = _block_applies(name, state, values)
             keep.append(keep[-1] and (shown if sigil == "#" else not shown))
+            outer.append(keep[-2])
         elif sigil == "/":
             if len(keep) > 1:
                 keep.pop()
+                outer.pop()
+        elif name == ELSE:
+            if len(keep) > 1:
+                keep[-1] = outer[-1] and not keep[-1]
         elif keep[-1]:
             out.append(str(values.get(name, "")))
     if keep[-1]:
