@@ -60,6 +60,22 @@ def test_first_apply_creates_each_object_once_in_dependency_order_against_the_fa
     assert titles == ["Exercise timeboard: my_metric on datadog-exercise", "Flask service flask (dev): APM and host metrics"]
 
 
+def test_apply_prints_where_each_object_opens_in_the_web_app_against_the_fake_api(dd, capsys):
+    fake, c = dd
+    api.apply(c)
+    shown = capsys.readouterr().out
+    base = schema.of(c).api.base_url.rstrip("/")
+    (monitor,) = fake.state.monitors.values()
+    pages = [dashboard["url"] for dashboard in fake.state.dashboards.values()] + [f"/monitors/{monitor['id']}"]
+    pages += [f"/monitors/downtimes?id={downtime['id']}" for downtime in fake.active_downtimes()]
+    assert len(pages) == 5
+    for page in pages:
+        assert f"{base}{page}" in shown
+    api.apply(c)  # a re-run that changes nothing still says where each object is
+    again = capsys.readouterr().out
+    assert all(f"{base}{page}" in again for page in pages)
+
+
 def test_second_apply_sends_no_write_and_keeps_one_of_each_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)

@@ -35,6 +35,15 @@ KEY_HELP = {
 }
 
 
+def app_url(api) -> str:
+    """Where the Datadog web app is: app.<site>, or the site itself where it has its own host name (us3, us5,
+    ap1, ap2, uk1, us2.ddog-gov.com)."""
+    if api.base_url:
+        return api.base_url.rstrip("/")
+    site = datadog_site()
+    return f"https://{site}" if site.count(".") > 1 else f"https://app.{site}"
+
+
 class ApiSetupError(Refused):
     """Missing or rejected key, bad site: the message is one line saying what to set."""
 

@@ -38,13 +38,17 @@ def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sy
     return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
 
 
-def show(out: Console, change: sync.Change, dry_run: bool) -> None:
+def show(out: Console, change: sync.Change, dry_run: bool, app: str = "") -> None:
+    """One line per object: what was (or would be) done, its id, why, and where it opens in the web app."""
     ident = change.live_id or ""
     verb = f"would {change.action}" if dry_run and change.action != "unchanged" else change.action
     reason = f" ({change.reason})" if change.reason else ""
     if change.action == "kept":
         reason += f"; deleted this run's copy {change.deleted_copy}"
-    out.print(f"[{STYLE.get(change.action, KEPT)}]{verb:>16}[/] {change.spec.key} {ident}{reason}")
+    if app and change.live_id and change.action != "delete":
+        reason += f" {app}{change.spec.kind.page(change.live)}"
+    out.print(f"[{STYLE.get(change.action, KEPT)}]{verb:>16}[/] {change.spec.key} {ident}{reason}", highlight=False,
+              soft_wrap=True)
     if dry_run and change.action in ("create", "update"):
         out.print(Syntax(json.dumps(change.body, indent=2), "json", word_wrap=True))
 
@@ -141,10 +145,12 @@ def apply(c, dry_run=False, at_least_once=False, define=None, only=(), task="app
                 show(out, change, dry_run)
         elif dry_run:  # reads only: no lock
             with client.connect(api) as apis:
-                changes = sync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run), dry_run=True)
+                changes = sync.apply(apis, chosen, on_change=lambda ch: show(out, ch, dry_run, client.app_url(api)),
+                                     dry_run=True)
         else:
             with one_run_per_org(api, progress), client.connect(api) as apis:
-                changes = sync.apply(apis, chosen, on_change=lambda ch: (progress.finish(ch), show(out, ch, False)),
+                app = client.app_url(api)
+                changes = sync.apply(apis, chosen, on_change=lambda ch: (progress.finish(ch), show(out, ch, False, app)),
                                      on_start=progress.start)
     except KeyboardInterrupt:
         raise progress.interrupted() from None
@@ -303,15 +309,15 @@ def snapshot(c, widget=None, minutes=5, again=False, dry_run=False) -> dict:
     with client.connect(api) as apis:
         sent = {} if again else shots.posted_before(apis, shot)
         if sent:
-            out.print(f"[dim]already sent[/] for this window ({title}): {shots.app_url(api)}{sent.get('url', '')} "
+            out.print(f"[dim]already sent[/] for this window ({title}): {client.app_url(api)}{sent.get('url', '')} "
                       "(--again sends another)")
         else:
             url = shots.take(apis, shot)
             looks = shots.wait_for_image(url, api.snapshot_wait, api.snapshot_poll, progress)
             sent = shots.post(apis, shot, url)
             out.print(f"[green]snapshot[/] {url} (rendered after {looks} look(s))", highlight=False)
-            out.print(f"[green]sent[/] to {notify}: {shots.app_url(api)}{sent.get('url', '')}")
-        board = shots.timeboard_link(apis, chosen, shot, shots.app_url(api))
+            out.print(f"[green]sent[/] to {notify}: {client.app_url(api)}{sent.get('url', '')}")
+        board = shots.timeboard_link(apis, chosen, shot, client.app_url(api))
     out.print(f"timeboard on the same live window: {board}" if board else
               "no timeboard yet: ./run timeboard creates it")
     return sent

@@ -21,7 +21,6 @@ from recipes.api import client, payloads, sync
 from recipes.api.client import Apis, call
 from recipes.api.kinds.monitor import MONITOR_TAG
 from recipes.api.models import to_json
-from recipes.ddsite import datadog_site
 from recipes.defaults import CONFIG
 from recipes.errors import Failed, Refused
 
@@ -131,15 +130,6 @@ def post(apis: Apis, shot: Shot, url: str) -> dict:
     answer = client.post(apis, "post the snapshot event", lambda: apis.events.create_event(body),
                          look_up=lambda: posted_before(apis, shot))
     return answer if isinstance(answer, dict) else to_json(answer.event)
-
-
-def app_url(api) -> str:
-    """Where the Datadog web app is: app.<site>, or the site itself where it has its own host name (us3, us5,
-    ap1, ap2, uk1, us2.ddog-gov.com)."""
-    if api.base_url:
-        return api.base_url.rstrip("/")
-    site = datadog_site()
-    return f"https://{site}" if site.count(".") > 1 else f"https://app.{site}"
 
 
 def timeboard_link(apis: Apis, inputs: sync.Inputs, shot: Shot, base: str) -> str | None:

@@ -62,6 +62,10 @@ class Kind:
         """The live object in the payload's shape and terms (recipes/api/same.py)."""
         return same.project(live, body, self.rules)
 
+    def page(self, live: dict) -> str:
+        """Where the live object opens in Datadog's web app, as a path on the site's app address."""
+        raise NotImplementedError
+
     def validate_online(self, apis, body: dict) -> None:
         """Ask the API to check a body about to be written, where it can."""
 

@@ -61,6 +61,10 @@ class DashboardKind(Kind):
     def age(self, live: dict):
         return created(live.get("created_at")), str(live.get("id"))
 
+    def page(self, live: dict) -> str:
+        """The dashboard's own `url` (GET /api/v1/dashboard answers it), or its id's page."""
+        return live.get("url") or f"/dashboard/{live['id']}"
+
     def create(self, apis, body):
         return to_json(apis.dashboards.create_dashboard(to_model(body, Dashboard)))
 

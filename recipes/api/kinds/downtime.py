@@ -83,6 +83,10 @@ class DowntimeKind(Kind):
                 live_rec["start"] = recurrence_start(live_rec.get("start"), want["start"], want.get("rrule"))
         return {"data": {"type": "downtime", "attributes": same.project(attributes, wanted, self.rules)}}
 
+    def page(self, live: dict) -> str:
+        """The Manage Downtimes page, opened on this downtime."""
+        return f"/monitors/downtimes?id={live['id']}"
+
     def create(self, apis, body):
         return to_json(apis.downtimes.create_downtime(to_model(body, DowntimeCreateRequest)))["data"]
 

@@ -63,6 +63,9 @@ class MonitorKind(Kind):
         model = to_model(body, Monitor)
         post(apis, "validate monitor", lambda: apis.monitors.validate_monitor(model))
 
+    def page(self, live: dict) -> str:
+        return f"/monitors/{live['id']}"
+
     def create(self, apis, body):
         return to_json(apis.monitors.create_monitor(to_model(body, Monitor)))
 
