@@ -104,7 +104,9 @@ def test_the_mysql_plan_declares_the_reads_its_steps_make():
     from invoke import Config
     from recipes.vm import mysql
 
-    settings = mysql.settings_from(Config(defaults=CONFIG))
+    from recipes import settings as schema
+
+    settings = schema.of(Config(defaults=CONFIG)).mysql
     declared = set(mysql.mysql_reads(settings))
     assert {mysql.SERVICE_PROBE, mysql.LIVE_OPTIONS, *mysql.user_probes(settings).values(),
             *mysql.log_dir_probes(settings).values(), steps.file_probe(mysql.CONF_YAML)} <= declared

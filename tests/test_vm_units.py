@@ -11,7 +11,9 @@ from invoke.exceptions import Exit
 from rich.console import Console
 from ruamel.yaml import YAML
 
+from recipes import boundary, settings as schema
 from recipes.defaults import CONFIG
+from recipes.errors import Refused
 from recipes.vm import agent, check, datadog_yaml, hosts, mysql, session, steps
 
 VAGRANT_SSH_CONFIG = """Host default
@@ -63,13 +65,15 @@ def test_vagrant_config_without_the_machine_names_it():
         hosts.vagrant_target(VAGRANT_SSH_CONFIG, "web", "saved.cfg")
 
 
-def test_host_option_beats_config_hosts_and_refuses_unknown_keys_by_default():
-    cfg = config(hosts=["ops@10.0.0.9"], ssh={"key_file": "/k", "known_hosts": "/kh"})
+def test_host_option_beats_config_hosts_and_refuses_unknown_keys_by_default(tmp_path):
+    key = tmp_path / "k"  # the schema wants a key file that exists
+    key.write_text("")
+    cfg = config(hosts=["ops@10.0.0.9"], ssh={"key_file": str(key), "known_hosts": "/kh"})
     from_config = hosts.resolve_targets(Context(cfg), None)
     assert [t.label for t in from_config] == ["ops@10.0.0.9:22"]
     from_option = hosts.resolve_targets(Context(cfg), ["a@10.0.0.1:2201", "b@10.0.0.2"])
     assert [t.label for t in from_option] == ["a@10.0.0.1:2201", "b@10.0.0.2:22"]
-    assert all(t.trust_unknown is False and t.key_files == ["/k"] and t.known_hosts == "/kh" for t in from_option)
+    assert all(t.trust_unknown is False and t.key_files == [str(key)] and t.known_hosts == "/kh" for t in from_option)
 
 
 def test_the_same_host_twice_is_refused():
@@ -118,7 +122,7 @@ def test_tag_option_beats_config_tags():
     assert agent.resolve_tags(cfg, None) == ["env:prod"]
     assert agent.resolve_tags(cfg, ["env:dev"]) == ["env:dev"]
     with pytest.raises(Exit, match="bad tag"):
-        agent.resolve_tags(cfg, ["no-colon"])
+        boundary.checked(agent.resolve_tags)(cfg, ["no-colon"])
 
 
 ORIGINAL = """# my comment
@@ -164,7 +168,7 @@ def test_diff_masks_api_keys_and_passwords_on_both_sides():
 def test_api_key_missing_from_environment_stops_before_anything(monkeypatch):
     monkeypatch.delenv("DD_API_KEY", raising=False)
     with pytest.raises(Exit, match="DD_API_KEY is not set"):
-        agent.api_key_from_env()
+        boundary.checked(agent.api_key_from_env)()
 
 
 def test_a_dry_run_goes_on_without_the_key_and_warns(monkeypatch, capsys):
@@ -196,7 +200,7 @@ def test_probe_script_runs_every_check_in_one_shell_and_keeps_exact_output(tmp_p
 
 # --- rendering and placeholders -------------------------------------------------------------------
 def test_mysql_conf_has_an_integer_port_one_instance_and_no_perf_option():
-    settings = mysql.settings_from(config())
+    settings = schema.of(config()).mysql
     text = mysql.render_conf(settings, "A" * 32)
     data = YAML(typ="safe").load(text)
     assert data["instances"][0]["port"] == 3306 and type(data["instances"][0]["port"]) is int
@@ -211,7 +215,7 @@ def test_placeholder_left_in_a_rendered_line_is_refused():
 
 
 def test_password_is_read_back_from_an_existing_conf():
-    text = mysql.render_conf(mysql.settings_from(config()), "Zx9_" * 6)
+    text = mysql.render_conf(schema.of(config()).mysql, "Zx9_" * 6)
     assert mysql.password_from_conf(text) == "Zx9_" * 6
     assert mysql.password_from_conf("instances:\n  - password: short\n") is None
     with pytest.raises(steps.StepFailed, match="conf.yaml: malformed YAML"):
@@ -242,7 +246,7 @@ def test_grants_are_complete_on_both_servers_only_with_every_privilege_and_the_c
 
 
 def test_grant_sql_suits_both_servers():
-    settings = mysql.settings_from(config())
+    settings = schema.of(config()).mysql
     maria = mysql.grant_sql(settings, "pw" * 10, MARIADB)
     mysql8 = mysql.grant_sql(settings, "pw" * 10, MYSQL8)
     assert "CREATE USER IF NOT EXISTS 'datadog'@'localhost'" in maria
@@ -259,7 +263,7 @@ def test_replication_status_query_depends_on_the_server(version, query):
 
 
 def test_password_goes_to_the_client_as_an_option_file_not_argv():
-    command = mysql.as_user(mysql.settings_from(config()), "s3cretPassw0rd_xyz", "SELECT 1")
+    command = mysql.as_user(schema.of(config()).mysql, "s3cretPassw0rd_xyz", "SELECT 1")
     assert command.startswith("mysql --defaults-extra-file=<(printf ")
     assert "-p" not in command.split("<(")[0] and "--password" not in command
 
@@ -323,12 +327,13 @@ def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host(m
 
 
 # --- tasks end to end without a host --------------------------------------------------------------
-def test_an_unreachable_host_fails_with_its_name_and_exit_1():
+def test_an_unreachable_host_fails_with_its_name_and_exit_1(capsys):
     out = io.StringIO()
     with pytest.raises(Exit) as stop:
-        hosts.run_on_hosts(Context(config(ssh={"connect_timeout": 3})), ["vagrant@127.0.0.1:1"], False, "tag-host",
-                           steps.host_plan(lambda run: None, 0), console=Console(file=out, width=200))
-    assert stop.value.code == 1 and "failed on 1 of 1 host(s)" in str(stop.value.message)
+        boundary.checked(hosts.run_on_hosts)(Context(config(ssh={"connect_timeout": 3})), ["vagrant@127.0.0.1:1"], False,
+                                             "tag-host", steps.host_plan(lambda run: None, 0),
+                                             console=Console(file=out, width=200))
+    assert stop.value.code == 1 and "failed on 1 of 1 host(s)" in capsys.readouterr().err  # invoke prints it there
     assert "vagrant@127.0.0.1:1: cannot connect" in out.getvalue()
 
 
@@ -337,25 +342,26 @@ def test_vm_up_without_vagrant_says_what_to_do(monkeypatch):
 
     monkeypatch.setattr(box.shutil, "which", lambda name: None)
     with pytest.raises(Exit, match="vagrant. is not installed.*--host"):
-        box.vm_up.body(None)
+        boundary.checked(box.vm_up.body)(None)
 
 
 def test_dd_site_reaches_the_agent_and_an_unknown_site_is_refused(monkeypatch):
     config = Config(overrides=copy.deepcopy(CONFIG))
     monkeypatch.setenv("DD_SITE", "datadoghq.eu")
-    assert agent.site_from_env(config) == "datadoghq.eu"
+    assert agent.site_from_env() == "datadoghq.eu"
     monkeypatch.setenv("DD_SITE", "datadoghq.con")
     with pytest.raises(Exit, match=r"DD_SITE='datadoghq.con' is not a Datadog site; use one of datadoghq.com"):
-        agent.site_from_env(config)
+        boundary.checked(agent.site_from_env)()
     monkeypatch.delenv("DD_SITE")
-    assert agent.site_from_env(config) == "datadoghq.com"
+    assert agent.site_from_env() == "datadoghq.com"
 
 
 def test_the_old_agent_site_setting_is_refused_with_what_to_set_instead(monkeypatch):
     raw = copy.deepcopy(CONFIG)
     raw["agent"]["site"] = "datadoghq.eu"
-    with pytest.raises(Exit, match="agent.site is no longer a setting.*export DD_SITE=datadoghq.eu"):
-        agent.site_from_env(Config(overrides=raw))
+    # The schema refuses it (settings.MOVED), before any VM task reads its settings.
+    with pytest.raises(Exit, match="agent.site: not a setting: the Datadog site is DD_SITE in the environment"):
+        boundary.checked(agent.install_plan)(Config(overrides=raw), "key")
 
 
 def test_verify_fails_when_the_agent_reports_another_hostname_than_api_host():

@@ -8,15 +8,18 @@ import shlex
 import sys
 
 from invoke import task
-from invoke.exceptions import Exit
 
+from recipes.ddsite import datadog_site
+from recipes.errors import Refused
+from recipes.lazy import lazy
 from recipes.vm import datadog_yaml
 from recipes.vm.datadog_yaml import ConfigError
-from recipes.ddsite import UnknownSite, datadog_site
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.packages import PackageGroup, ensure_packages
 from recipes.vm.steps import HostRun, StepFailed, file_probe, host_plan, render
+
+schema = lazy("recipes.settings")
 
 KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
 SOURCE_LIST = "/etc/apt/sources.list.d/datadog.list"
@@ -39,18 +42,12 @@ def api_key_from_env(dry_run: bool = False) -> str:
     if dry_run:
         print("warning: DD_API_KEY is not set; the dry run goes on, but a real run needs it", file=sys.stderr)
         return MISSING_KEY
-    raise Exit("error: DD_API_KEY is not set in this shell's environment; export it and re-run (nothing was changed)", code=2)
+    raise Refused("DD_API_KEY is not set in this shell's environment; export it and re-run")
 
 
-def site_from_env(config) -> str:
+def site_from_env() -> str:
     """The Agent's site: DD_SITE, the same one the API tasks use; refused before anything happens if unknown."""
-    if config.agent.get("site"):
-        raise Exit("error: agent.site is no longer a setting: the Agent and the API both use DD_SITE "
-                   f"(export DD_SITE={config.agent.site}); nothing was changed", code=2)
-    try:
-        return datadog_site()
-    except UnknownSite as error:
-        raise Exit(f"error: {error} (nothing was changed)", code=2) from None
+    return datadog_site()
 
 
 def merge_datadog_yaml(run: HostRun, name: str, updates: dict) -> None:
@@ -132,10 +129,10 @@ def running_step(run: HostRun) -> None:
             run.notify(*RESTART_AGENT)
 
 
-def install_plan(config, api_key: str):
+def install_plan(c, api_key: str):
     """The steps of install-agent, as a function of one host run."""
-    agent = config.agent
-    site = site_from_env(config)
+    agent = schema.of(c).agent
+    site = site_from_env()
     source = render("datadog.list", "agent.repo_url", keyring=KEYRING, repo_url=agent.repo_url,
                     dist=agent.repo_dist, components=agent.repo_components)
 
@@ -168,20 +165,18 @@ def tags_plan(tags: list[str]):
     return host_plan(tag, 1, reads=[file_probe(DATADOG_YAML)])
 
 
-def resolve_tags(config, tag) -> list[str]:
-    try:
-        return datadog_yaml.parse_tags(tag, "--tag") if tag else datadog_yaml.parse_tags(config.agent.tags, "agent.tags")
-    except ConfigError as error:
-        raise Exit(f"error: {error} (nothing was changed)", code=2) from error
+def resolve_tags(c, tag) -> list[str]:
+    """--tag values, else agent.tags; a bad tag is refused naming where it came from."""
+    return datadog_yaml.parse_tags(tag, "--tag") if tag else datadog_yaml.parse_tags(schema.of(c).agent.tags, "agent.tags")
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def install_agent(c, host=None, dry_run=False):
     """Install Agent 7 from Datadog's apt repository and write api_key and site into datadog.yaml."""
-    run_on_hosts(c, host, dry_run, "install-agent", install_plan(c.config, api_key_from_env(dry_run)))
+    run_on_hosts(c, host, dry_run, "install-agent", install_plan(c, api_key_from_env(dry_run)))
 
 
 @task(iterable=["host", "tag"], help={**HOST_HELP, "tag": "host tag as key:value; repeatable (default: agent.tags)"})
 def tag_host(c, host=None, tag=None, dry_run=False):
     """Write host tags into datadog.yaml and restart the Agent once, only if they changed."""
-    run_on_hosts(c, host, dry_run, "tag-host", tags_plan(resolve_tags(c.config, tag)))
+    run_on_hosts(c, host, dry_run, "tag-host", tags_plan(resolve_tags(c, tag)))

@@ -1,21 +1,26 @@
 """The VM half of APM: the exercise's Flask app under ddtrace-run as a service (apm-app), and stopping it (apm-stop)."""
 
+from __future__ import annotations
+
 import re
 import secrets
 import shlex
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import task
-from invoke.exceptions import Exit
 
 from recipes import ROOT
+from recipes.errors import Refused
 from recipes.lazy import lazy
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.packages import PackageGroup, ensure_packages
 from recipes.vm.steps import HostRun, StepFailed, host_plan, render
+
+if TYPE_CHECKING:
+    from recipes.settings import ApmSettings
 
 schema = lazy("recipes.settings")
 
@@ -25,41 +30,11 @@ VENV_PACKAGE = PackageGroup(("python3-venv",))
 PIP_MIN = (24, 0)  # pitfall 13: an old pip (9.x) cannot install ddtrace; upgrade below this
 
 
-@dataclass(frozen=True)
-class VmApp:
-    """Where and how the app runs on the VM (config section ``apm``)."""
-
-    service: str
-    env: str
-    version: str
-    bind: str
-    port: int
-    app_dir: str
-    user: str
-    unit: str
-    pip_proxy: str  # "auto": apt's http proxy if it has one; "" none; else a URL
-    wheelhouse: str = ""  # local folder of wheels to upload and install from instead of PyPI
-
-    @property
-    def venv(self) -> str:
-        return f"{self.app_dir}/venv"
-
-    @property
-    def remote_wheels(self) -> str:
-        return f"{self.app_dir}/wheelhouse"
-
-
-def vm_settings(config, bind: str | None = None) -> VmApp:
-    """The app's settings on the VM (the apm section, checked by recipes/settings.py; --bind checked here)."""
-    apm = config.apm
-    if bind is not None:
-        schema.option("--bind", bind, schema.IpAddress)
-    wheelhouse = str(apm.wheelhouse)
-    if wheelhouse and not sorted(Path(wheelhouse).expanduser().glob("*.whl")):
-        raise Exit(f"error: apm.wheelhouse {wheelhouse!r}: no *.whl files there (nothing was changed)", code=2)
-    return VmApp(str(apm.service), str(apm.env), str(apm.version), str(bind or apm.vm_bind), int(apm.port),
-                 str(apm.app_dir).rstrip("/"), str(apm.user), str(apm.unit), str(apm.pip_proxy),
-                 str(Path(wheelhouse).expanduser()) if wheelhouse else "")
+def with_bind(app: ApmSettings, bind: str | None) -> ApmSettings:
+    """The apm settings with --bind (checked as an IP address) in place of apm.vm_bind."""
+    if bind is None:
+        return app
+    return app.model_copy(update={"vm_bind": schema.option("--bind", bind, schema.IpAddress)})
 
 
 def locked_requirements(lock_path: Path = ROOT / "uv.lock", roots=LOCKED) -> str:
@@ -67,14 +42,14 @@ def locked_requirements(lock_path: Path = ROOT / "uv.lock", roots=LOCKED) -> str
     try:
         lock = tomllib.loads(lock_path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as error:
-        raise Exit(f"error: cannot read {lock_path}: {error}", code=2) from error
+        raise Refused(f"cannot read {lock_path}: {error}") from error
     packages = {p["name"]: p for p in lock.get("package", [])}
     markers: dict[str, set] = {}
     pending = [(name, None) for name in roots]
     while pending:
         name, marker = pending.pop()
         if name not in packages:
-            raise Exit(f"error: {lock_path}: no [[package]] named {name!r}; run `uv lock`", code=2)
+            raise Refused(f"{lock_path}: no [[package]] named {name!r}; run `uv lock`")
         if marker in markers.setdefault(name, set()):
             continue
         markers[name].add(marker)
@@ -103,7 +78,7 @@ def app_file(name: str) -> str:
     return (ROOT / "app" / name).read_text()
 
 
-def probe_facts(run: HostRun, app: VmApp) -> dict[str, tuple[int, str]]:
+def probe_facts(run: HostRun, app: ApmSettings) -> dict[str, tuple[int, str]]:
     """Everything the plan needs to know about the host, in one round trip."""
     venv = shlex.quote(app.venv)
     return run.probe({
@@ -117,7 +92,7 @@ def probe_facts(run: HostRun, app: VmApp) -> dict[str, tuple[int, str]]:
     })
 
 
-def pip_proxy(app: VmApp, apt_dump: str) -> str:
+def pip_proxy(app: ApmSettings, apt_dump: str) -> str:
     """The proxy pip should use: explicit, none, or (auto) the one apt already uses."""
     if app.pip_proxy != "auto":
         return app.pip_proxy
@@ -140,27 +115,27 @@ def pins_missing(requirements: str, freeze: str) -> list[str]:
     return missing
 
 
-def user_step(run: HostRun, app: VmApp, facts) -> None:
+def user_step(run: HostRun, app: ApmSettings, facts) -> None:
     with run.step(f"system user {app.user}") as step:
         if facts["user"][0] == 0:
             return
         step.changed(f"{'would create' if run.dry_run else 'created'} {app.user}")
         if not run.dry_run:
-            run.root(f"useradd --system --home-dir {shlex.quote(app.app_dir)} --no-create-home "
+            run.root(f"useradd --system --home-dir {shlex.quote(app.home)} --no-create-home "
                      f"--shell /usr/sbin/nologin {app.user}")
 
 
-def files_step(run: HostRun, app: VmApp, requirements: str) -> bool:
+def files_step(run: HostRun, app: ApmSettings, requirements: str) -> bool:
     """The app, its gunicorn settings and the pinned requirements in app_dir; True if any changed."""
-    wanted = {f"{app.app_dir}/{name}": app_file(name) for name in APP_FILES}
-    wanted[f"{app.app_dir}/requirements.txt"] = requirements
-    with run.step(f"app files in {app.app_dir}") as step:
+    wanted = {f"{app.home}/{name}": app_file(name) for name in APP_FILES}
+    wanted[f"{app.home}/requirements.txt"] = requirements
+    with run.step(f"app files in {app.home}") as step:
         states, _ = run.files(list(wanted))
         changed = [run.put_file(step, states[path], text, "root", "root", "0644") for path, text in wanted.items()]
     return any(changed)
 
 
-def venv_step(run: HostRun, app: VmApp, facts, requirements: str) -> bool:
+def venv_step(run: HostRun, app: ApmSettings, facts, requirements: str) -> bool:
     """A venv with a current pip and the locked packages; installs only what differs."""
     with run.step(f"venv {app.venv}: pip >= {'.'.join(map(str, PIP_MIN))}, {', '.join(LOCKED)} from uv.lock") as step:
         if facts["python"][0] != 0 and run.dry_run:
@@ -180,27 +155,27 @@ def venv_step(run: HostRun, app: VmApp, facts, requirements: str) -> bool:
         if missing:
             step.changed(f"installed {len(missing)} pinned package(s)")
             script.append(f"{shlex.quote(app.venv)}/bin/python -m pip install -q --no-input "
-                          f"-r {shlex.quote(app.app_dir)}/requirements.txt")
+                          f"-r {shlex.quote(app.home)}/requirements.txt")
         if not script or run.dry_run:
             return bool(script)
         run.root("set -e\n" + pip_env(app, facts) + "\n".join(script) + "\n")
         return True
 
 
-def pip_env(app: VmApp, facts) -> str:
+def pip_env(app: ApmSettings, facts) -> str:
     """pip's settings for the install: the uploaded wheelhouse only, or PyPI (through a proxy if needed)."""
     env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    if app.wheelhouse:
+    if app.local_wheels:
         env |= {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": app.remote_wheels}
     elif proxy := pip_proxy(app, facts["apt_proxy"][1]):
         env["PIP_PROXY"] = proxy
     return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
 
 
-def wheels_step(run: HostRun, app: VmApp, facts) -> None:
+def wheels_step(run: HostRun, app: ApmSettings, facts) -> None:
     """Upload the wheels the VM's wheelhouse lacks (only when apm.wheelhouse is set)."""
-    local = {path.name: path for path in sorted(Path(app.wheelhouse).glob("*.whl"))}
-    with run.step(f"wheelhouse {app.remote_wheels} from {app.wheelhouse}") as step:
+    local = {path.name: path for path in sorted(Path(app.local_wheels).glob("*.whl"))}
+    with run.step(f"wheelhouse {app.remote_wheels} from {app.local_wheels}") as step:
         there = set(facts["wheels"][1].split()) if facts["wheels"][0] == 0 else set()
         missing = [name for name in local if name not in there]
         if not missing:
@@ -223,11 +198,11 @@ def pip_version(text: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-def service_files_step(run: HostRun, app: VmApp, systemd: bool) -> bool:
+def service_files_step(run: HostRun, app: ApmSettings, systemd: bool) -> bool:
     """/etc/default/<unit> plus a systemd unit (or an init script where systemd does not run)."""
-    values = {"name": app.unit, "app_dir": app.app_dir, "user": app.user}
+    values = {"name": app.unit, "app_dir": app.home, "user": app.user}
     default = render("apm/flask-app.default", "apm", **values, service=app.service, env=app.env,
-                     version=app.version, bind=app.bind, port=app.port)
+                     version=app.version, bind=app.vm_bind, port=app.port)
     if systemd:
         definition = (f"/etc/systemd/system/{app.unit}.service", render("apm/flask-app.service", "apm", **values), "0644")
     else:
@@ -242,7 +217,7 @@ def service_files_step(run: HostRun, app: VmApp, systemd: bool) -> bool:
     return env_changed or def_changed
 
 
-def running_step(run: HostRun, app: VmApp, systemd: bool, restart: bool) -> None:
+def running_step(run: HostRun, app: ApmSettings, systemd: bool, restart: bool) -> None:
     """Enabled at boot and running; restarted only when something it runs changed."""
     unit = app.unit
     if systemd:
@@ -260,9 +235,9 @@ def running_step(run: HostRun, app: VmApp, systemd: bool, restart: bool) -> None
             run.root(start)
 
 
-def answers_step(run: HostRun, app: VmApp) -> None:
+def answers_step(run: HostRun, app: ApmSettings) -> None:
     """The app answers on its port with the exercise's text (retries while gunicorn boots)."""
-    addr = "127.0.0.1" if app.bind in ("0.0.0.0", "::", "") else app.bind
+    addr = "127.0.0.1" if app.vm_bind in ("0.0.0.0", "::", "") else app.vm_bind
     url = f"http://{addr}:{app.port}/"
     with run.step(f"answers on {url}") as step:
         if run.dry_run:
@@ -277,7 +252,7 @@ def answers_step(run: HostRun, app: VmApp) -> None:
             raise StepFailed(f"{url} did not answer as expected ({body[1].strip()[-200:] or 'no answer'})")
 
 
-def app_plan(app: VmApp, requirements: str):
+def app_plan(app: ApmSettings, requirements: str):
     def plan(run: HostRun) -> None:
         with run.step("package python3-venv") as step:
             ensure_packages(run, step, VENV_PACKAGE)
@@ -285,17 +260,17 @@ def app_plan(app: VmApp, requirements: str):
         systemd = facts["systemd"][0] == 0
         user_step(run, app, facts)
         changed = files_step(run, app, requirements)
-        if app.wheelhouse:
+        if app.local_wheels:
             wheels_step(run, app, facts)
         changed = venv_step(run, app, facts, requirements) or changed
         changed = service_files_step(run, app, systemd) or changed
         running_step(run, app, systemd, restart=changed)
         answers_step(run, app)
 
-    return host_plan(plan, 8 if app.wheelhouse else 7, packages=[VENV_PACKAGE])
+    return host_plan(plan, 8 if app.local_wheels else 7, packages=[VENV_PACKAGE])
 
 
-def stop_plan(app: VmApp):
+def stop_plan(app: ApmSettings):
     def plan(run: HostRun) -> None:
         unit = app.unit
         with run.step(f"{unit} stopped") as step:
@@ -319,11 +294,11 @@ def stop_plan(app: VmApp):
 @task(iterable=["host"], help={**HOST_HELP, "bind": "address gunicorn binds on the VM (default: apm.vm_bind)"})
 def apm_app(c, host=None, dry_run=False, bind=None):
     """Install the Flask app in a venv on the VM and run it under ddtrace-run as a service."""
-    app = vm_settings(c.config, bind)
+    app = with_bind(schema.of(c).apm, bind)
     return run_on_hosts(c, host, dry_run, "apm-app", app_plan(app, locked_requirements()))
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def apm_stop(c, host=None, dry_run=False):
     """Stop the Flask app service on the VM."""
-    return run_on_hosts(c, host, dry_run, "apm-stop", stop_plan(vm_settings(c.config)))
+    return run_on_hosts(c, host, dry_run, "apm-stop", stop_plan(schema.of(c).apm))

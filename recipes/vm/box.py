@@ -7,23 +7,27 @@ import re
 import shutil
 
 from invoke import task
-from invoke.exceptions import Exit
 
+from recipes.errors import Refused
+from recipes.lazy import lazy
 from recipes.vm import agent, check, mysql
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST, HOST_HELP
 from recipes.vm.steps import HostRun, StepFailed, combined, host_plan
+
+schema = lazy("recipes.settings")
 
 STATUS_LINES = re.compile(r"(Agent \(v|Status date|Hostname:|API Key|mysql|custom_my_metric|Total Runs|Errors|\[OK\]|\[ERROR\]|Instance ID)")
 
 
 def setup_plan(c, dry_run=False):
     """Every VM step in order; all input is validated here, before the first connection."""
+    settings = schema.of(c)
     return combined([
-        agent.install_plan(c.config, agent.api_key_from_env(dry_run)),
-        agent.tags_plan(agent.resolve_tags(c.config, None)),
-        mysql.mysql_plan(mysql.settings_from(c.config)),
-        check.check_plan(check.check_files(c.config.check.name, c.config.check.min_collection_interval)),
+        agent.install_plan(c, agent.api_key_from_env(dry_run)),
+        agent.tags_plan(agent.resolve_tags(c, None)),
+        mysql.mysql_plan(settings.mysql),
+        check.check_plan(check.check_files(settings.check.name, settings.check.min_collection_interval)),
     ])
 
 
@@ -78,10 +82,10 @@ def verify_plan(check_name: str, expected_host: str):
 def vm_up(c):
     """Start the Vagrant box from the shipped Vagrantfile (port 5050 forwarded)."""
     if not shutil.which("vagrant"):
-        raise Exit("error: `vagrant` is not installed (https://developer.hashicorp.com/vagrant/install); "
-                   "or skip the box and pass --host user@addr[:port] to the VM tasks", code=2)
+        raise Refused("`vagrant` is not installed (https://developer.hashicorp.com/vagrant/install); "
+                      "or skip the box and pass --host user@addr[:port] to the VM tasks")
     c.run("vagrant up", pty=False)
-    c.run(f"vagrant ssh-config {c.config.vagrant.machine}", hide=True)
+    c.run(f"vagrant ssh-config {schema.of(c).vagrant.machine}", hide=True)
 
 
 @task(iterable=["host"], help=HOST_HELP)
@@ -93,4 +97,5 @@ def setup(c, host=None, dry_run=False):
 @task(iterable=["host"], help=HOST)
 def verify(c, host=None):
     """Summarise what the Agent reports: status, the MySQL check, the custom check and the host's name."""
-    run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name, str(c.config.api.host)), writes=False)
+    settings = schema.of(c)
+    run_on_hosts(c, host, False, "verify", verify_plan(settings.check.name, settings.api.host), writes=False)

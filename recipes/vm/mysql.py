@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from invoke import task
 
@@ -17,7 +17,11 @@ from recipes.vm.packages import PackageGroup, ensure_packages
 from recipes.vm.session import heredoc
 from recipes.vm.steps import FileState, HostRun, StepFailed, file_probe, host_plan, render
 
+if TYPE_CHECKING:
+    from recipes.settings import MysqlSettings
+
 ruamel_yaml = lazy("ruamel.yaml")
+schema = lazy("recipes.settings")
 
 CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
 # Earlier versions of this runbook wrote a rotation block here; the server package rotates the same files, and
@@ -38,32 +42,6 @@ SERVICE_PROBE = ("for s in mariadb mysql; do if [ -x /etc/init.d/$s ] || systemc
 SERVER_VERSION = "mysql -N -B -e 'SELECT VERSION()'"
 LIVE_OPTIONS = "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'"
 DROPIN_DIR_PROBE = "for d in " + " ".join(DROPIN_DIRS) + "; do [ -d $d ] && { echo $d; break; }; done"
-
-
-@dataclass
-class MysqlSettings:
-    host: str
-    port: int
-    username: str
-    service: str
-    error_log: str
-    slow_log: str
-    service_name: str
-    server_package: str
-
-    @property
-    def log_dir(self) -> str:
-        return self.error_log.rsplit("/", 1)[0]
-
-
-def settings_from(config) -> MysqlSettings:
-    """The mysql section (checked by recipes/settings.py), rendered once so a bad template fails now."""
-    section = config.mysql
-    settings = MysqlSettings(str(section.host), int(section.port), str(section.username), str(section.service),
-                             str(section.error_log), str(section.slow_log), str(section.get("service_name") or ""),
-                             str(section.server_package))
-    render_conf(settings, "validation-only-password")  # fails now, not halfway through a run
-    return settings
 
 
 def render_conf(settings: MysqlSettings, password: str) -> str:
@@ -343,6 +321,8 @@ def existing_conf_step(run: HostRun) -> None:
 
 
 def mysql_plan(settings: MysqlSettings):
+    """The steps of setup-mysql; the integration's config is rendered once first, so a bad template fails now."""
+    render_conf(settings, "validation-only-password")
     def configure(run: HostRun) -> None:
         server_step(run, settings)
         dropin_step(run, settings)
@@ -363,4 +343,4 @@ def mysql_plan(settings: MysqlSettings):
 @task(iterable=["host"], help=HOST_HELP)
 def setup_mysql(c, host=None, dry_run=False):
     """Install the database, create the datadog user and configure the MySQL integration with logs."""
-    run_on_hosts(c, host, dry_run, "setup-mysql", mysql_plan(settings_from(c.config)))
+    run_on_hosts(c, host, dry_run, "setup-mysql", mysql_plan(schema.of(c).mysql))

@@ -16,6 +16,8 @@ import shlex
 import time
 from dataclasses import dataclass
 
+from recipes.errors import Failed
+
 # Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
 SHELL_PRELUDE = """set -u
 svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/init.d/$1" "${@:2}"; fi; }
@@ -23,7 +25,7 @@ svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/ini
 SECTION_LINE_RE = re.compile(r"^@@(\S+) (\S*) (\d+)$")
 
 
-class SessionFailed(Exception):
+class SessionFailed(Failed):
     """The remote side did not answer as a session should (a timeout, no exit status)."""
 
 

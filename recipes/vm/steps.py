@@ -28,6 +28,7 @@ from typing import Callable
 
 from typing import TYPE_CHECKING
 
+from recipes.errors import Failed
 from recipes.formats import PLACEHOLDER_RE
 from recipes.lazy import lazy
 from recipes.vm.packages import FAILURE_PREFIX, PackageGroup, PackageWork
@@ -47,7 +48,7 @@ SECRET_KEY_RE = re.compile(r"^(\s*-?\s*(?:api_key|app_key|password)\s*:\s*).*$",
 EVERYTHING = "everything"  # what a command may change when it does not say (a package install, a restart)
 
 
-class StepFailed(Exception):
+class StepFailed(Failed):
     """A step could not do its job; the message names what is wrong (never a secret)."""
 
 
