@@ -11,7 +11,7 @@ from invoke.exceptions import Exit
 from recipes import boundary, settings as schema
 from recipes.vm import apm
 from recipes.defaults import CONFIG
-from recipes.vm.steps import render
+from recipes.vm.rendering import render
 
 LOCK = """
 version = 1

@@ -13,7 +13,9 @@ from recipes.lazy import lazy
 from recipes.vm import agent, check, mysql
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST, HOST_HELP
-from recipes.vm.steps import HostRun, StepFailed, combined, host_plan
+from recipes.vm.hostrun import HostRun, StepFailed
+from recipes.vm.plan import combined, host_plan
+from recipes.vm.reads import Read
 
 schema = lazy("recipes.settings")
 
@@ -38,9 +40,9 @@ def summarize(output: str, limit: int = 12) -> str:
 
 # What the Agent calls this host: `datadog-agent hostname` where it answers, else what it falls back to
 # (datadog.yaml's hostname:, then the OS hostname).
-REPORTED_HOSTNAME = ("{ h=$(datadog-agent hostname 2>/dev/null) && printf '%s\\n' \"$h\" | tail -n 1 | grep .; } || "
-                     "sed -n 's/^hostname:[[:space:]]*//p' /etc/datadog-agent/datadog.yaml 2>/dev/null | grep . || "
-                     "hostname")
+REPORTED_HOSTNAME = Read("{ h=$(datadog-agent hostname 2>/dev/null) && printf '%s\\n' \"$h\" | tail -n 1 | grep .; } || "
+                         "sed -n 's/^hostname:[[:space:]]*//p' /etc/datadog-agent/datadog.yaml 2>/dev/null | grep . || "
+                         "hostname")
 
 
 def hostname_step(run: HostRun, reported: str, expected: str) -> None:
@@ -51,31 +53,40 @@ def hostname_step(run: HostRun, reported: str, expected: str) -> None:
         step.note(f"hostname {reported}")
 
 
+def agent_check(name: str) -> Read:
+    return Read(f"sudo -u dd-agent -- datadog-agent check {name}")
+
+
+AGENT_STATUS = Read("datadog-agent status")
+
+
 def verify_plan(check_name: str, expected_host: str):
-    def plan(run: HostRun) -> None:
-        found = run.probe({
-            "status": "datadog-agent status",
-            "mysql": "sudo -u dd-agent -- datadog-agent check mysql",
-            "check": f"sudo -u dd-agent -- datadog-agent check {check_name}",
-            "hostname": REPORTED_HOSTNAME,
-        })
+    """The four steps of verify; what the Agent says is read in one session, before the first."""
+    reads = [AGENT_STATUS, agent_check("mysql"), agent_check(check_name), REPORTED_HOSTNAME]
+
+    def status(run: HostRun) -> None:
+        code, output = run.read_all(reads)[0]
         with run.step("datadog-agent status") as step:
-            code, output = found["status"]
             if code != 0:
                 raise StepFailed(f"exit {code}: {summarize(output)}")
             step.note(summarize(output))
-        for probe, name in (("mysql", "mysql"), ("check", check_name)):
+
+    def check(name: str, custom: bool):
+        def step_of(run: HostRun) -> None:
             with run.step(f"datadog-agent check {name} (as dd-agent)") as step:
-                code, output = found[probe]
+                code, output = run.read(agent_check(name))
                 if code != 0:
                     raise StepFailed(f"exit {code}: {summarize(output)}")
-                if probe == "check":
+                if custom:
                     seen = re.search(r"(?<![\w])my_metric\b", output) is not None
                     step.note("my_metric reported" if seen else "my_metric not in the output")
                 step.note(summarize(output))
-        hostname_step(run, found["hostname"][1].strip(), expected_host)
+        return step_of
 
-    return host_plan(plan, 4)
+    def hostname(run: HostRun) -> None:
+        hostname_step(run, run.read(REPORTED_HOSTNAME).output.strip(), expected_host)
+
+    return host_plan([status, check("mysql", custom=False), check(check_name, custom=True), hostname])
 
 
 @task

@@ -11,7 +11,10 @@ from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
-from recipes.vm.steps import HostRun, file_probe, host_plan, render
+from recipes.vm.hostfiles import file_read
+from recipes.vm.hostrun import HostRun
+from recipes.vm.plan import host_plan
+from recipes.vm.rendering import render
 
 ruamel_yaml = lazy("ruamel.yaml")
 schema = lazy("recipes.settings")
@@ -34,15 +37,16 @@ def check_files(name: str, interval: int) -> dict[str, str]:
 
 
 def check_plan(files: dict[str, str]):
+    """The one step of custom-check."""
     def install(run: HostRun) -> None:
         with run.step("custom check: " + ", ".join(files)) as step:
-            states, _ = run.files(list(files))
+            states = run.files(list(files))
             changed = [run.put_file(step, states[path], text, "dd-agent", "dd-agent", "0644")
                        for path, text in files.items()]
             if any(changed):
                 run.notify(*RESTART_AGENT)
 
-    return host_plan(install, 1, reads=[file_probe(path) for path in files])
+    return host_plan([install], reads=[file_read(path) for path in files])
 
 
 @task(iterable=["host"], help=HOST_HELP)

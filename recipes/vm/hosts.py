@@ -24,7 +24,8 @@ from recipes.errors import Failed, Refused
 from recipes.lazy import lazy
 from recipes.vm.guestlock import GuestLock, LockRefused, describe_run
 from recipes.vm.session import Interrupted
-from recipes.vm.steps import CHANGED, FAILED, OK, HostPlan, HostRun, StepFailed
+from recipes.vm.hostrun import CHANGED, FAILED, OK, HostRun, StepFailed
+from recipes.vm.plan import HostPlan
 from recipes.terminal import task_console
 
 if TYPE_CHECKING:
