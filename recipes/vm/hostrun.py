@@ -190,7 +190,7 @@ class HostRun:
     def _session(self, command: str | None = None, reads=(), what: str = "") -> Outcome:
         """One SSH session: the queued changes, then ``command``, then ``reads``; their answers are kept."""
         if self.dry_run and (command is not None or self.queued):
-            raise RuntimeError("a dry run tried to change the host")  # a step forgot to check run.dry_run
+            raise StepFailed("a dry run tried to change the host")  # a step forgot to check run.dry_run
         sections = [Section(f"q{i}", queued.script, stop=True) for i, queued in enumerate(self.queued)]
         if command is not None:
             sections.append(Section("command", command, stop=True))

@@ -55,7 +55,7 @@ def session_script(sections: list[Section]) -> str:
     parts = [SHELL_PRELUDE]
     for section in sections:
         if not re.fullmatch(r"[\w.-]+", section.name):
-            raise ValueError(f"bad section name {section.name!r}")
+            raise SessionFailed(f"bad section name {section.name!r}")  # a name the engine made
         parts.append(
             f"printf '\\n@@%s ' {shlex.quote(section.name)}\n"
             f"( {section.command}\n) </dev/null 2>&1 | base64 -w0\n"
