@@ -8,9 +8,10 @@ from invoke import Config
 from invoke.config import merge_dicts
 from invoke.exceptions import Exit
 
+from recipes import boundary, settings as schema
 from recipes.vm import apm
 from recipes.defaults import CONFIG
-from recipes.vm.steps import render
+from recipes.vm.rendering import render
 
 LOCK = """
 version = 1
@@ -67,7 +68,7 @@ def test_a_package_missing_from_the_lock_is_named(tmp_path):
     lock = tmp_path / "uv.lock"
     lock.write_text(LOCK)
     with pytest.raises(Exit, match="no \\[\\[package\\]\\] named 'nope'"):
-        apm.locked_requirements(lock, roots=("nope",))
+        boundary.checked(apm.locked_requirements)(lock, roots=("nope",))
 
 
 def test_pins_missing_compares_freeze_output_by_normalized_name():
@@ -84,18 +85,19 @@ def test_pins_missing_compares_freeze_output_by_normalized_name():
     ("", "http://proxy:3128", "http://proxy:3128"),
 ])
 def test_pip_uses_the_proxy_apt_uses_when_auto(dump, setting, expected):
-    settings = apm.vm_settings(config(pip_proxy=setting))
+    settings = schema.of(config(pip_proxy=setting)).apm
     assert apm.pip_proxy(settings, dump) == expected
 
 
 def test_a_wheelhouse_without_wheels_stops_before_anything_is_written(tmp_path):
-    with pytest.raises(Exit, match="apm.wheelhouse .*no \\*.whl files"):
-        apm.vm_settings(config(wheelhouse=str(tmp_path)))
+    # The schema refuses it (recipes/settings.py) before any VM task reads its settings.
+    with pytest.raises(Exit, match="apm.wheelhouse: .*no \\*.whl files"):
+        boundary.checked(schema.of)(config(wheelhouse=str(tmp_path)))
 
 
 def test_the_vm_binds_beyond_loopback_by_default_and_bind_option_wins():
-    assert apm.vm_settings(config()).bind == "0.0.0.0"
-    assert apm.vm_settings(config(), bind="127.0.0.1").bind == "127.0.0.1"
+    assert apm.with_bind(schema.of(config()).apm, None).vm_bind == "0.0.0.0"
+    assert apm.with_bind(schema.of(config()).apm, "127.0.0.1").vm_bind == "127.0.0.1"
 
 
 def test_the_init_script_renders_to_valid_sh_with_the_settings(tmp_path):

@@ -10,8 +10,11 @@ import subprocess
 import pytest
 from rich.console import Console
 
-from recipes.vm import packages, steps
-from recipes.vm.packages import PackageGroup, ensure_packages
+from recipes.vm import hostrun, packages
+from recipes.vm.hostfiles import file_read
+from recipes.vm.packages import PackageGroup, ensure_packages, work_of
+from recipes.vm.plan import host_plan
+from recipes.vm.reads import EVERYTHING, Read
 from recipes.vm.session import SHELL_PRELUDE, Outcome
 
 
@@ -21,7 +24,7 @@ class LocalShell:
     def __init__(self, monkeypatch, path_prefix: str = ""):
         self.scripts: list[str] = []
         self.path_prefix = path_prefix
-        monkeypatch.setattr(steps, "run_script", self.run_script)
+        monkeypatch.setattr(hostrun, "run_script", self.run_script)
 
     def run_script(self, conn, command, script, stop=None):
         assert conn is self and command == "sudo -n bash -s"
@@ -31,8 +34,8 @@ class LocalShell:
         return Outcome(done.returncode, done.stdout, done.stderr)
 
 
-def new_run(conn, dry_run=False) -> steps.HostRun:
-    return steps.HostRun(conn, "h", Console(file=io.StringIO(), width=200), dry_run=dry_run)
+def new_run(conn, dry_run=False) -> hostrun.HostRun:
+    return hostrun.HostRun(conn, "h", Console(file=io.StringIO(), width=200), dry_run=dry_run)
 
 
 def test_every_declared_read_comes_in_the_first_session_and_later_reads_are_answered_from_it(monkeypatch, tmp_path):
@@ -40,13 +43,14 @@ def test_every_declared_read_comes_in_the_first_session_and_later_reads_are_answ
     shell = LocalShell(monkeypatch)
     seen = []
 
+    a, b = Read(f"cat {tmp_path}/a"), Read("echo B; exit 4")
+
     def body(run):
         with run.step("reads"):
-            seen.append(run.probe({"a": f"cat {tmp_path}/a", "b": "echo B; exit 4"}))
-            seen.append(run.files([f"{tmp_path}/a"])[0][f"{tmp_path}/a"].content)
+            seen.append(dict(zip("ab", run.read_all([a, b]))))
+            seen.append(run.files([f"{tmp_path}/a"])[f"{tmp_path}/a"].content)
 
-    steps.host_plan(body, 1, reads=[f"cat {tmp_path}/a", "echo B; exit 4", steps.file_probe(f"{tmp_path}/a")])(
-        run := new_run(shell))
+    host_plan([body], reads=[a, b, file_read(f"{tmp_path}/a")])(run := new_run(shell))
     assert run.sessions == len(shell.scripts) == 1
     assert seen == [{"a": (0, "A\n"), "b": (4, "B\n")}, "A\n"]
 
@@ -58,11 +62,11 @@ def test_a_write_is_queued_known_as_written_and_goes_ahead_of_the_next_command(m
     me = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     group = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
     with run.step("write") as step:
-        current = run.files([str(target)])[0][str(target)]
+        current = run.files([str(target)])[str(target)]
         assert run.put_file(step, current, "key: value\n", me, group, "0640")
     sessions = run.sessions
     assert not target.exists(), "a write waits for the next session"
-    assert run.files([str(target)])[0][str(target)].content == "key: value\n" and run.sessions == sessions
+    assert run.files([str(target)])[str(target)].content == "key: value\n" and run.sessions == sessions
     outcome = run.root(f"cat {target}; stat -c %a {target}")
     assert run.sessions == sessions + 1 and outcome.stdout == "key: value\n640\n"
     assert list(tmp_path.glob("conf/*.runbook-new")) == []
@@ -73,16 +77,16 @@ def test_a_change_voids_the_reads_it_names_and_everything_by_default(monkeypatch
     counter.write_text("1")
     shell = LocalShell(monkeypatch)
     run = new_run(shell)
-    read = f"cat {counter}"
+    read = Read(f"cat {counter}")
     run.expect([read])
     run.read_ahead()
     run.root(f"echo 2 > {counter}", changes=[])  # says it changes nothing: the old answer stands
-    assert run.probe({"n": read})["n"] == (0, "1")
+    assert run.read(read) == (0, "1")
     run.root(f"echo 3 > {counter}")  # may change everything: the declared read comes again in its session
     sessions = run.sessions
-    assert run.probe({"n": read})["n"] == (0, "3\n") and run.sessions == sessions
+    assert run.read(read) == (0, "3\n") and run.sessions == sessions
     run.queue("bump", f"echo 4 > {counter}", changes=[read])  # voided, read again only when asked
-    assert run.probe({"n": read})["n"] == (0, "4\n") and run.sessions == sessions + 1
+    assert run.read(read) == (0, "4\n") and run.sessions == sessions + 1
 
 
 def test_a_failed_queued_write_names_itself_and_its_step_and_nothing_after_it_runs(monkeypatch, tmp_path):
@@ -91,7 +95,7 @@ def test_a_failed_queued_write_names_itself_and_its_step_and_nothing_after_it_ru
     marker = tmp_path / "after"
     with run.step("datadog.yaml: tags"):
         run.queue("write /nonexistent/dir/f", "mkdir /proc/forbidden/x")
-    with pytest.raises(steps.StepFailed, match=r"write /nonexistent/dir/f \(for 'datadog.yaml: tags'\) failed"):
+    with pytest.raises(hostrun.StepFailed, match=r"write /nonexistent/dir/f \(for 'datadog.yaml: tags'\) failed"):
         with run.step("next"):
             run.root(f"touch {marker}")
     assert not marker.exists()
@@ -104,16 +108,18 @@ def test_the_mysql_plan_declares_the_reads_its_steps_make():
     from invoke import Config
     from recipes.vm import mysql
 
-    settings = mysql.settings_from(Config(defaults=CONFIG))
+    from recipes import settings as schema
+
+    settings = schema.of(Config(defaults=CONFIG)).mysql
     declared = set(mysql.mysql_reads(settings))
-    assert {mysql.SERVICE_PROBE, mysql.LIVE_OPTIONS, *mysql.user_probes(settings).values(),
-            *mysql.log_dir_probes(settings).values(), steps.file_probe(mysql.CONF_YAML)} <= declared
+    assert {mysql.SERVICE, mysql.LIVE_OPTIONS, *mysql.user_reads(settings),
+            *mysql.log_dir_reads(settings), file_read(mysql.CONF_YAML)} <= declared
 
 
 # --- package planning ------------------------------------------------------------------------------------------
 PREREQ = PackageGroup(("gnupg", "curl"))
 AGENT = PackageGroup(("datadog-agent",), source="/etc/apt/sources.list.d/datadog.list")
-SERVER = PackageGroup(("mariadb-server", "acl"), unless=(("mariadb-server", "command -v mariadbd-standin"),))
+SERVER = PackageGroup(("mariadb-server", "acl"), unless=(("mariadb-server", Read("command -v mariadbd-standin")),))
 
 
 def planned_run(monkeypatch, tmp_path, installed: list[str], server_there: bool = False):
@@ -132,14 +138,14 @@ def planned_run(monkeypatch, tmp_path, installed: list[str], server_there: bool 
     run = new_run(LocalShell(monkeypatch, str(bin_dir)))
     transactions = []
 
-    def root(script, warn=False, changes=steps.EVERYTHING, reread=True, what=""):
+    def root(script, warn=False, changes=EVERYTHING, reread=True, what=""):
         transactions.append(re.search(r"install_missing\(\) \{ apt_get install -y (.*); \}", script).group(1))
         assert what == f"the apt transaction installing {transactions[-1]}"
         run._forget(changes)
         return Outcome(0, "", "")
 
     monkeypatch.setattr(run, "root", root)
-    run.packages.declare([PREREQ, AGENT, SERVER])
+    work_of(run).declare([PREREQ, AGENT, SERVER])
     return run, transactions
 
 
@@ -149,7 +155,7 @@ def walk(run) -> list[str]:
     for name, group in (("prerequisites", PREREQ), ("agent", AGENT), ("server", SERVER)):
         with run.step(name) as step:
             if group is AGENT:
-                run.packages.sources_ready.add(AGENT.source)
+                work_of(run).sources_ready.add(AGENT.source)
             ensure_packages(run, step, group)
         notes.append(run.results[-1].detail)
     return notes

@@ -11,8 +11,9 @@ from invoke.exceptions import Exit
 from rich.console import Console
 from ruamel.yaml import YAML
 
+from recipes import boundary, settings as schema
 from recipes.defaults import CONFIG
-from recipes.vm import agent, check, datadog_yaml, hosts, mysql, session, steps
+from recipes.vm import agent, check, datadog_yaml, hostfiles, hostrun, hosts, mysql, plan, rendering, session
 
 VAGRANT_SSH_CONFIG = """Host default
   HostName 127.0.0.1
@@ -63,13 +64,15 @@ def test_vagrant_config_without_the_machine_names_it():
         hosts.vagrant_target(VAGRANT_SSH_CONFIG, "web", "saved.cfg")
 
 
-def test_host_option_beats_config_hosts_and_refuses_unknown_keys_by_default():
-    cfg = config(hosts=["ops@10.0.0.9"], ssh={"key_file": "/k", "known_hosts": "/kh"})
+def test_host_option_beats_config_hosts_and_refuses_unknown_keys_by_default(tmp_path):
+    key = tmp_path / "k"  # the schema wants a key file that exists
+    key.write_text("")
+    cfg = config(hosts=["ops@10.0.0.9"], ssh={"key_file": str(key), "known_hosts": "/kh"})
     from_config = hosts.resolve_targets(Context(cfg), None)
     assert [t.label for t in from_config] == ["ops@10.0.0.9:22"]
     from_option = hosts.resolve_targets(Context(cfg), ["a@10.0.0.1:2201", "b@10.0.0.2"])
     assert [t.label for t in from_option] == ["a@10.0.0.1:2201", "b@10.0.0.2:22"]
-    assert all(t.trust_unknown is False and t.key_files == ["/k"] and t.known_hosts == "/kh" for t in from_option)
+    assert all(t.trust_unknown is False and t.key_files == [str(key)] and t.known_hosts == "/kh" for t in from_option)
 
 
 def test_the_same_host_twice_is_refused():
@@ -118,7 +121,7 @@ def test_tag_option_beats_config_tags():
     assert agent.resolve_tags(cfg, None) == ["env:prod"]
     assert agent.resolve_tags(cfg, ["env:dev"]) == ["env:dev"]
     with pytest.raises(Exit, match="bad tag"):
-        agent.resolve_tags(cfg, ["no-colon"])
+        boundary.checked(agent.resolve_tags)(cfg, ["no-colon"])
 
 
 ORIGINAL = """# my comment
@@ -156,15 +159,15 @@ def test_tags_that_are_not_a_list_name_the_line():
 
 # --- secrets and diffs ----------------------------------------------------------------------------
 def test_diff_masks_api_keys_and_passwords_on_both_sides():
-    diff = steps.unified_diff("/f", "api_key: OLDSECRET\nsite: a\n", "api_key: NEWSECRET\nsite: b\n  password: \"pw123\"\n")
+    diff = hostfiles.unified_diff("/f", "api_key: OLDSECRET\nsite: a\n", "api_key: NEWSECRET\nsite: b\n  password: \"pw123\"\n")
     assert "OLDSECRET" not in diff and "NEWSECRET" not in diff and "pw123" not in diff
-    assert "-site: a" in diff and "+site: b" in diff and steps.MASK in diff
+    assert "-site: a" in diff and "+site: b" in diff and hostfiles.MASK in diff
 
 
 def test_api_key_missing_from_environment_stops_before_anything(monkeypatch):
     monkeypatch.delenv("DD_API_KEY", raising=False)
     with pytest.raises(Exit, match="DD_API_KEY is not set"):
-        agent.api_key_from_env()
+        boundary.checked(agent.api_key_from_env)()
 
 
 def test_a_dry_run_goes_on_without_the_key_and_warns(monkeypatch, capsys):
@@ -180,23 +183,23 @@ def test_probe_script_runs_every_check_in_one_shell_and_keeps_exact_output(tmp_p
     exact = tmp_path / "f"
     exact.write_bytes(b"line 1\n\nline: 3 with 'quotes' and $dollar\n\n")
     script = session.probe_script({
-        "file": steps.file_probe(str(exact)),
-        "missing": steps.file_probe(str(tmp_path / "nope")),
+        "file": hostfiles.file_probe(str(exact)),
+        "missing": hostfiles.file_probe(str(tmp_path / "nope")),
         "fails": "echo out; exit 3",
         "stdin_is_closed": "cat",
     })
     out = subprocess.run(["bash", "-s"], input=script, capture_output=True, text=True, check=True).stdout
     found = session.parse_sections(out)
-    state = steps.parse_file_probe(str(exact), found["file"])
+    state = hostfiles.parse_file_probe(str(exact), found["file"])
     assert state.exists and state.content == exact.read_text() and state.mode == "0644"
-    assert steps.parse_file_probe("x", found["missing"]).exists is False
+    assert hostfiles.parse_file_probe("x", found["missing"]).exists is False
     assert found["fails"] == (3, "out\n")
     assert found["stdin_is_closed"] == (0, "")
 
 
 # --- rendering and placeholders -------------------------------------------------------------------
 def test_mysql_conf_has_an_integer_port_one_instance_and_no_perf_option():
-    settings = mysql.settings_from(config())
+    settings = schema.of(config()).mysql
     text = mysql.render_conf(settings, "A" * 32)
     data = YAML(typ="safe").load(text)
     assert data["instances"][0]["port"] == 3306 and type(data["instances"][0]["port"]) is int
@@ -206,15 +209,15 @@ def test_mysql_conf_has_an_integer_port_one_instance_and_no_perf_option():
 
 
 def test_placeholder_left_in_a_rendered_line_is_refused():
-    with pytest.raises(steps.StepFailed, match="line 2: unfilled placeholder <YOUR_API_KEY>"):
-        steps.refuse_placeholders("# <COMMENTS_ARE_FINE>\napi_key: <YOUR_API_KEY>\n", "datadog.yaml")
+    with pytest.raises(hostrun.StepFailed, match="line 2: unfilled placeholder <YOUR_API_KEY>"):
+        rendering.refuse_placeholders("# <COMMENTS_ARE_FINE>\napi_key: <YOUR_API_KEY>\n", "datadog.yaml")
 
 
 def test_password_is_read_back_from_an_existing_conf():
-    text = mysql.render_conf(mysql.settings_from(config()), "Zx9_" * 6)
+    text = mysql.render_conf(schema.of(config()).mysql, "Zx9_" * 6)
     assert mysql.password_from_conf(text) == "Zx9_" * 6
     assert mysql.password_from_conf("instances:\n  - password: short\n") is None
-    with pytest.raises(steps.StepFailed, match="conf.yaml: malformed YAML"):
+    with pytest.raises(hostrun.StepFailed, match="conf.yaml: malformed YAML"):
         mysql.password_from_conf("instances: [\n")
 
 
@@ -242,7 +245,7 @@ def test_grants_are_complete_on_both_servers_only_with_every_privilege_and_the_c
 
 
 def test_grant_sql_suits_both_servers():
-    settings = mysql.settings_from(config())
+    settings = schema.of(config()).mysql
     maria = mysql.grant_sql(settings, "pw" * 10, MARIADB)
     mysql8 = mysql.grant_sql(settings, "pw" * 10, MYSQL8)
     assert "CREATE USER IF NOT EXISTS 'datadog'@'localhost'" in maria
@@ -259,7 +262,7 @@ def test_replication_status_query_depends_on_the_server(version, query):
 
 
 def test_password_goes_to_the_client_as_an_option_file_not_argv():
-    command = mysql.as_user(mysql.settings_from(config()), "s3cretPassw0rd_xyz", "SELECT 1")
+    command = mysql.as_user(schema.of(config()).mysql, "s3cretPassw0rd_xyz", "SELECT 1")
     assert command.startswith("mysql --defaults-extra-file=<(printf ")
     assert "-p" not in command.split("<(")[0] and "--password" not in command
 
@@ -280,14 +283,14 @@ class RecordingConnection:
 
     def __init__(self, monkeypatch):
         self.scripts = []
-        monkeypatch.setattr(steps, "run_script", self.run_script)
+        monkeypatch.setattr(hostrun, "run_script", self.run_script)
 
     def run_script(self, conn, command, script, stop=None):
         assert conn is self and command == "sudo -n bash -s"
         self.scripts.append(script)
         names = re.findall(r"^printf '\\n@@%s ' '?([\w.-]+)'?$", script, re.MULTILINE)
         # Every state read finds nothing (exit 1); every write and command succeeds.
-        return steps.Outcome(0, "".join(f"@@{name}  {1 if name.startswith('r') else 0}\n" for name in names), "")
+        return session.Outcome(0, "".join(f"@@{name}  {1 if name.startswith('r') else 0}\n" for name in names), "")
 
     def sftp(self):
         raise AssertionError("a dry run must not open SFTP")
@@ -295,9 +298,9 @@ class RecordingConnection:
 
 def test_dry_run_shows_the_masked_diff_writes_nothing_and_runs_no_handler(monkeypatch):
     conn, out = RecordingConnection(monkeypatch), io.StringIO()
-    run = steps.HostRun(conn, "h", Console(file=out, width=200), dry_run=True)
+    run = hostrun.HostRun(conn, "h", Console(file=out, width=200), dry_run=True)
     with run.step("datadog.yaml") as step:
-        states, _ = run.files(["/etc/datadog-agent/datadog.yaml"])
+        states = run.files(["/etc/datadog-agent/datadog.yaml"])
         if run.put_file(step, states["/etc/datadog-agent/datadog.yaml"], "api_key: SECRET\nsite: x\n",
                         "dd-agent", "dd-agent", "640"):
             run.notify("restart datadog-agent", "svc datadog-agent restart\n")
@@ -311,24 +314,25 @@ def test_dry_run_shows_the_masked_diff_writes_nothing_and_runs_no_handler(monkey
 
 def test_handler_runs_once_for_many_notifications_and_a_failure_stops_the_host(monkeypatch):
     conn = RecordingConnection(monkeypatch)
-    run = steps.HostRun(conn, "h", Console(file=io.StringIO()), dry_run=False)
+    run = hostrun.HostRun(conn, "h", Console(file=io.StringIO()), dry_run=False)
     for _ in range(3):
         run.notify("restart datadog-agent", "svc datadog-agent restart\n")
     run.flush()
     assert sum("svc datadog-agent restart" in s for s in conn.scripts) == 1
-    with pytest.raises(steps.StepFailed, match="bad: broken"):
+    with pytest.raises(hostrun.StepFailed, match="bad: broken"):
         with run.step("bad"):
-            raise steps.StepFailed("broken")
+            raise hostrun.StepFailed("broken")
     assert run.counts() == {"ok": 0, "changed": 1, "failed": 1}
 
 
 # --- tasks end to end without a host --------------------------------------------------------------
-def test_an_unreachable_host_fails_with_its_name_and_exit_1():
+def test_an_unreachable_host_fails_with_its_name_and_exit_1(capsys):
     out = io.StringIO()
     with pytest.raises(Exit) as stop:
-        hosts.run_on_hosts(Context(config(ssh={"connect_timeout": 3})), ["vagrant@127.0.0.1:1"], False, "tag-host",
-                           steps.host_plan(lambda run: None, 0), console=Console(file=out, width=200))
-    assert stop.value.code == 1 and "failed on 1 of 1 host(s)" in str(stop.value.message)
+        boundary.checked(hosts.run_on_hosts)(Context(config(ssh={"connect_timeout": 3})), ["vagrant@127.0.0.1:1"], False,
+                                             "tag-host", plan.host_plan([]),
+                                             console=Console(file=out, width=200))
+    assert stop.value.code == 1 and "failed on 1 of 1 host(s)" in capsys.readouterr().err  # invoke prints it there
     assert "vagrant@127.0.0.1:1: cannot connect" in out.getvalue()
 
 
@@ -337,51 +341,57 @@ def test_vm_up_without_vagrant_says_what_to_do(monkeypatch):
 
     monkeypatch.setattr(box.shutil, "which", lambda name: None)
     with pytest.raises(Exit, match="vagrant. is not installed.*--host"):
-        box.vm_up.body(None)
+        boundary.checked(box.vm_up.body)(None)
 
 
 def test_dd_site_reaches_the_agent_and_an_unknown_site_is_refused(monkeypatch):
     config = Config(overrides=copy.deepcopy(CONFIG))
     monkeypatch.setenv("DD_SITE", "datadoghq.eu")
-    assert agent.site_from_env(config) == "datadoghq.eu"
+    assert agent.site_from_env() == "datadoghq.eu"
     monkeypatch.setenv("DD_SITE", "datadoghq.con")
     with pytest.raises(Exit, match=r"DD_SITE='datadoghq.con' is not a Datadog site; use one of datadoghq.com"):
-        agent.site_from_env(config)
+        boundary.checked(agent.site_from_env)()
     monkeypatch.delenv("DD_SITE")
-    assert agent.site_from_env(config) == "datadoghq.com"
+    assert agent.site_from_env() == "datadoghq.com"
 
 
 def test_the_old_agent_site_setting_is_refused_with_what_to_set_instead(monkeypatch):
     raw = copy.deepcopy(CONFIG)
     raw["agent"]["site"] = "datadoghq.eu"
-    with pytest.raises(Exit, match="agent.site is no longer a setting.*export DD_SITE=datadoghq.eu"):
-        agent.site_from_env(Config(overrides=raw))
+    # The schema refuses it (settings.MOVED), before any VM task reads its settings.
+    with pytest.raises(Exit, match="agent.site: not a setting: the Datadog site is DD_SITE in the environment"):
+        boundary.checked(agent.install_plan)(Config(overrides=raw), "key")
 
 
 def test_verify_fails_when_the_agent_reports_another_hostname_than_api_host():
     from recipes.vm.box import hostname_step
 
-    run = steps.HostRun(None, "h", Console(file=io.StringIO()), dry_run=False)
+    run = hostrun.HostRun(None, "h", Console(file=io.StringIO()), dry_run=False)
     hostname_step(run, "datadog-exercise", "datadog-exercise")
-    with pytest.raises(steps.StepFailed, match="reports 'vagrant'.*set api.host: vagrant"):
+    with pytest.raises(hostrun.StepFailed, match="reports 'vagrant'.*set api.host: vagrant"):
         hostname_step(run, "vagrant", "datadog-exercise")
 
 
 # --- plans: the [n/N] total is the number of steps the plan runs ------------------------------------------
-def quiet_run() -> steps.HostRun:
-    return steps.HostRun(None, "h", Console(file=io.StringIO()), dry_run=True)
+def quiet_run() -> hostrun.HostRun:
+    return hostrun.HostRun(None, "h", Console(file=io.StringIO()), dry_run=True)
 
 
-def two_steps(run):
-    for name in ("one", "two"):
+def one_step(name):
+    def step(run):
         with run.step(name):
             pass
+    return step
+
+
+def no_step(run):
+    pass
 
 
 def test_a_plan_whose_declared_total_differs_from_the_steps_it_runs_fails():
-    steps.host_plan(two_steps, 2)(quiet_run())
-    with pytest.raises(steps.StepFailed, match="declares 3 steps but ran 2"):
-        steps.host_plan(two_steps, 3)(quiet_run())
+    plan.host_plan([one_step("one"), one_step("two")])(quiet_run())
+    with pytest.raises(hostrun.StepFailed, match="declares 3 steps but ran 2"):
+        plan.host_plan([one_step("one"), one_step("two"), no_step])(quiet_run())
 
 
 def test_combined_plans_run_every_check_before_any_body_and_add_their_totals():
@@ -399,18 +409,18 @@ def test_combined_plans_run_every_check_before_any_body_and_add_their_totals():
                 seen.append(name)
         return work
 
-    plan = steps.combined([steps.host_plan(body("a"), 1, preflight=[check("a")]),
-                           steps.host_plan(body("b"), 1, preflight=[check("b")])])
+    both = plan.combined([plan.host_plan([body("a")], checks=[check("a")]),
+                          plan.host_plan([body("b")], checks=[check("b")])])
     run = quiet_run()
-    plan(run)
+    both(run)
     assert seen == ["check a", "check b", "a", "b"]
-    assert (plan.steps, run.total_steps, run.step_index) == (4, 4, 4)
+    assert (both.steps, run.total_steps, run.step_index) == (4, 4, 4)
 
 
 
 def test_a_stopped_run_says_per_host_where_it_was_what_goes_on_there_and_how_to_resume():
-    def run_at(step: str, in_flight: list[str]) -> steps.HostRun:
-        run = steps.HostRun(None, "h", Console(file=io.StringIO()))
+    def run_at(step: str, in_flight: list[str]) -> hostrun.HostRun:
+        run = hostrun.HostRun(None, "h", Console(file=io.StringIO()))
         run.total_steps, run.step_index, run.current, run.in_flight = 18, 3, step, in_flight
         return run
 

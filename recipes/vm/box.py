@@ -7,23 +7,29 @@ import re
 import shutil
 
 from invoke import task
-from invoke.exceptions import Exit
 
+from recipes.errors import Refused
+from recipes.lazy import lazy
 from recipes.vm import agent, check, mysql
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST, HOST_HELP
-from recipes.vm.steps import HostRun, StepFailed, combined, host_plan
+from recipes.vm.hostrun import HostRun, StepFailed
+from recipes.vm.plan import combined, host_plan
+from recipes.vm.reads import Read
+
+schema = lazy("recipes.settings")
 
 STATUS_LINES = re.compile(r"(Agent \(v|Status date|Hostname:|API Key|mysql|custom_my_metric|Total Runs|Errors|\[OK\]|\[ERROR\]|Instance ID)")
 
 
 def setup_plan(c, dry_run=False):
     """Every VM step in order; all input is validated here, before the first connection."""
+    settings = schema.of(c)
     return combined([
-        agent.install_plan(c.config, agent.api_key_from_env(dry_run)),
-        agent.tags_plan(agent.resolve_tags(c.config, None)),
-        mysql.mysql_plan(mysql.settings_from(c.config)),
-        check.check_plan(check.check_files(c.config.check.name, c.config.check.min_collection_interval)),
+        agent.install_plan(c, agent.api_key_from_env(dry_run)),
+        agent.tags_plan(agent.resolve_tags(c, None)),
+        mysql.mysql_plan(settings.mysql),
+        check.check_plan(check.check_files(settings.check.name, settings.check.min_collection_interval)),
     ])
 
 
@@ -34,9 +40,9 @@ def summarize(output: str, limit: int = 12) -> str:
 
 # What the Agent calls this host: `datadog-agent hostname` where it answers, else what it falls back to
 # (datadog.yaml's hostname:, then the OS hostname).
-REPORTED_HOSTNAME = ("{ h=$(datadog-agent hostname 2>/dev/null) && printf '%s\\n' \"$h\" | tail -n 1 | grep .; } || "
-                     "sed -n 's/^hostname:[[:space:]]*//p' /etc/datadog-agent/datadog.yaml 2>/dev/null | grep . || "
-                     "hostname")
+REPORTED_HOSTNAME = Read("{ h=$(datadog-agent hostname 2>/dev/null) && printf '%s\\n' \"$h\" | tail -n 1 | grep .; } || "
+                         "sed -n 's/^hostname:[[:space:]]*//p' /etc/datadog-agent/datadog.yaml 2>/dev/null | grep . || "
+                         "hostname")
 
 
 def hostname_step(run: HostRun, reported: str, expected: str) -> None:
@@ -47,41 +53,50 @@ def hostname_step(run: HostRun, reported: str, expected: str) -> None:
         step.note(f"hostname {reported}")
 
 
+def agent_check(name: str) -> Read:
+    return Read(f"sudo -u dd-agent -- datadog-agent check {name}")
+
+
+AGENT_STATUS = Read("datadog-agent status")
+
+
 def verify_plan(check_name: str, expected_host: str):
-    def plan(run: HostRun) -> None:
-        found = run.probe({
-            "status": "datadog-agent status",
-            "mysql": "sudo -u dd-agent -- datadog-agent check mysql",
-            "check": f"sudo -u dd-agent -- datadog-agent check {check_name}",
-            "hostname": REPORTED_HOSTNAME,
-        })
+    """The four steps of verify; what the Agent says is read in one session, before the first."""
+    reads = [AGENT_STATUS, agent_check("mysql"), agent_check(check_name), REPORTED_HOSTNAME]
+
+    def status(run: HostRun) -> None:
+        code, output = run.read_all(reads)[0]
         with run.step("datadog-agent status") as step:
-            code, output = found["status"]
             if code != 0:
                 raise StepFailed(f"exit {code}: {summarize(output)}")
             step.note(summarize(output))
-        for probe, name in (("mysql", "mysql"), ("check", check_name)):
+
+    def check(name: str, custom: bool):
+        def step_of(run: HostRun) -> None:
             with run.step(f"datadog-agent check {name} (as dd-agent)") as step:
-                code, output = found[probe]
+                code, output = run.read(agent_check(name))
                 if code != 0:
                     raise StepFailed(f"exit {code}: {summarize(output)}")
-                if probe == "check":
+                if custom:
                     seen = re.search(r"(?<![\w])my_metric\b", output) is not None
                     step.note("my_metric reported" if seen else "my_metric not in the output")
                 step.note(summarize(output))
-        hostname_step(run, found["hostname"][1].strip(), expected_host)
+        return step_of
 
-    return host_plan(plan, 4)
+    def hostname(run: HostRun) -> None:
+        hostname_step(run, run.read(REPORTED_HOSTNAME).output.strip(), expected_host)
+
+    return host_plan([status, check("mysql", custom=False), check(check_name, custom=True), hostname])
 
 
 @task
 def vm_up(c):
     """Start the Vagrant box from the shipped Vagrantfile (port 5050 forwarded)."""
     if not shutil.which("vagrant"):
-        raise Exit("error: `vagrant` is not installed (https://developer.hashicorp.com/vagrant/install); "
-                   "or skip the box and pass --host user@addr[:port] to the VM tasks", code=2)
+        raise Refused("`vagrant` is not installed (https://developer.hashicorp.com/vagrant/install); "
+                      "or skip the box and pass --host user@addr[:port] to the VM tasks")
     c.run("vagrant up", pty=False)
-    c.run(f"vagrant ssh-config {c.config.vagrant.machine}", hide=True)
+    c.run(f"vagrant ssh-config {schema.of(c).vagrant.machine}", hide=True)
 
 
 @task(iterable=["host"], help=HOST_HELP)
@@ -93,4 +108,5 @@ def setup(c, host=None, dry_run=False):
 @task(iterable=["host"], help=HOST)
 def verify(c, host=None):
     """Summarise what the Agent reports: status, the MySQL check, the custom check and the host's name."""
-    run_on_hosts(c, host, False, "verify", verify_plan(c.config.check.name, str(c.config.api.host)), writes=False)
+    settings = schema.of(c)
+    run_on_hosts(c, host, False, "verify", verify_plan(settings.check.name, settings.api.host), writes=False)

@@ -9,6 +9,7 @@ import io
 
 from typing import TYPE_CHECKING
 
+from recipes.errors import Refused
 from recipes.formats import TAG_RE
 from recipes.lazy import lazy
 
@@ -20,8 +21,11 @@ ruamel_yaml = lazy("ruamel.yaml")  # its submodules are read through it: naming 
 
 
 
-class ConfigError(Exception):
-    """Bad input in a file or an option; the message names the file (or option) and the line or field."""
+class ConfigError(Refused):
+    """Bad input in a file or an option; the message names the file (or option) and the line or field.
+
+    Refused as it is when it comes from an option or a setting; a step that reads a host's file turns it into
+    its own failure."""
 
 
 def parse_tags(values, source: str) -> list[str]:

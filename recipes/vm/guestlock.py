@@ -23,6 +23,7 @@ import threading
 import time
 from datetime import datetime
 
+from recipes.errors import Failed
 from recipes.vm.session import Interrupted
 
 LOCK_FILE = "/run/lock/dd-runbook.lock"
@@ -67,7 +68,7 @@ TIMEOUTS = {
 }
 
 
-class LockRefused(Exception):
+class LockRefused(Failed):
     """The host could not be locked for this run: sudo refused, or another run held it too long."""
 
 
@@ -130,7 +131,7 @@ class GuestLock:
         while not self._quiet.wait(HEARTBEAT_EVERY):
             try:
                 self.channel.sendall(b"\n")
-            except (OSError, EOFError, Exception):  # noqa: BLE001 - the link is gone: the guest lets go by itself
+            except Exception:  # noqa: BLE001 - the link is gone (OSError, EOFError, paramiko's): the guest lets go by itself
                 return
 
     def release(self) -> None:
@@ -139,7 +140,7 @@ class GuestLock:
         if self.channel is not None:
             try:
                 self.channel.shutdown_write()
-            except (OSError, EOFError, Exception):  # noqa: BLE001 - already closed with its connection
+            except Exception:  # noqa: BLE001 - already closed with its connection
                 pass
             self.channel.close()
 
@@ -154,7 +155,7 @@ class LineReader:
         self.stderr = b""
 
     def next(self, timeout: float) -> str:
-        """The next line ('' at end of output); raises Stopped when the user stops the run."""
+        """The next line ('' at end of output); raises Interrupted when the user stops the run."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
             if self.stop.is_set():

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait as wait_all
@@ -19,11 +20,12 @@ from typing import TYPE_CHECKING
 
 from invoke.exceptions import Exit
 
+from recipes.errors import Failed, Refused
 from recipes.lazy import lazy
-
 from recipes.vm.guestlock import GuestLock, LockRefused, describe_run
 from recipes.vm.session import Interrupted
-from recipes.vm.steps import CHANGED, FAILED, OK, HostPlan, HostRun, StepFailed
+from recipes.vm.hostrun import CHANGED, FAILED, OK, HostRun, StepFailed
+from recipes.vm.plan import HostPlan
 from recipes.terminal import task_console
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ paramiko = lazy("paramiko")
 fabric = lazy("fabric")
 rich_table = lazy("rich.table")
 rich_markup = lazy("rich.markup")
+schema = lazy("recipes.settings")
 
 # paramiko's transport thread logs its own tracebacks (a banner timeout, a reset); with no handler Python would
 # print them. Every failure reaches the user once, as the host's one-line result.
@@ -43,8 +46,8 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 HOST_RE = re.compile(r"^(?:(?P<user>[A-Za-z_][\w.-]*)@)?(?P<addr>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(?P<port>\d{1,5}))?$")
 
 
-class HostError(Exception):
-    """Bad host input or an unreachable host; the message names it."""
+class HostError(Refused):
+    """Bad host input, or no way to find the Vagrant box; the message names it."""
 
 
 @dataclass
@@ -91,14 +94,15 @@ def vagrant_target(text: str, machine: str, source: str) -> Target:
 
 def read_vagrant_config(c) -> tuple[str, str]:
     """The box's ssh-config text: from ``vagrant.ssh_config`` (a saved copy) or ``vagrant ssh-config``."""
-    saved = c.config.vagrant.get("ssh_config") or ""
+    vagrant = schema.of(c).vagrant
+    saved = vagrant.ssh_config
     if saved:
         try:
             with open(os.path.expanduser(saved), encoding="utf-8") as handle:
                 return handle.read(), saved
         except OSError as error:
             raise HostError(f"vagrant.ssh_config: cannot read {saved}: {error.strerror}") from error
-    machine = c.config.vagrant.machine
+    machine = vagrant.machine
     result = c.run(f"vagrant ssh-config {machine}", hide=True, warn=True, in_stream=False)
     if result.exited != 0:
         raise HostError(
@@ -110,15 +114,16 @@ def read_vagrant_config(c) -> tuple[str, str]:
 
 def resolve_targets(c, hosts: list[str] | None) -> list[Target]:
     """--host values, else config ``hosts``, else the Vagrant box."""
-    ssh = c.config.ssh
-    specs = list(hosts or []) or list(c.config.get("hosts") or [])
+    settings = schema.of(c)
+    ssh = settings.ssh
+    specs = list(hosts or []) or settings.hosts
     if not specs:
         text, source = read_vagrant_config(c)
-        return [vagrant_target(text, c.config.vagrant.machine, source)]
-    key_file = ssh.get("key_file") or ""
+        return [vagrant_target(text, settings.vagrant.machine, source)]
+    key_file = ssh.key_file
     targets = []
     for spec in specs:
-        user, addr, port = parse_host(spec, ssh.get("user", "vagrant"))
+        user, addr, port = parse_host(spec, ssh.user)
         targets.append(
             Target(
                 label=f"{user}@{addr}:{port}",
@@ -126,8 +131,8 @@ def resolve_targets(c, hosts: list[str] | None) -> list[Target]:
                 user=user,
                 port=port,
                 key_files=[os.path.expanduser(key_file)] if key_file else [],
-                known_hosts=os.path.expanduser(ssh.get("known_hosts") or "~/.ssh/known_hosts"),
-                trust_unknown=bool(ssh.trust_unknown_hosts),
+                known_hosts=os.path.expanduser(ssh.known_hosts),
+                trust_unknown=ssh.trust_unknown_hosts,
             )
         )
     labels = [t.label for t in targets]
@@ -147,7 +152,7 @@ class _TrustForThisRun:
         return None
 
 
-def connect(target: Target, timeout: int) -> Connection:
+def connect(target: Target, timeout: float) -> Connection:
     """A Fabric connection (not yet opened) that refuses unknown host keys unless trusted."""
     kwargs = {"allow_agent": False, "look_for_keys": not target.key_files, "banner_timeout": timeout}
     if target.key_files:
@@ -163,7 +168,6 @@ def connect(target: Target, timeout: int) -> Connection:
     if target.known_hosts and os.path.isfile(target.known_hosts):
         conn.client.load_host_keys(target.known_hosts)
     conn.client.set_missing_host_key_policy(_TrustForThisRun() if target.trust_unknown else paramiko.RejectPolicy())
-    conn.runbook_label = target.label
     return conn
 
 
@@ -210,11 +214,8 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
     says which step it was in and what goes on on the guest, the command that resumes is printed, and the
     task exits 130."""
     console = console or task_console(min_width=120)
-    try:
-        targets = resolve_targets(c, hosts)
-    except HostError as error:
-        raise Exit(f"error: {error}", code=2) from error
-    timeout = int(c.config.ssh.connect_timeout)
+    targets = resolve_targets(c, hosts)
+    ssh = schema.of(c).ssh
     about = describe_run(title, dry_run)
     lock, stop = threading.Lock(), threading.Event()
     started = time.monotonic()
@@ -224,14 +225,14 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
     finished: set[str] = set()
 
     def one(target: Target) -> None:
-        conn = connect(target, timeout)
+        conn = connect(target, ssh.connect_timeout)
         begin = time.monotonic()
         guest_lock = None
         try:
             run = HostRun(conn, target.label, console, dry_run=dry_run, lock=lock, stop=stop)
             try:
                 conn.open()
-                guest_lock = GuestLock(conn, about, exclusive=writes and not dry_run, wait=float(c.config.ssh.lock_wait),
+                guest_lock = GuestLock(conn, about, exclusive=writes and not dry_run, wait=ssh.lock_wait,
                                        say=run.say, stop=stop)
                 guest_lock.acquire()
             except Interrupted:
@@ -271,7 +272,8 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
     console.print(summary_table(f"{title}{' (dry run)' if dry_run else ''}", runs, errors, seconds))
     console.print(f"{len(targets)} host(s) in {time.monotonic() - started:.1f} s", highlight=False)
     if errors:
-        raise Exit(f"{title}: failed on {len(errors)} of {len(targets)} host(s)", code=1)
+        print(f"{title}: failed on {len(errors)} of {len(targets)} host(s)", file=sys.stderr)
+        raise Failed()  # each host's failure is shown above
     return runs
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
-from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, NamedTuple
 
 from invoke import task
 
@@ -13,11 +14,19 @@ from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT, merge_datadog_yaml
 from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
-from recipes.vm.packages import PackageGroup, ensure_packages
+from recipes.vm.hostfiles import FileState, file_read
+from recipes.vm.hostrun import HostRun, StepFailed
+from recipes.vm.packages import PackageGroup, ensure_packages, work_of
+from recipes.vm.plan import host_plan
+from recipes.vm.reads import Read, succeeded, text
 from recipes.vm.session import heredoc
-from recipes.vm.steps import FileState, HostRun, StepFailed, file_probe, host_plan, render
+from recipes.vm.rendering import render
+
+if TYPE_CHECKING:
+    from recipes.settings import MysqlSettings
 
 ruamel_yaml = lazy("ruamel.yaml")
+schema = lazy("recipes.settings")
 
 CONF_YAML = "/etc/datadog-agent/conf.d/mysql.d/conf.yaml"
 # Earlier versions of this runbook wrote a rotation block here; the server package rotates the same files, and
@@ -31,39 +40,14 @@ DROPIN_DIRS = ("/etc/mysql/mariadb.conf.d", "/etc/mysql/mysql.conf.d", "/etc/mys
 DROPIN_NAME = "zz-datadog.cnf"
 OLD_DROPIN_NAME = "99-datadog.cnf"
 # The server's own binary, whichever server it is: a box that has one keeps it.
-INSTALLED_SERVER = "for b in mariadbd mysqld; do p=$(command -v $b) && { echo $p; exit 0; }; done; exit 1"
+INSTALLED_SERVER = Read("for b in mariadbd mysqld; do p=$(command -v $b) && { echo $p; exit 0; }; done; exit 1")
 EFFECTIVE_OPTIONS = "my_print_defaults mysqld 2>/dev/null || mysqld --print-defaults 2>/dev/null"
-SERVICE_PROBE = ("for s in mariadb mysql; do if [ -x /etc/init.d/$s ] || systemctl cat $s.service >/dev/null 2>&1; "
-                 "then echo $s; break; fi; done")
-SERVER_VERSION = "mysql -N -B -e 'SELECT VERSION()'"
-LIVE_OPTIONS = "mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'"
-DROPIN_DIR_PROBE = "for d in " + " ".join(DROPIN_DIRS) + "; do [ -d $d ] && { echo $d; break; }; done"
-
-
-@dataclass
-class MysqlSettings:
-    host: str
-    port: int
-    username: str
-    service: str
-    error_log: str
-    slow_log: str
-    service_name: str
-    server_package: str
-
-    @property
-    def log_dir(self) -> str:
-        return self.error_log.rsplit("/", 1)[0]
-
-
-def settings_from(config) -> MysqlSettings:
-    """The mysql section (checked by recipes/settings.py), rendered once so a bad template fails now."""
-    section = config.mysql
-    settings = MysqlSettings(str(section.host), int(section.port), str(section.username), str(section.service),
-                             str(section.error_log), str(section.slow_log), str(section.get("service_name") or ""),
-                             str(section.server_package))
-    render_conf(settings, "validation-only-password")  # fails now, not halfway through a run
-    return settings
+# The server's service name ('' when neither is there).
+SERVICE = Read("for s in mariadb mysql; do if [ -x /etc/init.d/$s ] || systemctl cat $s.service >/dev/null 2>&1; "
+               "then echo $s; break; fi; done", text)
+SERVER_VERSION = Read("mysql -N -B -e 'SELECT VERSION()'")
+LIVE_OPTIONS = Read("mysql -N -B -e 'SELECT @@performance_schema, @@slow_query_log, @@log_error'")
+DROPIN_DIR = Read("for d in " + " ".join(DROPIN_DIRS) + "; do [ -d $d ] && { echo $d; break; }; done", text)
 
 
 def render_conf(settings: MysqlSettings, password: str) -> str:
@@ -145,11 +129,11 @@ def grants_complete(grants: str, version: str, max_connections: str) -> bool:
 def mysql_service(run: HostRun, configured: str) -> str:
     if configured:
         return configured
-    return run.probe({"svc": SERVICE_PROBE})["svc"][1].strip() or "mysql"
+    return run.read(SERVICE) or "mysql"
 
 
-def service_running(name: str) -> str:
-    return f"svc {shlex.quote(name)} status >/dev/null 2>&1"
+def service_running(name: str) -> Read[bool]:
+    return Read(f"svc {shlex.quote(name)} status >/dev/null 2>&1", succeeded)
 
 
 def server_group(settings: MysqlSettings) -> PackageGroup:
@@ -157,59 +141,71 @@ def server_group(settings: MysqlSettings) -> PackageGroup:
     return PackageGroup((settings.server_package, "acl"), unless=((settings.server_package, INSTALLED_SERVER),))
 
 
-def log_dir_probes(settings: MysqlSettings) -> dict[str, str]:
+class LogDirReads(NamedTuple):
+    agent: Read[bool]  # the Agent's user exists
+    acl: Read  # the folder's ACL
+    files: Read  # how many of its files the Agent's user may read, and how many there are
+
+
+def log_dir_reads(settings: MysqlSettings) -> LogDirReads:
     q = shlex.quote(settings.log_dir)
-    return {
-        "agent": "id -u dd-agent",
-        "dir": f"getfacl -cp {q}",
-        "files": f"find {q} -maxdepth 1 -type f -exec getfacl -cp {{}} + | grep -c '^user:dd-agent:r' ; "
-                 f"find {q} -maxdepth 1 -type f | wc -l",
-    }
+    return LogDirReads(
+        Read("id -u dd-agent", succeeded),
+        Read(f"getfacl -cp {q}"),
+        Read(f"find {q} -maxdepth 1 -type f -exec getfacl -cp {{}} + | grep -c '^user:dd-agent:r' ; "
+             f"find {q} -maxdepth 1 -type f | wc -l"),
+    )
 
 
-def user_probes(settings: MysqlSettings) -> dict[str, str]:
+class UserReads(NamedTuple):
+    version: Read  # the server's version, as root
+    grants: Read  # SHOW GRANTS for the integration's user
+    max_connections: Read  # its max_user_connections
+
+
+def user_reads(settings: MysqlSettings) -> UserReads:
     who = f"user='{settings.username}' AND host='localhost'"
-    return {
-        "version": SERVER_VERSION,
-        "grants": f"mysql -N -B -e \"SHOW GRANTS FOR '{settings.username}'@'localhost'\"",
-        "maxconn": f"mysql -N -B -e \"SELECT max_user_connections FROM mysql.user WHERE {who}\"",
-    }
+    return UserReads(
+        SERVER_VERSION,
+        Read(f"mysql -N -B -e \"SHOW GRANTS FOR '{settings.username}'@'localhost'\""),
+        Read(f"mysql -N -B -e \"SELECT max_user_connections FROM mysql.user WHERE {who}\""),
+    )
 
 
-def integration_queries(settings: MysqlSettings, password: str, version: str) -> dict[str, tuple[str, str]]:
-    """The integration's own queries, as its user: name -> (SQL, shell command)."""
+def integration_queries(settings: MysqlSettings, password: str, version: str) -> dict[str, tuple[str, Read]]:
+    """The integration's own queries, as its user: name -> (SQL, its read)."""
     queries = {
         "global_status": "SHOW GLOBAL STATUS LIKE 'Uptime'",
         "processlist": "SELECT COUNT(*) FROM information_schema.PROCESSLIST",
         "replication": replication_query(version),
         "digest": "SELECT COUNT(*) FROM performance_schema.events_statements_summary_by_digest",
     }
-    return {name: (sql, as_user(settings, password, sql)) for name, sql in queries.items()}
+    return {name: (sql, Read(as_user(settings, password, sql))) for name, sql in queries.items()}
 
 
-def mysql_reads(settings: MysqlSettings) -> list[str]:
-    """Every state read of the plan's steps, for the run's first session."""
+def mysql_reads(settings: MysqlSettings) -> list[Read]:
+    """Every read of the plan's steps, for the run's first session."""
     folders = [f"{d}/{name}" for d in DROPIN_DIRS for name in (DROPIN_NAME, OLD_DROPIN_NAME)]
     services = [settings.service_name] if settings.service_name else ["mariadb", "mysql"]
-    return [file_probe(CONF_YAML), SERVICE_PROBE, *(service_running(name) for name in services), DROPIN_DIR_PROBE,
-            LIVE_OPTIONS, log_dir_stat(settings), *(file_probe(path) for path in folders),
-            *user_probes(settings).values(), *log_dir_probes(settings).values(), file_probe(OLD_LOGROTATE)]
+    return [file_read(CONF_YAML), SERVICE, *(service_running(name) for name in services), DROPIN_DIR,
+            LIVE_OPTIONS, log_dir_stat(settings), *(file_read(path) for path in folders),
+            *user_reads(settings), *log_dir_reads(settings), file_read(OLD_LOGROTATE)]
 
 
-def log_dir_stat(settings: MysqlSettings) -> str:
-    return f"stat -c '%U %G %a' {shlex.quote(settings.log_dir)}"
+def log_dir_stat(settings: MysqlSettings) -> Read:
+    return Read(f"stat -c '%U %G %a' {shlex.quote(settings.log_dir)}")
 
 
 def server_step(run: HostRun, settings: MysqlSettings) -> None:
     with run.step(f"database server ({settings.server_package} unless one is installed), acl; running") as step:
-        installed = run.probe({"server": INSTALLED_SERVER})["server"]
-        if installed[0] == 0 and settings.server_package not in run.packages.done:
-            step.note(f"server already installed: {installed[1].strip()}")
+        installed = run.read(INSTALLED_SERVER)
+        if installed.ok and settings.server_package not in work_of(run).done:
+            step.note(f"server already installed: {installed.output.strip()}")
         ensure_packages(run, step, server_group(settings))
         if run.dry_run and step.status != "ok":
             return
         name = mysql_service(run, settings.service_name)
-        if run.probe({"up": service_running(name)})["up"][0] != 0:
+        if not run.read(service_running(name)):
             # A restart starts a stopped server: one start, not a start and then the drop-in's restart.
             step.changed(f"not running: {'would start' if run.dry_run else 'started'} by the restart below")
             run.notify(*restart_handler(name, settings.error_log))
@@ -218,22 +214,22 @@ def server_step(run: HostRun, settings: MysqlSettings) -> None:
 def dropin_step(run: HostRun, settings: MysqlSettings) -> None:
     with run.step("server drop-in: performance_schema=ON, error and slow logs") as step:
         log_dir = shlex.quote(settings.log_dir)
-        found = run.probe({"dir": DROPIN_DIR_PROBE, "live": LIVE_OPTIONS, "logdir": log_dir_stat(settings)})
-        folder = found['dir'][1].strip() or DROPIN_DIRS[-1]
+        folder, live, logdir = run.read_all([DROPIN_DIR, LIVE_OPTIONS, log_dir_stat(settings)])
+        folder = folder or DROPIN_DIRS[-1]
         path, old_path = f"{folder}/{DROPIN_NAME}", f"{folder}/{OLD_DROPIN_NAME}"
-        states, _ = run.files([path, old_path])
+        states = run.files([path, old_path])
         wanted = render("mysql/server.cnf", "mysql", error_log=settings.error_log, slow_log=settings.slow_log)
         restart = restart_handler(mysql_service(run, settings.service_name), settings.error_log)
-        if found["logdir"][0] != 0:  # MariaDB 10.11 on Debian logs to the journal and ships no /var/log/mysql
+        if not logdir.ok:  # MariaDB 10.11 on Debian logs to the journal and ships no /var/log/mysql
             step.changed(f"{'would create' if run.dry_run else 'created'} {settings.log_dir}")
             if not run.dry_run:
                 run.queue(f"create {settings.log_dir}", f"install -d -o mysql -g adm -m 2750 {log_dir}",
-                          changes=[log_dir_stat(settings), *log_dir_probes(settings).values()])
+                          changes=[log_dir_stat(settings), *log_dir_reads(settings)])
         changed = run.put_file(step, states[path], wanted, "root", "root", "0644")
         changed = remove_if_ours(run, step, states[old_path], f"renamed {DROPIN_NAME}") or changed
         if changed:
             run.notify(*restart)
-        elif found["live"][0] == 0 and found["live"][1].split() != ["1", "1", settings.error_log]:
+        elif live.ok and live.output.split() != ["1", "1", settings.error_log]:
             step.changed("the running server has not loaded it yet: restart")  # a run cut before the restart
             run.notify(*restart)
     run.flush(restart[0])
@@ -252,57 +248,61 @@ def restart_handler(name: str, error_log: str) -> tuple[str, str]:
         f"svc {shlex.quote(name)} restart 2>&1\n"))
 
 
-def user_step(run: HostRun, settings: MysqlSettings) -> str:
-    """Create or repair the datadog user; return its password (reused from conf.yaml when there is one)."""
+def user_step(run: HostRun, settings: MysqlSettings) -> None:
+    """Create or repair the datadog user; hand its password (reused from conf.yaml when there is one) to the
+    steps after it."""
     with run.step(f"user {settings.username}@localhost and grants") as step:
-        states, found = run.files([CONF_YAML], user_probes(settings))
-        conf = states[CONF_YAML]
+        conf = run.file(CONF_YAML)
+        reads = user_reads(settings)
+        version, grants, max_connections = run.read_all(reads)
         password = (password_from_conf(conf.content) if conf.exists else None) or secrets.token_urlsafe(24)
-        if found["version"][0] != 0:
+        run.handed[PASSWORD] = password
+        if not version.ok:
             if run.dry_run:
                 step.changed("would create it (server not installed yet)")
-                return password
-            raise StepFailed(f"cannot query the server as root: {found['version'][1].strip()[:200]}")
-        version = found["version"][1].strip()
+                return
+            raise StepFailed(f"cannot query the server as root: {version.output.strip()[:200]}")
+        version = version.output.strip()
         mariadb, _ = server_kind(version)
         # The login, and the integration's queries the last step runs, in one round trip.
-        as_the_user = {"login": as_user(settings, password, "SELECT 1"),
-                       **{name: command for name, (_, command) in integration_queries(settings, password, version).items()}}
-        if found["grants"][0] == 0 and grants_complete(found["grants"][1], version, found["maxconn"][1]):
-            if run.probe(as_the_user)["login"][0] == 0:
-                run.facts["mysql_user_ready"] = "yes"
-                return password
+        login = Read(as_user(settings, password, "SELECT 1"), succeeded)
+        queries = [read for _, read in integration_queries(settings, password, version).values()]
+        if grants.ok and grants_complete(grants.output, version, max_connections.output):
+            if run.read_all([login, *queries])[0]:
+                run.handed[USER_READY] = True
+                return
         step.changed(f"{'would set' if run.dry_run else 'set'} password and grants ({'MariaDB' if mariadb else 'MySQL'} {version})")
         if not run.dry_run:
             run.queue(f"grants for {settings.username}", f"mysql {heredoc(grant_sql(settings, password, version))}",
-                      changes=[*list(user_probes(settings).values())[1:], *as_the_user.values()])
-        return password
+                      changes=[reads.grants, reads.max_connections, login, *queries])
+
+
+PASSWORD = "mysql password"  # handed by user_step to the steps after it
+USER_READY = "mysql user ready"  # the user logs in and has its grants
 
 
 def acl_step(run: HostRun, settings: MysqlSettings) -> None:
     with run.step(f"dd-agent read access to {settings.log_dir} (ACL + default ACL)") as step:
         q = shlex.quote(settings.log_dir)
-        found = run.probe(log_dir_probes(settings))
-        directory = found["dir"][1]
-        with_acl, total = (found["files"][1].split() + ["0", "0"])[:2]
-        if found["dir"][0] == 0 and "user:dd-agent:r-x" in directory and "default:user:dd-agent:r-x" in directory \
+        reads = log_dir_reads(settings)
+        agent, acl, files = run.read_all(reads)
+        with_acl, total = (files.output.split() + ["0", "0"])[:2]
+        if acl.ok and "user:dd-agent:r-x" in acl.output and "default:user:dd-agent:r-x" in acl.output \
                 and with_acl == total:
             return
         step.changed(f"{'would set' if run.dry_run else 'set'} ACLs for dd-agent")
         if run.dry_run:
             return
-        if found["agent"][0] != 0:
+        if not agent:
             raise StepFailed("user dd-agent does not exist: run install-agent first")
         run.queue(f"ACLs on {settings.log_dir}", f"set -e\nsetfacl -m u:dd-agent:rx,d:u:dd-agent:rx {q}\n"
-                  f"find {q} -maxdepth 1 -type f -exec setfacl -m u:dd-agent:r {{}} +\n",
-                  changes=list(log_dir_probes(settings).values()))
+                  f"find {q} -maxdepth 1 -type f -exec setfacl -m u:dd-agent:r {{}} +\n", changes=reads)
 
 
 def logrotate_step(run: HostRun) -> None:
     """Leave log rotation to the server package: remove the duplicate rotation block an earlier run wrote."""
     with run.step("log rotation left to the server package (new files inherit the default ACL)") as step:
-        states, _ = run.files([OLD_LOGROTATE])
-        old = states[OLD_LOGROTATE]
+        old = run.file(OLD_LOGROTATE)
         if old.exists and OURS_MARKER not in old.content:
             step.note(f"{OLD_LOGROTATE} is not ours: left as it is (check `logrotate -d /etc/logrotate.conf`)")
         remove_if_ours(run, step, old, "duplicated the package's rotation")
@@ -316,17 +316,24 @@ def remove_if_ours(run: HostRun, step, old: FileState, why: str) -> bool:
     return True
 
 
-def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
+def conf_step(run: HostRun, settings: MysqlSettings) -> None:
+    with run.step("integration config " + CONF_YAML) as step:
+        current = run.file(CONF_YAML)
+        if run.put_file(step, current, render_conf(settings, run.handed[PASSWORD]), "dd-agent", "dd-agent", "0640"):
+            run.notify(*RESTART_AGENT)
+
+
+def queries_step(run: HostRun, settings: MysqlSettings) -> None:
     """Run the integration's queries as its user: proves the grants and performance_schema work."""
     with run.step(f"integration queries as {settings.username} over TCP {settings.host}:{settings.port}") as step:
-        if run.dry_run and "mysql_user_ready" not in run.facts:
+        if run.dry_run and USER_READY not in run.handed:
             step.note("skipped in a dry run: the user and its grants are not set up yet")
             return
-        version = run.probe({"v": SERVER_VERSION})["v"][1].strip()
-        queries = integration_queries(settings, password, version)
-        found = run.probe({name: command for name, (_, command) in queries.items()})
-        failed = [f"{sql}: {(found[n][1].strip().splitlines() or ['?'])[-1][:200]}"
-                  for n, (sql, _) in queries.items() if found[n][0] != 0]
+        version = run.read(SERVER_VERSION).output.strip()
+        queries = integration_queries(settings, run.handed[PASSWORD], version)
+        answers = dict(zip(queries, run.read_all(read for _, read in queries.values())))
+        failed = [f"{sql}: {(answers[n].output.strip().splitlines() or ['?'])[-1][:200]}"
+                  for n, (sql, _) in queries.items() if not answers[n].ok]
         if failed:
             raise StepFailed("; ".join(failed))
         step.note(f"{len(queries)} queries ok ({queries['replication'][0]})")
@@ -335,32 +342,26 @@ def queries_step(run: HostRun, settings: MysqlSettings, password: str) -> None:
 def existing_conf_step(run: HostRun) -> None:
     """Read the integration's conf.yaml first: a malformed one stops the run before the server is touched."""
     with run.step(f"{CONF_YAML} on the host is well-formed (read before any change)") as step:
-        states, _ = run.files([CONF_YAML])
-        if states[CONF_YAML].exists:
-            password_from_conf(states[CONF_YAML].content)
+        conf = run.file(CONF_YAML)
+        if conf.exists:
+            password_from_conf(conf.content)
         else:
             step.note("not there yet")
 
 
 def mysql_plan(settings: MysqlSettings):
-    def configure(run: HostRun) -> None:
-        server_step(run, settings)
-        dropin_step(run, settings)
-        password = user_step(run, settings)
-        with run.step("integration config " + CONF_YAML) as step:
-            states, _ = run.files([CONF_YAML])
-            if run.put_file(step, states[CONF_YAML], render_conf(settings, password), "dd-agent", "dd-agent", "0640"):
-                run.notify(*RESTART_AGENT)
-        merge_datadog_yaml(run, "datadog.yaml: logs_enabled", {"logs_enabled": True})
-        acl_step(run, settings)
-        logrotate_step(run)
-        queries_step(run, settings, password)
+    """The steps of setup-mysql; the integration's config is rendered once first, so a bad template fails now."""
+    render_conf(settings, "validation-only-password")
+    def on(step):
+        return partial(step, settings=settings)
 
-    return host_plan(configure, 8, preflight=[existing_conf_step], reads=mysql_reads(settings),
-                     packages=[server_group(settings)])
+    return host_plan([on(server_step), on(dropin_step), on(user_step), on(conf_step),
+                      partial(merge_datadog_yaml, name="datadog.yaml: logs_enabled", updates={"logs_enabled": True}),
+                      on(acl_step), logrotate_step, on(queries_step)],
+                     checks=[existing_conf_step], reads=mysql_reads(settings), packages=[server_group(settings)])
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def setup_mysql(c, host=None, dry_run=False):
     """Install the database, create the datadog user and configure the MySQL integration with logs."""
-    run_on_hosts(c, host, dry_run, "setup-mysql", mysql_plan(settings_from(c.config)))
+    run_on_hosts(c, host, dry_run, "setup-mysql", mysql_plan(schema.of(c).mysql))

@@ -12,10 +12,9 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from recipes.vm.steps import HostRun, Step
+from recipes.vm.hostrun import HostRun, Step
+from recipes.vm.reads import Answer, Read
+from recipes.vm.session import FAILURE_PREFIX, NOTE_PREFIX
 
 APT_LOCK_WAIT = 300  # seconds apt waits for another package run to end
 APT_UPDATE_STAMP = "/var/lib/dd-runbook/apt-update-stamp"
@@ -27,18 +26,23 @@ APT_SOURCES = "/etc/apt/sources.list /etc/apt/sources.list.d"
 @dataclass(frozen=True)
 class PackageGroup:
     """The packages of one step. ``source``: the apt source file the run writes for them ('' = the box's own).
-    ``unless``: (package, probe) pairs; a package is not needed when its probe succeeds (a server already there)."""
+    ``unless``: (package, read) pairs; a package is not needed when its read succeeds (a server already there)."""
 
     packages: tuple[str, ...]
     source: str = ""
-    unless: tuple[tuple[str, str], ...] = ()
+    unless: tuple[tuple[str, Read], ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "packages", tuple(self.packages))
 
 
-def dpkg_probe(packages: list[str]) -> str:
-    return "dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(sorted(set(packages)))
+def installed(answer: Answer) -> set[str]:
+    return {line.split()[0] for line in answer.output.splitlines() if line.endswith(" installed")}
+
+
+def dpkg_read(packages: list[str]) -> Read[set[str]]:
+    """Which of the packages dpkg has installed."""
+    return Read("dpkg-query -W -f='${Package} ${db:Status-Status}\\n' " + " ".join(sorted(set(packages))), installed)
 
 
 @dataclass
@@ -55,27 +59,33 @@ class PackageWork:
             if group not in self.groups:
                 self.groups.append(group)
 
-    def probes(self) -> list[str]:
-        """The state reads every package decision needs, for the run's first session."""
+    def reads(self) -> list[Read]:
+        """The reads every package decision needs, for the run's first session."""
         every = [p for group in self.groups for p in group.packages]
-        return ([dpkg_probe(every)] if every else []) + [probe for g in self.groups for _, probe in g.unless]
+        return ([dpkg_read(every)] if every else []) + [read for g in self.groups for _, read in g.unless]
 
     def missing(self, run: HostRun, group: PackageGroup) -> list[str]:
         """The group's packages that are neither installed, nor installed by this run, nor made unneeded."""
-        found = run.probe({"dpkg": dpkg_probe([p for g in self.groups for p in g.packages]),
-                           **{f"unless{i}": probe for i, (_, probe) in enumerate(group.unless)}})
-        installed = {line.split()[0] for line in found["dpkg"][1].splitlines() if line.endswith(" installed")}
-        unneeded = {package for i, (package, _) in enumerate(group.unless) if found[f"unless{i}"][0] == 0}
-        return [p for p in group.packages if p not in installed and p not in self.done and p not in unneeded]
+        there, *unless = run.read_all([dpkg_read([p for g in self.groups for p in g.packages]),
+                                       *(read for _, read in group.unless)])
+        unneeded = {package for (package, _), answer in zip(group.unless, unless) if answer.ok}
+        return [p for p in group.packages if p not in there and p not in self.done and p not in unneeded]
 
     def ready(self, group: PackageGroup) -> bool:
         return not group.source or group.source in self.sources_ready
 
 
+def work_of(run: HostRun) -> PackageWork:
+    """The run's package work (its plan declares the groups in it)."""
+    if run.packages is None:
+        run.packages = PackageWork()
+    return run.packages
+
+
 def ensure_packages(run: HostRun, step: Step, group: PackageGroup) -> bool:
     """Install what the group lacks, in one transaction with what every other ready group of the run lacks;
     True if the group's packages were (or would be) installed by this run."""
-    work = run.packages
+    work = work_of(run)
     work.declare([group])
     verb = "would install" if run.dry_run else "installed"
     earlier = [p for p in group.packages if p in work.done]
@@ -98,11 +108,6 @@ def ensure_packages(run: HostRun, step: Step, group: PackageGroup) -> bool:
                 step.note(line.removeprefix(NOTE_PREFIX))
     work.done.update({package: step.name for package in batch})
     return True
-
-
-# What the package script says back: lines the step shows as notes, and the one line a final failure is.
-NOTE_PREFIX = "runbook-note: "
-FAILURE_PREFIX = "runbook-error: "
 
 
 def apt_install_script(packages: list[str], update: bool) -> str:

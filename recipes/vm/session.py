@@ -1,9 +1,10 @@
 """One SSH session on a host: a bash script of named sections sent on stdin, each section's output and exit code
 read back apart.
 
-A section is a state read (a probe), a queued write, or a command. The engine (steps.py) packs into one
-session the writes it has queued, the command it must run now and the state reads that follow, so a run
-costs a handful of round trips instead of one per check.
+A section is a state read, a queued write, or a command. The run (hostrun.py) packs into one session the
+writes it has queued, the command it must run now and the state reads that follow, so a run costs a handful
+of round trips instead of one per check. A root script may end its output with one line of the one-line
+failure protocol below: the run shows that line as the step's failure.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ import shlex
 import time
 from dataclasses import dataclass
 
+from recipes.errors import Failed
+
 # Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
 SHELL_PRELUDE = """set -u
 svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/init.d/$1" "${@:2}"; fi; }
 """
 SECTION_LINE_RE = re.compile(r"^@@(\S+) (\S*) (\d+)$")
+# What a root script says back: lines a step shows as notes, and the one line that is its final failure.
+NOTE_PREFIX = "runbook-note: "
+FAILURE_PREFIX = "runbook-error: "
 
 
-class SessionFailed(Exception):
+class SessionFailed(Failed):
     """The remote side did not answer as a session should (a timeout, no exit status)."""
 
 
@@ -49,7 +55,7 @@ def session_script(sections: list[Section]) -> str:
     parts = [SHELL_PRELUDE]
     for section in sections:
         if not re.fullmatch(r"[\w.-]+", section.name):
-            raise ValueError(f"bad section name {section.name!r}")
+            raise SessionFailed(f"bad section name {section.name!r}")  # a name the engine made
         parts.append(
             f"printf '\\n@@%s ' {shlex.quote(section.name)}\n"
             f"( {section.command}\n) </dev/null 2>&1 | base64 -w0\n"

@@ -1,10 +1,11 @@
-"""The step engine: each step reads the host's state first, changes only what differs, reports ok/changed/failed.
+"""One task's run on one host: its steps and their results (ok/changed/failed), what it knows of the host, the
+changes it has queued, its handlers.
 
 A ``HostRun`` wraps one open Fabric connection and keeps the round trips few (see session.py):
 
-- the state reads every step of the plan will make are declared with the plan and read in the run's first
-  session; a step reads its answers from there;
-- file writes are queued (the engine then knows the file as written) and travel with the next session;
+- the state reads (reads.py) every step of the plan will make are declared with the plan and read in the run's
+  first session; a step asks ``run.read(read)`` and is answered from there;
+- file writes are queued (the run then knows the file as written) and travel with the next session;
 - a command that changes the host (apt, a restart) runs at once, after the queued writes, followed in the
   same session by a fresh read of whatever declared state it may have changed.
 
@@ -15,24 +16,19 @@ at the end, only if needed, and never in a dry run.
 
 from __future__ import annotations
 
-import base64
-import difflib
-import posixpath
-import re
 import shlex
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Iterable
 
-from typing import TYPE_CHECKING
-
-from recipes.formats import PLACEHOLDER_RE
+from recipes.errors import Failed
 from recipes.lazy import lazy
-from recipes.vm.packages import FAILURE_PREFIX, PackageGroup, PackageWork
-from recipes.vm.session import (ConnectionLost, Interrupted, Outcome, Section, SessionFailed, heredoc, parse_sections,
-                                run_script, session_script)
+from recipes.vm.hostfiles import FileState, file_read, unified_diff, write_atomically
+from recipes.vm.reads import EVERYTHING, Answer, Read
+from recipes.vm.session import (FAILURE_PREFIX, ConnectionLost, Interrupted, Outcome, Section, SessionFailed,
+                                parse_sections, run_script, session_script)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -41,24 +37,10 @@ rich_markup = lazy("rich.markup")
 
 OK, CHANGED, FAILED, SKIPPED, STOPPED = "ok", "changed", "failed", "skipped", "stopped"
 STYLES = {OK: "green", CHANGED: "yellow", FAILED: "bold red", SKIPPED: "dim", STOPPED: "bold yellow"}
-MASK = "********"
-# Keys whose values never appear in output or diffs.
-SECRET_KEY_RE = re.compile(r"^(\s*-?\s*(?:api_key|app_key|password)\s*:\s*).*$", re.IGNORECASE)
-EVERYTHING = "everything"  # what a command may change when it does not say (a package install, a restart)
 
 
-class StepFailed(Exception):
+class StepFailed(Failed):
     """A step could not do its job; the message names what is wrong (never a secret)."""
-
-
-@dataclass
-class FileState:
-    path: str
-    exists: bool = False
-    content: str = ""
-    owner: str = ""
-    group: str = ""
-    mode: str = ""
 
 
 @dataclass
@@ -86,53 +68,6 @@ class Step:
         self.notes.append(text)
 
 
-def mask_secrets(text: str) -> str:
-    """Replace the value of every api_key/password line with a mask."""
-    return "\n".join(SECRET_KEY_RE.sub(lambda m: m.group(1) + MASK, line) for line in text.split("\n"))
-
-
-def unified_diff(path: str, old: str, new: str) -> str:
-    """A unified diff of a file's content, secrets masked on both sides."""
-    lines = difflib.unified_diff(
-        mask_secrets(old).splitlines(keepends=True),
-        mask_secrets(new).splitlines(keepends=True),
-        fromfile=f"{path} (on host)",
-        tofile=f"{path} (to write)",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def file_probe(path: str) -> str:
-    """A probe printing ``owner group mode`` on the first line, then the file's content."""
-    quoted = shlex.quote(path)
-    return f"stat -c '%U %G %a' {quoted} && cat {quoted}"
-
-
-def parse_file_probe(path: str, result: tuple[int, str]) -> FileState:
-    code, output = result
-    if code != 0:
-        return FileState(path)
-    meta, _, content = output.partition("\n")
-    owner, group, mode = meta.split()
-    return FileState(path, True, content, owner, group, mode.rjust(4, "0"))
-
-
-def write_atomically(path: str, content: str, owner: str, group: str, mode: str) -> str:
-    """A root script that stages the file beside its target (0600 until complete), then renames it into place.
-
-    The bytes travel inside the script (base64 in a here-document, on stdin): no copy is ever left where the
-    SSH user could read it, and a run cut at any point leaves the old file or the new one.
-    """
-    q = shlex.quote
-    staged = f"{path}.runbook-new"
-    target_dir = posixpath.dirname(path)
-    encoded = base64.encodebytes(content.encode()).decode()
-    return (f"set -e\n[ -d {q(target_dir)} ] || install -d -o {owner} -g {group} -m 0755 {q(target_dir)}\n"
-            f"(umask 077 && base64 -d > {q(staged)}) {heredoc(encoded)}\n"
-            f"chown {owner}:{group} {q(staged)} && chmod {mode} {q(staged)}\n"
-            f"mv -f {q(staged)} {q(path)}\n")
-
-
 @dataclass
 class Queued:
     """A change waiting for the next session: what it does, for a message, and the step that asked for it."""
@@ -154,12 +89,12 @@ class HostRun:
         self.dry_run = dry_run
         self.results: list[StepResult] = []
         self.handlers: dict[str, str] = {}  # name -> root script, in the order first notified
-        self.facts: dict[str, str] = {}
+        self.handed: dict[str, object] = {}  # what a step hands to the steps after it (the MySQL user's password)
         self.staged: dict[str, FileState] = {}  # files as this run wrote them (or, in a dry run, would have)
-        self.known: dict[str, tuple[int, str]] = {}  # state read -> (exit code, output), until a change voids it
-        self.wanted: list[str] = []  # the state reads the plan's steps will make
+        self.known: dict[str, Answer] = {}  # a read's command -> its answer, until a change voids it
+        self.wanted: list[str] = []  # the commands of the reads the plan's steps will make
         self.queued: list[Queued] = []
-        self.packages = PackageWork()
+        self.packages = None  # the plan's package work (packages.PackageWork), made by its first use
         self.sessions = 0  # SSH sessions this run opened on the host
         self.total_steps = 0  # planned steps, for the [n/N] progress counter (handlers are not counted)
         self.step_index = 0
@@ -181,39 +116,46 @@ class HostRun:
                 self.console.print(f"    [{style}]{rich_markup.escape(line)}[/]", highlight=False, soft_wrap=True)
 
     # --- remote execution ---------------------------------------------------------------------
-    def expect(self, reads) -> None:
-        """Declare state reads (shell commands) that steps will make, to be read ahead in as few sessions."""
-        for command in reads:
-            if command not in self.wanted:
-                self.wanted.append(command)
+    def expect(self, reads: Iterable[Read]) -> None:
+        """Declare reads that steps will make, to be read ahead in as few sessions."""
+        for read in reads:
+            if read.command not in self.wanted:
+                self.wanted.append(read.command)
 
     def read_ahead(self) -> None:
         """Read every declared state not known yet, in one session (with the queued writes first)."""
         self._session(reads=[c for c in self.wanted if c not in self.known])
 
-    def probe(self, probes: dict[str, str]) -> dict[str, tuple[int, str]]:
-        """State reads, name -> (exit code, output): from what is known, else in one session that also reads
-        every declared state not known. A read that depends on a file this run queued is not followed by the
-        engine: the change that writes the file is what such a read must come after (a root script)."""
-        unknown = [c for c in probes.values() if c not in self.known]
+    def read(self, read: Read):
+        """The value of one read: from what is known, else read in one session with every declared read not known."""
+        return self.read_all([read])[0]
+
+    def read_all(self, reads: Iterable[Read]) -> list:
+        """The values of several reads, the unknown ones read in one session with every declared read not known.
+
+        A read that depends on a file this run queued is not followed by the run: the change that writes the file
+        is what such a read must come after (a root script)."""
+        reads = list(reads)
+        unknown = [read.command for read in reads if read.command not in self.known]
         if unknown:
             self._session(reads=list(dict.fromkeys(unknown + [c for c in self.wanted if c not in self.known])))
-        return {name: self.known[command] for name, command in probes.items()}
+        return [read.parse(self.known[read.command]) for read in reads]
 
-    def files(self, paths: list[str], extra: dict[str, str] | None = None):
-        """Several files (content, owner, group, mode) plus extra probes: as this run left them, else read."""
+    def files(self, paths: list[str]) -> dict[str, FileState]:
+        """Files (content, owner, group, mode) as this run left them, else read (in one session)."""
         unstaged = [path for path in paths if path not in self.staged]
-        probes = {f"file{i}": file_probe(path) for i, path in enumerate(unstaged)}
-        found = self.probe({**probes, **(extra or {})})
-        states = {path: self.staged.get(path) or parse_file_probe(path, found[f"file{unstaged.index(path)}"])
-                  for path in paths}
-        return states, {name: found[name] for name in (extra or {})}
+        found = dict(zip(unstaged, self.read_all(file_read(path) for path in unstaged)))
+        return {path: self.staged.get(path) or found[path] for path in paths}
+
+    def file(self, path: str) -> FileState:
+        """One file, as this run left it, else read."""
+        return self.files([path])[path]
 
     def root(self, script: str, warn: bool = False, changes=EVERYTHING, reread: bool = True, what: str = "") -> Outcome:
         """Run a bash script as root now, after the queued writes, in one session (the script travels on stdin:
         nothing in it shows on a command line).
 
-        ``changes``: the state reads it voids (default: every one but the files this run wrote). ``reread``:
+        ``changes``: the reads it voids (default: every one, but the files this run wrote). ``reread``:
         read every declared state it voided in the same session, for the steps still to come. ``what``: the
         command in words, for a run stopped while it runs ("the apt transaction installing acl")."""
         self._forget(changes)
@@ -227,8 +169,9 @@ class HostRun:
             raise StepFailed(f"remote command failed (exit {outcome.exited}): {' | '.join(lines[-3:])}")
         return outcome
 
-    def queue(self, what: str, script: str, changes=()) -> None:
-        """A change that nothing needs before the next session: it goes with that session, or at the end."""
+    def queue(self, what: str, script: str, changes: Iterable[Read] = ()) -> None:
+        """A change that nothing needs before the next session: it goes with that session, or at the end.
+        ``changes``: the reads it voids."""
         self._forget(changes)
         self.queued.append(Queued(what, script, self.current))
 
@@ -236,17 +179,18 @@ class HostRun:
         if changes == EVERYTHING:
             self.known.clear()
             return
-        for command in changes:
-            self.known.pop(command, None)
+        for read in changes:
+            self.known.pop(read.command, None)
 
-    def done_with(self, reads) -> None:
-        """These state reads will not be asked for again: later sessions leave them out."""
-        self.wanted = [command for command in self.wanted if command not in set(reads)]
+    def done_with(self, reads: Iterable[Read]) -> None:
+        """These reads will not be asked for again: later sessions leave them out."""
+        done = {read.command for read in reads}
+        self.wanted = [command for command in self.wanted if command not in done]
 
     def _session(self, command: str | None = None, reads=(), what: str = "") -> Outcome:
         """One SSH session: the queued changes, then ``command``, then ``reads``; their answers are kept."""
         if self.dry_run and (command is not None or self.queued):
-            raise RuntimeError("a dry run tried to change the host")  # a step forgot to check run.dry_run
+            raise StepFailed("a dry run tried to change the host")  # a step forgot to check run.dry_run
         sections = [Section(f"q{i}", queued.script, stop=True) for i, queued in enumerate(self.queued)]
         if command is not None:
             sections.append(Section("command", command, stop=True))
@@ -279,7 +223,7 @@ class HostRun:
             if missing:
                 raise StepFailed(f"state check did not complete ({len(missing)} of {len(reads)}): "
                                  f"{result.stderr.strip()[-200:]}")
-            self.known.update({read: found[f"r{i}"] for i, read in enumerate(reads)})
+            self.known.update({read: Answer(*found[f"r{i}"]) for i, read in enumerate(reads)})
         return outcome
 
     # --- writing ------------------------------------------------------------------------------
@@ -379,85 +323,3 @@ class HostRun:
         for result in self.results:
             tally[result.status] = tally.get(result.status, 0) + 1
         return tally
-
-
-# --- rendering shipped templates ------------------------------------------------------------------
-TEMPLATES = posixpath.join(posixpath.dirname(__file__), "templates")
-
-
-@dataclass(frozen=True)
-class HostPlan:
-    """A task's work on one host: read-only checks of host state first (``preflight``, one step each), then
-    ``body``, which runs ``body_steps`` steps.
-
-    ``reads`` are the state reads (shell commands) its steps make and ``packages`` the package groups they
-    install: both are read in the run's first session, and the groups' installs planned together.
-
-    A check finds state that would make a later step fail (a malformed file) before anything is written;
-    ``setup`` runs every task's checks before the first task's body. ``steps`` is the [n/N] total, and a
-    successful run that ran another number of steps fails: a total that drifts from its body is caught.
-    """
-
-    body: Callable[[HostRun], None]
-    body_steps: int
-    preflight: tuple[Callable[[HostRun], None], ...] = ()
-    reads: tuple[str, ...] = ()
-    packages: tuple[PackageGroup, ...] = ()
-
-    @property
-    def steps(self) -> int:
-        return self.body_steps + len(self.preflight)
-
-    def __call__(self, run: HostRun) -> None:
-        run.total_steps = self.steps
-        run.packages.declare(self.packages)
-        run.expect([*self.reads, *run.packages.probes()])
-        run.read_ahead()
-        for check in self.preflight:
-            check(run)
-        self.body(run)
-        if run.step_index != self.steps:
-            raise StepFailed(f"the plan declares {self.steps} steps but ran {run.step_index}: "
-                             "correct the count given to host_plan")
-
-
-def host_plan(body: Callable[[HostRun], None], steps: int, preflight=(), reads=(), packages=()) -> HostPlan:
-    """A plan of ``steps`` steps (handlers are not counted) run by ``body``, after the ``preflight`` checks;
-    ``reads`` and ``packages`` as in HostPlan."""
-    return HostPlan(body, steps, tuple(preflight), tuple(reads), tuple(packages))
-
-
-def combined(plans: list[HostPlan]) -> HostPlan:
-    """Several plans as one: every plan's checks first, then every body in order; the totals, the reads and
-    the package groups add up."""
-    def every_body(run: HostRun) -> None:
-        for each in plans:
-            each.body(run)
-
-    return HostPlan(every_body, sum(each.body_steps for each in plans),
-                    tuple(check for each in plans for check in each.preflight),
-                    tuple(read for each in plans for read in each.reads),
-                    tuple(group for each in plans for group in each.packages))
-
-
-def render(template: str, source: str = "", **values) -> str:
-    """Fill ``recipes/vm/templates/<template>`` ($name fields); refuse any value or line left as a <PLACEHOLDER>."""
-    from string import Template
-
-    for key, value in values.items():
-        if PLACEHOLDER_RE.search(str(value)):
-            raise StepFailed(f"{source or template}: {key} is a placeholder ({value!r}); set a real value")
-    with open(posixpath.join(TEMPLATES, template), encoding="utf-8") as handle:
-        text = Template(handle.read()).substitute(values)
-    refuse_placeholders(text, template)
-    return text
-
-
-def refuse_placeholders(text: str, name: str) -> None:
-    """Stop if a non-comment line still holds a <PLACEHOLDER> (the `port: <3306>` pitfall)."""
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.lstrip().startswith("#"):
-            continue
-        found = PLACEHOLDER_RE.search(line)
-        if found:
-            raise StepFailed(f"{name}: line {number}: unfilled placeholder {found.group(0)}; refusing to write")
