@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -171,7 +172,8 @@ def validate(c, define=None, offline=False) -> None:
             monitor.kind.validate_online(apis, chosen.payloads.body(monitor.key))
         out.print(f"[green]      ok[/] {chosen.payloads.source(monitor.key)} (POST /api/v1/monitor/validate)")
     if problems:  # the problems as they are, one a line: the report of this task, not an error line
-        raise Exit("\n".join(problems), code=1)
+        print("\n".join(problems), file=sys.stderr)
+        raise Failed()
 
 
 def plan(c, at_least_once=False, define=None) -> list[sync.Change]:
