@@ -444,13 +444,14 @@ def test_validate_with_keys_also_asks_the_monitor_validate_endpoint_and_writes_n
     assert fake.writes() == [] and counts(fake) == {"dashboards": 0, "monitors": 0, "downtimes": 0}
 
 
-def test_validate_fails_listing_every_problem_against_the_fake_api(fake_dd, tmp_path):
+def test_validate_fails_listing_every_problem_against_the_fake_api(fake_dd, tmp_path, capsys):
     for path in P.PAYLOAD_DIR.glob("*.json"):
         text = path.read_text().replace('"warning": 500', '"warning": 900').replace("INTERVAL=1;", "INTERVAL=x;")
         (tmp_path / path.name).write_text(text)
     with pytest.raises(Exit) as caught:
         api.validate(api_context(fake_dd, payload_dir=str(tmp_path)), offline=True)
-    message = str(caught.value)
+    assert caught.value.code == 1
+    message = capsys.readouterr().err
     assert "monitor.json: options.thresholds.warning (900) is above critical (800)" in message
     assert "downtime-weeknights.json: data.attributes.schedule.recurrences[0].rrule:" in message
     assert "downtime-weekends.json: data.attributes.schedule.recurrences[0].rrule:" in message
