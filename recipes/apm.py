@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes import ROOT
 from recipes.errors import Failed, Refused

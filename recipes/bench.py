@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes import ROOT
 from recipes.errors import Failed, Refused

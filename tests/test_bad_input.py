@@ -260,3 +260,19 @@ def test_a_corrupt_input_stops_a_writing_task_before_its_first_write(tmp_path, a
     expect_refused([arg.format(tmp=tmp_path) for arg in argv] + ["--out", str(tmp_path / "out")], {}, fragment)
     after = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
     assert after == before, "a picture or the manifest was written"
+
+
+def every_task() -> list[str]:
+    import tasks
+
+    return sorted(tasks.ns.task_names)
+
+
+@pytest.mark.parametrize("name", every_task())
+def test_dash_h_shows_a_tasks_help_and_runs_nothing(name):
+    before = listing()
+    code, out = run_task([name, "-h"], {})
+    assert code == 0, out
+    assert out.startswith("Usage: ") and f"[--core-opts] {name} " in out.splitlines()[0], out[:300]
+    assert "-h, --" not in out  # no option of any task takes -h from help
+    assert listing() == before

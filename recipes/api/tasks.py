@@ -8,7 +8,7 @@ Each task imports ``recipes.api.commands`` when it runs: datadog-api-client take
 `invoke --list` or a VM task should not wait for it.
 """
 
-from invoke import task
+from recipes.taskdef import task
 
 DRY = {"dry_run": "validate and show what would be sent; send nothing"}
 DEFINE = {"define": "fill a placeholder, NAME=VALUE (repeatable), e.g. --define HOST=web-1"}

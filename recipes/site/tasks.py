@@ -3,7 +3,7 @@
 import shlex
 from pathlib import Path
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes.errors import Failed
 from recipes.lazy import lazy

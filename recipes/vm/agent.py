@@ -8,7 +8,7 @@ import shlex
 import sys
 from functools import partial
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes.ddsite import datadog_site
 from recipes.errors import Refused

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes import ROOT
 from recipes.errors import Refused

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes.errors import Refused
 from recipes.lazy import lazy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes.errors import Refused
 from recipes.lazy import lazy

@@ -8,7 +8,7 @@ import shlex
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT, merge_datadog_yaml

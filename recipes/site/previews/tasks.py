@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
-from invoke import task
+from recipes.taskdef import task
 
 from recipes.errors import Failed
 from recipes.lazy import lazy
