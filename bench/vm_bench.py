@@ -1,4 +1,4 @@
-"""Benchmark (not a test): `invoke setup` against its floor, on fresh Debian test hosts (needs root).
+"""Benchmark (not a test): `./run setup` against its floor, on fresh Debian test hosts (needs root).
 
 The floor is the same package work done directly on a fresh guest, as root, without SSH and without the
 runbook: install what the box lacks from Debian in one transaction, import the signing key, write the
@@ -105,7 +105,7 @@ def config_for(hosts, repo, workdir: Path) -> Path:
 
 
 def invoke_setup(hosts, config: Path, *extra: str) -> Run:
-    """`invoke setup` as a user runs it (a new process, no terminal): wall time, CPU, sessions per host."""
+    """`./run setup` as a user runs it (a new process, no terminal): wall time, CPU, sessions per host."""
     before = [h.ssh_counts() for h in hosts]
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {k: v for k, v in os.environ.items() if k != "DD_API_KEY"} | {"DD_API_KEY": STANDIN_API_KEY}
@@ -230,7 +230,7 @@ def snippet(rounds: list[dict[str, Run]], bare: float, listing: float, flavour: 
              f"{load:.1f} at the end. Medians of {len(rounds)} rounds, each on fresh hosts, in alternating order. "
              "The floor of `invoke --list` is a bare `import invoke`; the dry run is on the configured host. "
              "SSH sessions are the most any host opened, counted from each guest's sshd log (one connection "
-             "per host per run). `setup` times are the whole `invoke setup` process; start-up is that minus the "
+             "per host per run). `setup` times are the whole `./run setup` process; start-up is that minus the "
              "run's own figure (Python, the imports, the settings' checks and the plan, before the first "
              "connection); controller CPU is the process's user and system time.\n\n"
              f"Targets: {verdict(summary['ratios'], summary['figures'])}\n")

@@ -48,7 +48,7 @@ def traffic(c, url=None, requests=300, duration=0.0, concurrency=4, route=None, 
     except ValueError as exc:
         raise Refused(f"traffic: bad option: {exc}") from None
     except TargetUnreachable as exc:
-        raise Refused(f"traffic: {exc} (start it with `invoke apm-app`, or try `invoke apm-demo`)") from None
+        raise Refused(f"traffic: {exc} (start it with `./run apm-app`, or try `./run apm-demo`)") from None
     if report.errors:
         raise Failed(f"traffic: {report.errors} of {len(report.samples)} requests failed")
 

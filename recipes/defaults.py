@@ -71,7 +71,7 @@ CONFIG = {
     # --- Datadog API (recipes/api/) ---------------------------------------------
     "api": {
         # The host the dashboards and the monitor query: the name the Agent reports, which is the OS hostname
-        # (datadog.yaml sets none). The shipped Vagrantfile names the box so; `invoke verify` checks it.
+        # (datadog.yaml sets none). The shipped Vagrantfile names the box so; `./run verify` checks it.
         "host": "datadog-exercise",
         "notify": "@you@example.com",
         "timezone": "Europe/Paris",

@@ -11,7 +11,7 @@ pytest_plugins: list[str] = [
     "tests.site_fixtures",
 ]
 
-# The custom check's tests run in their own uv project (datadog_checks.base pins its own ddtrace): `invoke test`
+# The custom check's tests run in their own uv project (datadog_checks.base pins its own ddtrace): `./run test`
 # runs them there first; collected here they could only be skipped.
 collect_ignore = ["agent_check"]
 

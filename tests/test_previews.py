@@ -239,7 +239,7 @@ def test_a_real_command_is_captured(tmp_path):
 
 # --- staleness ------------------------------------------------------------------------------------------
 def test_committed_pictures_match_their_inputs():
-    """Fails when a payload, the generator code or a setting changed without `invoke previews`."""
+    """Fails when a payload, the generator code or a setting changed without `./run previews`."""
     assert preview_plan.check_stale(make_config()) == []
 
 
@@ -260,7 +260,7 @@ def test_regenerated_pictures_are_byte_identical_to_the_committed_ones(tmp_path)
     for picture in pictures:
         fresh = (tmp_path / picture.file).read_bytes()
         committed = (ROOT / "docs/img/generated" / picture.file).read_bytes()
-        assert fresh == committed, f"{picture.file} differs from a fresh drawing: run `invoke previews`"
+        assert fresh == committed, f"{picture.file} differs from a fresh drawing: run `./run previews`"
 
 
 TERMINALS = {
@@ -272,13 +272,13 @@ TERMINALS = {
 
 @pytest.mark.parametrize("terminal", TERMINALS)
 def test_pictures_and_captures_do_not_depend_on_the_terminal_that_drew_them(tmp_path, terminal):
-    """`invoke previews` and `invoke preview-captures` in a child process under another TERM/COLUMNS/TZ/locale."""
+    """`./run previews` and `./run preview-captures` in a child process under another TERM/COLUMNS/TZ/locale."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TZ", "LANG", "LC_ALL")}
     env.update(TERMINALS[terminal])
     captures = tmp_path / "captures"
     captures.mkdir()
-    (captures / "tags-yaml.txt").write_text("$ invoke tag-host --dry-run\n" + "\x1b[33mchanged\x1b[0m " + "x" * 150 + "\n")
+    (captures / "tags-yaml.txt").write_text("$ ./run tag-host --dry-run\n" + "\x1b[33mchanged\x1b[0m " + "x" * 150 + "\n")
     for args in (["previews", "--no-captures", "--out", str(tmp_path / "drawn")],
                  ["preview-captures", "--source", str(captures), "--out", str(tmp_path / "converted")]):
         done = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True,

@@ -141,7 +141,7 @@ def test_a_page_naming_a_missing_task_or_file_fails_the_build(tmp_path, engine, 
 
 
 def test_task_mentions_are_checked_against_the_namespace():
-    sitemacros.check_mentions("Run `invoke setup-mysql` then `./run verify`.", "ok.md")
+    sitemacros.check_mentions("Run `./run setup-mysql` then `./run verify`.", "ok.md")
     with pytest.raises(sitemacros.SiteError, match="invoke setup-sql"):
         sitemacros.check_mentions("Run `invoke setup-sql`.", "bad.md")
 

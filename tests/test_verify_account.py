@@ -41,7 +41,7 @@ def now(monkeypatch):
 
 @pytest.fixture
 def applied(fake_dd, dd_keys, now):
-    """(fake, context): the runbook's objects applied, as after `invoke apply`."""
+    """(fake, context): the runbook's objects applied, as after `./run apply`."""
     c = api_context(fake_dd, poll_interval=0.2)
     api.apply(c)
     fake_dd.clear_log()
@@ -81,15 +81,15 @@ def test_a_healthy_account_passes_every_row_with_reads_only_against_the_fake_api
 # failure kind -> (row that fails, its status, a fragment of what to do, the pitfall it links)
 EXPECTED = {
     "hostname": ("the host reports", "fail", "the Agent reports as 'vagrant': set api.host", "hostname-mismatch"),
-    "stopped": ("the host reports", "fail", "invoke verify", ""),
+    "stopped": ("the host reports", "fail", "./run verify", ""),
     "tags": ("host tags", "fail", "restart the Agent", "tags-invisible-until-restart"),
     "conf_placeholder": ("MySQL integration metrics", "fail", "placeholder", "placeholder-left-in-a-config"),
     "unreadable_logs": ("MySQL logs", "fail", "readable by dd-agent", "mysql-logs-unreadable"),
     "interval": ("my_metric arrives", "fail", "belongs under instances:", "where-the-interval-goes"),
-    "no_metric": ("my_metric arrives", "fail", "invoke custom-check", ""),
+    "no_metric": ("my_metric arrives", "fail", "./run custom-check", ""),
     "young_metric": ("hourly rollup has two buckets", "not yet", "two hourly buckets", "hourly-rollup-looks-empty"),
-    "payload_drift": ("timeboard, monitor and downtimes", "fail", "invoke apply", ""),
-    "downtime_timezone": ("downtimes' next windows", "fail", "invoke downtimes", ""),
+    "payload_drift": ("timeboard, monitor and downtimes", "fail", "./run apply", ""),
+    "downtime_timezone": ("downtimes' next windows", "fail", "./run downtimes", ""),
     "average_monitor": ("the monitor alerts", "not yet", "--at-least-once", "average-monitor-never-fires"),
     "no_apm": ("APM: three resources traced", "fail", "ddtrace-run", ""),
 }
@@ -168,7 +168,7 @@ def test_the_table_shows_every_row_and_links_the_pitfall_and_is_captured_against
     out, err = capsys.readouterr()
     assert max(len(line) for line in out.splitlines()) <= previews_capture.WIDTH
     shown = out.replace(fake.url, "127.0.0.1:<port> (fake API)")
-    capture("verify-account.txt", f"$ invoke verify-account\n{shown}{err}")
+    capture("verify-account.txt", f"$ ./run verify-account\n{shown}{err}")
 
 
 def test_wait_polls_until_the_data_arrives_against_the_fake_api(applied, now, capsys):

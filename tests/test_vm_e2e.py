@@ -234,7 +234,7 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
 
     check_out = ok(invoke(config, "custom-check", "--host", test_host.target))
     verify = ok(invoke(config, "verify", "--host", test_host.target))
-    capture("my-metric-terminal.txt", "$ invoke custom-check\n" + check_out + "\n$ invoke verify\n" + verify
+    capture("my-metric-terminal.txt", "$ ./run custom-check\n" + check_out + "\n$ ./run verify\n" + verify
             + "\n$ uv run --project tests/agent_check python tests/agent_check/run_once.py 3\n" + check_run_output())
     assert "custom_my_metric" in verify
     assert_configured(test_host, tags=("env:prod", "team:db"))

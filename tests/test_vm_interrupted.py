@@ -110,7 +110,7 @@ def guest_shell(host, script: str) -> subprocess.Popen:
 
 
 def cut_setup(config: Path, host, cut: Cut, target: str | None = None, link: LinkCutter | None = None) -> CutRun:
-    """Start `invoke setup` as a child; at the cut's moment on the guest, cut it the cut's way (``link``: drop
+    """Start `./run setup` as a child; at the cut's moment on the guest, cut it the cut's way (``link``: drop
     the link through that proxy, the runner going on)."""
     # Everything of the run: what hangs off its sshd sessions, and whatever shares their sessions (a server an init
     # script started and left to PID 1, a maintainer script whose dpkg is gone).

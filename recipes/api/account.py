@@ -153,15 +153,15 @@ def host_row(read: Reader, expected: Expected, host: dict | None) -> Row:
                        f"the Agent reports as {others[0]!r}: set api.host to that name (invoke.yaml), or give the VM "
                        f"the hostname {expected.host} and restart the Agent", "hostname-mismatch")
         return Row(name, FAIL, f"no host has reported in the last hour (none is named {expected.host})",
-                   "install and start the Agent: invoke setup (then invoke verify)", "hostname-mismatch")
+                   "install and start the Agent: ./run setup (then ./run verify)", "hostname-mismatch")
     silent = read.now - int(host.get("last_reported_time") or 0)
     apps = host.get("apps") or []
     if silent > STALE_AFTER:
         return Row(name, FAIL, f"{expected.host} last reported {ago(silent)}",
-                   "the Agent is not reporting: invoke verify shows whether it runs")
+                   "the Agent is not reporting: ./run verify shows whether it runs")
     if "agent" not in apps:
         return Row(name, FAIL, f"{expected.host} reports, but not through the Agent (apps: {', '.join(apps)})",
-                   "install the Agent: invoke install-agent")
+                   "install the Agent: ./run install-agent")
     return Row(name, PASS, f"{expected.host} reported {ago(silent)}; apps: {', '.join(apps)}")
 
 
@@ -173,7 +173,7 @@ def tags_row(expected: Expected, host: dict | None) -> Row:
     missing = [tag for tag in expected.tags if tag not in seen]
     if missing:
         return Row(name, FAIL, f"missing {', '.join(missing)} (the host has: {', '.join(sorted(seen)) or 'none'})",
-                   "restart the Agent so it reads datadog.yaml (invoke tag-host does it when the tags change), "
+                   "restart the Agent so it reads datadog.yaml (./run tag-host does it when the tags change), "
                    "then wait a minute or two", "tags-invisible-until-restart")
     return Row(name, PASS, ", ".join(expected.tags))
 
@@ -187,11 +187,11 @@ def metric_row(read: Reader, expected: Expected, query: str) -> Row:
     seen = points(read.series(query, expected.minutes * 60))
     if not seen:
         return Row(name, FAIL, f"no point of {query} in the last {expected.minutes} min",
-                   "install the check: invoke custom-check (invoke verify shows whether the Agent runs it)")
+                   "install the check: ./run custom-check (./run verify shows whether the Agent runs it)")
     low, high = min(v for _, v in seen), max(v for _, v in seen)
     if low < 0 or high > 1000:
         return Row(name, FAIL, f"values from {low:g} to {high:g}, outside 0..1000",
-                   "the check must send random.randint(0, 1000): invoke custom-check ships it")
+                   "the check must send random.randint(0, 1000): ./run custom-check ships it")
     if len(seen) < 3:
         return Row(name, NOT_YET, f"{len(seen)} point(s) so far",
                    f"wait: one value every {expected.interval} s")
@@ -200,7 +200,7 @@ def metric_row(read: Reader, expected: Expected, query: str) -> Row:
     if not 0.75 * expected.interval <= every <= 1.5 * expected.interval:
         return Row(name, FAIL, f"{facts}; expected one every {expected.interval} s",
                    f"min_collection_interval: {expected.interval} belongs under instances: in "
-                   "conf.d/custom_my_metric.yaml (invoke custom-check writes it there)", "where-the-interval-goes")
+                   "conf.d/custom_my_metric.yaml (./run custom-check writes it there)", "where-the-interval-goes")
     return Row(name, PASS, facts)
 
 
@@ -222,7 +222,7 @@ def mysql_metrics_row(read: Reader, expected: Expected, host: dict | None) -> Ro
         app = "" if host is None or "mysql" in (host.get("apps") or []) else "; the host lists no mysql app"
         return Row(name, FAIL, f"no {', '.join(missing)} from {expected.host} in the last {expected.minutes} min{app}",
                    "the integration does not run: a placeholder left in conf.yaml is the usual cause (invoke "
-                   "setup-mysql renders it from data); invoke verify runs the Agent's mysql check",
+                   "setup-mysql renders it from data); ./run verify runs the Agent's mysql check",
                    "placeholder-left-in-a-config")
     return Row(name, PASS, ", ".join(f"{m} ({len(found)} points)" for m, found in seen.items()))
 
@@ -233,7 +233,7 @@ def mysql_logs_row(read: Reader, expected: Expected) -> Row:
     found = read.logs(query, LOG_WINDOW)
     if not found:
         return Row(name, FAIL, f"no log matches {query} in the last {LOG_WINDOW // 3600} h",
-                   "the Agent must read /var/log/mysql: the files readable by dd-agent (invoke setup-mysql grants "
+                   "the Agent must read /var/log/mysql: the files readable by dd-agent (./run setup-mysql grants "
                    "it with an ACL) and logs_enabled: true in datadog.yaml", "mysql-logs-unreadable")
     last = found[0]["attributes"]
     return Row(name, PASS, f"{query}: latest {str(last.get('message', ''))[:60]!r}")
@@ -243,7 +243,7 @@ def objects_row(changes: list[sync.Change]) -> Row:
     name = requirements.name("objects")
     drift = [f"{ch.spec.key}: {ch.action}" for ch in changes if ch.action != "unchanged"]
     if drift:
-        return Row(name, FAIL, "; ".join(drift), "invoke apply (invoke plan shows each difference first)")
+        return Row(name, FAIL, "; ".join(drift), "./run apply (./run plan shows each difference first)")
     return Row(name, PASS, f"{len(changes)} objects as in payloads/: {', '.join(ch.spec.key for ch in changes)}")
 
 
@@ -265,7 +265,7 @@ def downtimes_row(changes: list[sync.Change], expected: Expected, now: float) ->
             wrong.append(f"{key}: scheduled in {live_zone}, windows {span(have[:1], zone)} instead of {span(want[:1], zone)}")
         shown.append(f"{key} {span(have[:1], zone)}")
     if wrong:
-        return Row(name, FAIL, "; ".join(wrong), "invoke downtimes puts the schedules back")
+        return Row(name, FAIL, "; ".join(wrong), "./run downtimes puts the schedules back")
     return Row(name, PASS, f"next: {'; '.join(shown)} ({expected.zone})")
 
 
@@ -287,7 +287,7 @@ def monitor_row(read: Reader, changes: list[sync.Change], expected: Expected) ->
     name = requirements.name("monitor")
     change = next((ch for ch in changes if ch.spec.kind is MONITOR), None)
     if change is None or change.live is None:
-        return Row(name, FAIL, "no monitor carries the runbook's name and tag", "invoke monitor")
+        return Row(name, FAIL, "no monitor carries the runbook's name and tag", "./run monitor")
     monitor = change.live
     notes = [e for e in read.events(EVENT_WINDOW) if str(e.get("title", "")).endswith(f"] {monitor['name']}")]
     alerts = [e for e in notes if e.get("alert_type") == "error"]
@@ -296,7 +296,7 @@ def monitor_row(read: Reader, changes: list[sync.Change], expected: Expected) ->
         return Row(name, PASS, f"{facts}, last alert {ago(read.now - alerts[0]['date_happened'])}")
     if str(monitor.get("query", "")).startswith("avg("):
         return Row(name, NOT_YET, f"{facts}, no alert",
-                   "an average of values spread over 0..1000 rarely crosses 800: invoke monitor --at-least-once "
+                   "an average of values spread over 0..1000 rarely crosses 800: ./run monitor --at-least-once "
                    "alerts when any value does", "average-monitor-never-fires")
     return Row(name, NOT_YET, f"{facts}, no alert", "wait: an alert comes with the next value over 800")
 
@@ -311,10 +311,10 @@ def apm_row(read: Reader, expected: Expected) -> Row:
     where = f"service {expected.service} in env {expected.env}"
     if not seen:
         return Row(name, FAIL, f"no trace.flask.request.hits for {where} in the last {expected.minutes} min",
-                   "run the app under ddtrace-run (invoke apm-app) and send it traffic (invoke traffic --url ...)")
+                   "run the app under ddtrace-run (./run apm-app) and send it traffic (./run traffic --url ...)")
     if missing:
         return Row(name, NOT_YET, f"{where}: seen {', '.join(sorted(seen))}; not yet {', '.join(missing)}",
-                   "send traffic to every route: invoke traffic --url ...")
+                   "send traffic to every route: ./run traffic --url ...")
     return Row(name, PASS, f"{where}: {', '.join(wanted)}")
 
 

@@ -1,5 +1,5 @@
 """Datadog monitor messages offline, the one parser of their templates: render the text each state sends
-(the previews), lint it like the monitor editor (the previews' notes), and the problems ``invoke validate``
+(the previews), lint it like the monitor editor (the previews' notes), and the problems ``./run validate``
 refuses (``problems``).
 
 The template language is Datadog's: ``{{#is_alert}} ... {{/is_alert}}`` blocks (``{{^is_alert}}`` negates),
@@ -136,7 +136,7 @@ def lint(message: str, query: str = "") -> list[Finding]:
 
 
 def problems(message: str, query: str, thresholds: dict, options: dict) -> list[str]:
-    """What makes a monitor wrong, for ``invoke validate``: the editor's errors (unbalanced or unknown blocks,
+    """What makes a monitor wrong, for ``./run validate``: the editor's errors (unbalanced or unknown blocks,
     unknown variables), a host variable the query leaves empty, and a state that can happen but whose
     notification reaches no @-handle."""
     scan = _scan(message)

@@ -50,7 +50,7 @@ class Shot:
 
     def event_text(self, url: str) -> str:
         return (f"%%% \n![{self.title}]({url})\n\n{self.title}, the past {self.minutes} minutes: a snapshot sent by "
-                f"`invoke snapshot`. {self.notify}\n %%%")
+                f"`./run snapshot`. {self.notify}\n %%%")
 
     def event_body(self, url: str) -> EventCreateRequest:
         return EventCreateRequest(title=self.event_title(), text=self.event_text(url), tags=TAGS, date_happened=self.end,

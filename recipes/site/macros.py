@@ -95,7 +95,7 @@ def render_run_it(name: str) -> str:
     inner = textwrap.indent("\n".join(body), "    ")
     return (
         f'<div class="run-it" data-task="{html.escape(name)}" markdown>\n\n'
-        f'!!! example "Run it: `invoke {name}`"\n\n{inner}\n\n</div>\n'
+        f'!!! example "Run it: `./run {name}`"\n\n{inner}\n\n</div>\n'
     )
 
 
@@ -277,9 +277,9 @@ def defaults_yaml() -> str:
 def check_mentions(markdown: str, page: str) -> None:
     """Fail the build when a page names a task or repository file that does not exist."""
     known = set(load_namespace().ns.task_names)
-    for name in TASK_MENTION.findall(markdown):
-        if name not in known and name not in INVOKE_WORDS:
-            raise SiteError(f"{page}: names `invoke {name}`, which is not a task")
+    for mention in TASK_MENTION.finditer(markdown):
+        if mention[1] not in known and mention[1] not in INVOKE_WORDS:
+            raise SiteError(f"{page}: names `{mention[0]}`, which is not a task")
     for path in PATH_MENTION.findall(markdown):
         if not (ROOT / path).exists():
             raise SiteError(f"{page}: names {path!r}, which does not exist in the repository")

@@ -68,7 +68,7 @@ def locked_requirements(lock_path: Path = ROOT / "uv.lock", roots=LOCKED) -> str
                 deps += packages.get(dep["name"], {}).get("optional-dependencies", {}).get(extra, [])
         for dep in deps:
             pending.append((dep["name"], both(marker, dep.get("marker"))))
-    lines = [f"# Managed by this runbook (invoke apm-app): {', '.join(roots)} and their dependencies, from uv.lock."]
+    lines = [f"# Managed by this runbook (./run apm-app): {', '.join(roots)} and their dependencies, from uv.lock."]
     for name in sorted(markers):
         found = markers[name]
         when = "" if None in found else " ; " + " or ".join(f"({m})" for m in sorted(found))

@@ -107,7 +107,7 @@ def read_vagrant_config(c) -> tuple[str, str]:
     if result.exited != 0:
         raise HostError(
             f"`vagrant ssh-config {machine}` failed ({result.stderr.strip()[:200] or 'exit ' + str(result.exited)}); "
-            "run `invoke vm-up` first, or pass --host user@addr[:port]"
+            "run `./run vm-up` first, or pass --host user@addr[:port]"
         )
     return result.stdout, "vagrant ssh-config"
 

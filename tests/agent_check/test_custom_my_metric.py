@@ -31,7 +31,7 @@ def load_defaults() -> dict:
 
 
 def shipped_yaml() -> str:
-    """conf.d/custom_my_metric.yaml as `invoke custom-check` renders it from the defaults."""
+    """conf.d/custom_my_metric.yaml as `./run custom-check` renders it from the defaults."""
     check = load_defaults()
     return string.Template(YAML_TEMPLATE.read_text()).substitute(name=check["name"], interval=check["min_collection_interval"])
 

@@ -32,7 +32,7 @@ def sample_values(config, **extra) -> dict[str, object]:
 
 
 def load_payload(key: str, values: dict[str, object], at_least_once: bool = False) -> dict:
-    """The body ``invoke apply`` would send for payload ``key``, via the payloads loader (recipes/api/payloads.py)."""
+    """The body ``./run apply`` would send for payload ``key``, via the payloads loader (recipes/api/payloads.py)."""
     try:
         return payloads.render(payloads.spec(key), values, at_least_once=at_least_once)
     except payloads.PayloadError as error:
@@ -55,7 +55,7 @@ def require(mapping: dict, field: str, where: str):
 
 
 def load_monitor(values: dict[str, object], at_least_once: bool = False) -> dict:
-    """The monitor body as ``invoke monitor`` would send it (optionally with the at-least-once overlay)."""
+    """The monitor body as ``./run monitor`` would send it (optionally with the at-least-once overlay)."""
     monitor = load_payload("monitor", values, at_least_once)
     for field in ("name", "query", "message", "options"):
         require(monitor, field, "payloads/monitor.json")

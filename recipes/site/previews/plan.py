@@ -2,7 +2,7 @@
 
 Every picture records in ``<out_dir>/manifest.json`` the SHA-256 of its inputs (payload files, the generator
 code, its parameters) and of its output. ``check_stale`` recomputes them: a payload edit, a code change or a
-changed setting without ``invoke previews`` makes the check (and its test) fail. Generator code is named by
+changed setting without ``./run previews`` makes the check (and its test) fail. Generator code is named by
 module (``recipes.site.previews.monitor``), not by path: moving a file costs one regeneration, and a module or
 file that does not exist stops the plan by name.
 """
@@ -412,7 +412,7 @@ def replace_file(path: Path, text: str) -> None:
 
 
 def read_manifest(path: Path) -> dict:
-    """The picture manifest, refused by name when it is not what `invoke previews` writes."""
+    """The picture manifest, refused by name when it is not what `./run previews` writes."""
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -472,7 +472,7 @@ def check_stale(config) -> list[str]:
             problems.append(f"{key}: {entry['file']} was changed by hand or by another tool")
         for name, sha in entry["inputs"].items():
             if name.startswith("artifacts/") and (ROOT / name).is_file() and sha256_file(ROOT / name) != sha:
-                problems.append(f"{key}: capture {name} is newer than its picture (run `invoke preview-captures`)")
+                problems.append(f"{key}: capture {name} is newer than its picture (run `./run preview-captures`)")
     if not folder.is_relative_to(ROOT / "docs"):
         return problems  # a copy outside the site: no figures.yml to compare with
     declared = figure_files()

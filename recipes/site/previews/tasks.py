@@ -150,6 +150,6 @@ def previews_check(c):
     for problem in problems:
         task_console().print(f"[red]stale:[/] {problem}")
     if problems:
-        raise Failed("previews-check: run `invoke previews` and commit docs/img/generated/ and docs/figures.yml")
+        raise Failed("previews-check: run `./run previews` and commit docs/img/generated/ and docs/figures.yml")
     manifest = json.loads((ROOT / schema.of(c).previews.out_dir / "manifest.json").read_text())
     task_console().print(f"[green]{len(manifest)} pictures match their inputs[/]")

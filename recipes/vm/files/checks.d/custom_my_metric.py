@@ -1,4 +1,4 @@
-# Managed by this runbook (invoke custom-check); edits are overwritten.
+# Managed by this runbook (./run custom-check); edits are overwritten.
 """custom_my_metric: submits the gauge my_metric with a random value from 0 to 1000.
 
 How often it runs is not decided here: min_collection_interval in conf.d/custom_my_metric.yaml sets it.
