@@ -84,7 +84,7 @@ class Children:
         self.config = folder / "fake-api.json"
         self.config.write_text(json.dumps({"api": {
             "base_url": fake.url, "timeout": ANSWER, "max_retries": 3, "backoff": 0.01, "backoff_max": 0.05,
-            "notify": "@oncall@example.com", "lock_wait": 60}}))
+            "notify": "@oncall@example.com", "timezone": "Europe/Paris", "lock_wait": 60}}))
 
     def start(self, *argv: str) -> Child:
         n = len(self.started)

@@ -276,3 +276,47 @@ def test_dash_h_shows_a_tasks_help_and_runs_nothing(name):
     assert out.startswith("Usage: ") and f"[--core-opts] {name} " in out.splitlines()[0], out[:300]
     assert "-h, --" not in out  # no option of any task takes -h from help
     assert listing() == before
+
+
+NOTIFY_SHIPPED = "api.notify: '@you@example.com' is the shipped example"
+TIMEZONE_UNSET = "api.timezone: 'Europe/Paris' is the shipped example"
+# The fake API's address is never reached: the refusal comes first. (task argv, setting, what is refused)
+SHIPPED = [
+    (["apply"], {}, [NOTIFY_SHIPPED, TIMEZONE_UNSET]),
+    (["monitor"], {}, [NOTIFY_SHIPPED]),
+    (["downtimes"], {}, [NOTIFY_SHIPPED, TIMEZONE_UNSET]),  # a downtime's message mentions the handle too
+    (["timeboard"], {}, []),
+    (["apply"], {"api": {"notify": "@me@mycompany.com"}}, [TIMEZONE_UNSET]),
+    (["apply", "--define", "NOTIFY=@me@mycompany.com"], {}, [TIMEZONE_UNSET]),
+]
+
+
+@pytest.mark.parametrize("argv, setting, refused", SHIPPED, ids=[f"{' '.join(r[0])}-{i}" for i, r in enumerate(SHIPPED)])
+def test_a_task_that_would_send_a_shipped_example_refuses_it_by_setting(tmp_path, argv, setting, refused):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"api": {"base_url": "http://127.0.0.1:1", "max_retries": 0, **setting.get("api", {})}}))
+    env = {"DD_APP_KEY": KEY}
+    for fragment in refused:
+        expect_refused(["-f", str(config), *argv], env, fragment)
+    code, output = run_task(["-f", str(config), *argv], {"DD_API_KEY": KEY, **env})
+    for fragment in {NOTIFY_SHIPPED, TIMEZONE_UNSET} - set(refused):
+        assert fragment not in output
+    if not refused:
+        assert code == 1 and "127.0.0.1:1" in output  # nothing shipped to refuse: it went on to the absent API
+
+
+def test_a_time_zone_set_on_purpose_is_sent_even_when_it_is_the_examples(tmp_path):
+    config = tmp_path / "settings.json"
+    config.write_text(json.dumps({"api": {"base_url": "http://127.0.0.1:1", "max_retries": 0, "notify": "@me@mycompany.com",
+                                          "timezone": "Europe/Paris"}}))
+    code, output = run_task(["-f", str(config), "apply"], {"DD_API_KEY": KEY, "DD_APP_KEY": KEY})
+    assert "shipped example" not in output
+    assert code == 1 and "127.0.0.1:1" in output  # it went on to the API, which is not there
+
+
+def test_a_dry_run_shows_what_a_real_run_would_refuse_and_changes_nothing():
+    before = listing()
+    code, output = run_task(["apply", "--dry-run"], {})
+    assert code == 0, output
+    assert f"would be refused without --dry-run: {NOTIFY_SHIPPED}" in " ".join(output.split())
+    assert listing() == before

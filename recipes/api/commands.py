@@ -20,6 +20,7 @@ from rich.table import Table
 
 from recipes import settings as schema
 from recipes.api import client, lock, payloads, sync
+from recipes.defaults import CONFIG
 from recipes.errors import Failed, Refused
 from recipes.terminal import task_console
 
@@ -37,6 +38,36 @@ def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sy
     overlay = not as_written and (at_least_once or settings.api.at_least_once)
     folder = Path(settings.api.payload_dir or payloads.PAYLOAD_DIR)
     return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
+
+
+# Settings whose shipped value is an example: sending it would go wrong without a word (an e-mail to nobody you
+# know, downtimes in another zone's nights). The placeholder that carries each, and what to set instead.
+SHIPPED_EXAMPLES = {
+    "NOTIFY": ("api.notify", "your own @handle, such as '@you@yourcompany.com'"),
+    "TIMEZONE": ("api.timezone", "your IANA time zone, even when it is the example's Europe/Paris"),
+}
+
+
+def shipped_examples(c, chosen: sync.Inputs, define=None) -> list[str]:
+    """The settings the chosen payloads would send while they still hold the shipped example: the handle as
+    shipped, or a time zone nobody set (the defaults layer gave it). ``--define NAME=...`` counts as set."""
+    from recipes.boundary import where
+
+    given = payloads.parse_overrides(define)
+    used = set()
+    for spec in chosen.chosen():
+        used |= payloads.placeholders(chosen.payloads.template(spec.key))
+    shipped = {name: CONFIG[dotted.split(".")[0]][dotted.split(".")[1]] for name, (dotted, _) in SHIPPED_EXAMPLES.items()}
+    problems = []
+    for name, (dotted, instead) in SHIPPED_EXAMPLES.items():
+        if name not in used or name in given:
+            continue
+        value = chosen.values[name]
+        unset = where(c.config, tuple(dotted.split("."))) == "recipes/defaults.py"
+        if value == shipped[name] and (name == "NOTIFY" or unset):
+            problems.append(f"{dotted}: {value!r} is the shipped example; set {instead} in invoke.yaml "
+                            f"or INVOKE_{dotted.replace('.', '_').upper()}, or pass --define {name}=...")
+    return problems
 
 
 def show(out: Console, change: sync.Change, dry_run: bool, app: str = "") -> None:
@@ -139,6 +170,11 @@ def apply(c, dry_run=False, at_least_once=False, define=None, only=(), task="app
     try:
         chosen = inputs(c, define, at_least_once, only)
         sync.preflight(chosen)  # before the key check: a bad payload sends nothing at all
+        examples = shipped_examples(c, chosen, define)
+        if examples and not dry_run:
+            raise Refused(*examples)
+        for line in examples:
+            out.print(f"[yellow]would be refused without --dry-run:[/] {line}", highlight=False, soft_wrap=True)
         if dry_run and not client.keys_present():
             out.print("[yellow]no DD_API_KEY/DD_APP_KEY: showing the bodies without comparing them to live objects[/]")
             changes = sync.offline_changes(chosen)
