@@ -457,6 +457,18 @@ def test_validate_fails_listing_every_problem_against_the_fake_api(fake_dd, tmp_
     assert "downtime-weekends.json: data.attributes.schedule.recurrences[0].rrule:" in message
 
 
+def test_validate_checks_the_at_least_once_overlay_merged_over_its_file_against_the_fake_api(fake_dd, tmp_path, capsys):
+    for path in P.PAYLOAD_DIR.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "monitor-at-least-once.json").write_text('{"options": {"thresholds": {"critical": "high"}}}')
+    with pytest.raises(Exit) as caught:
+        api.validate(api_context(fake_dd, payload_dir=str(tmp_path)), offline=True)
+    assert caught.value.code == 1
+    shown = capsys.readouterr()
+    assert "monitor-at-least-once.json over " in shown.err and "critical" in shown.err
+    assert "invalid" in shown.out and "monitor-at-least-once.json (over monitor.json)" in shown.out
+
+
 # --- a busy org, lost answers, bad payloads ------------------------------------------------------------------
 def ours(fake) -> dict:
     mine = [d for d in fake.state.dashboards.values() if "Managed by dd-runbook." in (d["description"] or "")]

@@ -129,6 +129,8 @@ ENVIRONMENT = [
 
 # (task with options, fragment)
 OPTIONS = [
+    (["plan", "--define", "NOPE=1"], "--define 'NOPE=1': no payload holds ${{NOPE}}; the names are ENV, HOST,"),
+    (["apply", "--dry-run", "--define", "HOSTNAME=vm"], "no payload holds ${{HOSTNAME}}; the names are"),
     (["traffic", "-c", "abc"], "option --concurrency: 'abc' is not an integer"),
     (["traffic", "-r", "many"], "option --requests: 'many' is not an integer"),
     (["traffic", "--duration", "long"], "option --duration: 'long' is not a number"),

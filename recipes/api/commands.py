@@ -34,9 +34,9 @@ def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sy
     """The run's payload set, read and filled once (`as_written`: without the at-least-once overlay, whatever
     api.at_least_once says), and the payloads chosen."""
     settings = schema.of(c)
-    values = payloads.config_values(settings, payloads.parse_overrides(define))
-    overlay = not as_written and (at_least_once or settings.api.at_least_once)
     folder = Path(settings.api.payload_dir or payloads.PAYLOAD_DIR)
+    values = payloads.config_values(settings, payloads.parse_overrides(define, payloads.placeholder_names(folder)))
+    overlay = not as_written and (at_least_once or settings.api.at_least_once)
     return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
 
 
@@ -198,10 +198,16 @@ def apply(c, dry_run=False, at_least_once=False, define=None, only=(), task="app
 def validate(c, define=None, offline=False) -> None:
     out = task_console()
     chosen = inputs(c, define, as_written=True)
+    overlaid = inputs(c, define, at_least_once=True)  # each overlay merged over its file, checked as sent
     problems = []
     for key, found in chosen.payloads.problems().items():
         problems += found
         out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] {chosen.payloads.source(key)}")
+    for spec in (spec for spec in payloads.SPECS if spec.overlay):
+        found = [f"{spec.overlay} over {problem}" for problem in overlaid.payloads.problems().get(spec.key, [])]
+        problems += found
+        out.print(f"[{'red' if found else 'green'}]{'invalid' if found else 'ok':>8}[/] "
+                  f"{payloads.label(overlaid.payloads.payload_dir / spec.overlay)} (over {spec.file})")
     if client.keys_present() and not offline and not problems:
         monitor = sync.monitor_spec()
         with client.connect(schema.of(c).api) as apis:

@@ -95,11 +95,19 @@ def config_values(settings, overrides: dict | None = None) -> dict:
     return values
 
 
-def parse_overrides(pairs) -> dict:
+def placeholder_names(folder: Path) -> set[str]:
+    """Every ``${NAME}`` the payload files of ``folder`` hold (overlays included): what ``--define`` may set."""
+    return {name for path in sorted(Path(folder).glob("*.json")) for name in PLACEHOLDER.findall(path.read_text())}
+
+
+def parse_overrides(pairs, known: set[str] | None = None) -> dict:
+    """``--define NAME=VALUE`` pairs as values; a name no payload holds is refused with the names there are."""
     out = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not PLACEHOLDER.fullmatch("${" + name + "}"):
             raise PayloadError(f"--define {pair!r}: expected NAME=VALUE with an upper-case NAME")
+        if known is not None and name not in known:
+            raise PayloadError(f"--define {pair!r}: no payload holds ${{{name}}}; the names are {', '.join(sorted(known))}")
         out[name] = int(value) if name == "MONITOR_ID" and value.isdigit() else value
     return out
