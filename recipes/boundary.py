@@ -26,6 +26,7 @@ import functools
 from invoke import Config, Exit
 from invoke.exceptions import UnexpectedExit, UnknownFileType
 from invoke.parser import Argument
+from invoke.parser.parser import ParseMachine
 from invoke.vendor import yaml as invoke_yaml
 
 from recipes.errors import Failed, Refused
@@ -74,6 +75,7 @@ def install() -> None:
         setattr(Config, name, _guarded(getattr(Config, name)))
     Config.load_shell_env = _checked_load_shell_env(Config.load_shell_env)
     Argument.set_value = _typed_option(Argument.set_value)
+    ParseMachine.complete_flag = _list_option_with_a_value(ParseMachine.complete_flag)
     Config._load_file = _known_file_type(Config._load_file)
     Config._runbook_checked = True
 
@@ -89,6 +91,18 @@ def _typed_option(set_value):
             raise refused([f"option --{self.name.replace('_', '-')}: {value!r} is not {kind}"]) from None
 
     return set_typed
+
+
+def _list_option_with_a_value(complete_flag):
+    """A repeatable option given without a value (`--host` before an unset shell variable) is refused by name;
+    invoke would read it as not given, and a VM task would go to the Vagrant box instead."""
+    @functools.wraps(complete_flag)
+    def complete(self):
+        if self.flag is not None and self.flag.kind is list and not self.flag_got_value:
+            raise refused([f"option --{self.flag.name.replace('_', '-')}: given without a value"])
+        return complete_flag(self)
+
+    return complete
 
 
 def _checked_load_shell_env(load_shell_env):

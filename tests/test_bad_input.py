@@ -129,6 +129,8 @@ ENVIRONMENT = [
 
 # (task with options, fragment)
 OPTIONS = [
+    (["setup", "--host"], "option --host: given without a value"),  # `--host $UNSET`: never the Vagrant box instead
+    (["plan", "-d"], "option --define: given without a value"),
     (["plan", "--define", "NOPE=1"], "--define 'NOPE=1': no payload holds ${{NOPE}}; the names are ENV, HOST,"),
     (["apply", "--dry-run", "--define", "HOSTNAME=vm"], "no payload holds ${{HOSTNAME}}; the names are"),
     (["traffic", "-c", "abc"], "option --concurrency: 'abc' is not an integer"),
