@@ -324,3 +324,10 @@ def test_a_dry_run_shows_what_a_real_run_would_refuse_and_changes_nothing():
     assert code == 0, output
     assert f"would be refused without --dry-run: {NOTIFY_SHIPPED}" in " ".join(output.split())
     assert listing() == before
+
+
+def test_without_vagrant_a_vm_task_says_how_to_install_it_or_use_another_host(tmp_path):
+    code, output = run_task(["verify"], {"PATH": str(tmp_path)})  # a PATH where no vagrant is
+    assert code == 2, output
+    assert "vagrant is not installed (https://developer.hashicorp.com/vagrant/install" in " ".join(output.split())
+    assert "or pass --host user@addr[:port]" in " ".join(output.split())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import re
 import socket
 import sys
@@ -103,6 +104,10 @@ def read_vagrant_config(c) -> tuple[str, str]:
         except OSError as error:
             raise HostError(f"vagrant.ssh_config: cannot read {saved}: {error.strerror}") from error
     machine = vagrant.machine
+    if not shutil.which("vagrant"):
+        raise HostError("no Vagrant box to reach: vagrant is not installed (https://developer.hashicorp.com/vagrant/"
+                        "install, with VirtualBox, then `./run vm-up`); or pass --host user@addr[:port] for another "
+                        "host that answers SSH with sudo")
     result = c.run(f"vagrant ssh-config {machine}", hide=True, warn=True, in_stream=False)
     if result.exited != 0:
         raise HostError(
