@@ -129,6 +129,9 @@ ENVIRONMENT = [
 
 # (task with options, fragment)
 OPTIONS = [
+    (["serve", "--port", "abc"], "option --port: Input should be a valid integer, not 'abc'"),
+    (["serve", "--port", "70000"], "option --port: Input should be less than or equal to 65535"),
+    (["serve", "--addr", "1.2.3"], "option --addr: '1.2.3' is not an IP address"),
     (["setup", "--host"], "option --host: given without a value"),  # `--host $UNSET`: never the Vagrant box instead
     (["plan", "-d"], "option --define: given without a value"),
     (["plan", "--define", "NOPE=1"], "--define 'NOPE=1': no payload holds ${{NOPE}}; the names are ENV, HOST,"),

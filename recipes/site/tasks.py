@@ -18,8 +18,11 @@ schema = lazy("recipes.settings")
 def serve(c, addr=None, port=None):
     """Serve the site with live reload on http://127.0.0.1:8000 (no Datadog account needed)."""
     site = schema.of(c).site
-    addr = addr or site.addr
-    port = port or site.port
+    addr = site.addr if addr is None else schema.option("--addr", addr, schema.IpAddress)
+    if port is None:
+        port = site.port
+    else:  # given as text: a number is checked as one, anything else is refused as not one
+        port = schema.option("--port", int(port) if port.isdigit() else port, schema.Port)
     c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False, env=QUIET)
 
 
