@@ -76,6 +76,17 @@ def test_apply_prints_where_each_object_opens_in_the_web_app_against_the_fake_ap
     assert all(f"{base}{page}" in again for page in pages)
 
 
+def test_a_dry_run_and_a_plan_print_no_line_padded_to_the_terminal_against_the_fake_api(dd, capsys):
+    fake, c = dd
+    api.apply(c, dry_run=True)  # each body in full
+    api.apply(c)
+    fake.state.monitors[the_monitor(fake)["id"]]["message"] += " edited"
+    api.plan(c)  # a diff
+    shown = capsys.readouterr().out
+    assert '"title": "Exercise timeboard' in shown and "edited" in shown
+    assert [line for line in shown.splitlines() if line.endswith("  ")] == []  # a padded line ends in spaces
+
+
 def test_second_apply_sends_no_write_and_keeps_one_of_each_against_the_fake_api(dd):
     fake, c = dd
     api.apply(c)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from invoke.exceptions import Exit
 from rich.console import Console
-from rich.syntax import Syntax
+from rich.json import JSON
+from rich.text import Text
 from rich.table import Table
 
 from recipes import settings as schema
@@ -79,10 +80,19 @@ def show(out: Console, change: sync.Change, dry_run: bool, app: str = "") -> Non
         reason += f"; deleted this run's copy {change.deleted_copy}"
     if app and change.live_id and change.action != "delete":
         reason += f" {app}{change.spec.kind.page(change.live)}"
-    out.print(f"[{STYLE.get(change.action, KEPT)}]{verb:>16}[/] {change.spec.key} {ident}{reason}", highlight=False,
-              soft_wrap=True)
+    out.print(f"[{STYLE.get(change.action, KEPT)}]{verb:>16}[/] {change.spec.key} {ident}{reason}".rstrip(),
+              highlight=False, soft_wrap=True)
     if dry_run and change.action in ("create", "update"):
-        out.print(Syntax(json.dumps(change.body, indent=2), "json", word_wrap=True))
+        out.print(JSON.from_data(change.body, indent=2), soft_wrap=True)  # no line padded or cut to the width
+
+
+def diff_text(lines: list[str]) -> Text:
+    """A unified diff, coloured by line, each line as long as it is (nothing padded to the terminal's width)."""
+    styles = {"+": "green", "-": "red", "@": "cyan"}
+    text = Text()
+    for line in lines:
+        text.append(line + "\n", style=styles.get(line[:1], ""))
+    return text
 
 
 def summary(changes: list[sync.Change]) -> str:
@@ -231,7 +241,7 @@ def plan(c, at_least_once=False, define=None) -> list[sync.Change]:
     for ch in changes:
         if ch.diff:
             out.print(f"[bold]{ch.spec.key}[/] ({ch.spec.file}): live -> payload")
-            out.print(Syntax("\n".join(ch.diff), "diff", word_wrap=True))
+            out.print(diff_text(ch.diff))
     return changes
 
 
