@@ -336,6 +336,7 @@ def test_an_unreachable_host_fails_with_its_name_and_exit_1(capsys):
                                              console=Console(file=out, width=200))
     assert stop.value.code == 1 and "failed on 1 of 1 host(s)" in capsys.readouterr().err  # invoke prints it there
     assert "vagrant@127.0.0.1:1: cannot connect" in out.getvalue()
+    assert out.getvalue().count("cannot connect") == 1 and "not reached" in out.getvalue()  # said once, then named
 
 
 def test_vm_up_without_vagrant_says_what_to_do(monkeypatch):

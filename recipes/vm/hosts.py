@@ -203,6 +203,8 @@ def summary_table(title: str, runs: dict[str, HostRun | None], errors: dict[str,
         verdict = errors.get(label) or ("dry run" if run and run.dry_run else "done")
         if run and tally[FAILED]:  # its step's line above says why
             verdict = f"failed at {run.current}"
+        elif run is None and label in errors:  # its "failed" line above says why
+            verdict = "not reached"
         verdict = verdict if len(verdict) <= 90 else verdict[:87] + "..."
         style = "red" if label in errors else "green"
         table.add_row(label, str(tally[OK]), str(tally[CHANGED]), str(tally[FAILED]), f"{seconds.get(label, 0):.1f}",
