@@ -36,15 +36,6 @@ schema = lazy("recipes.settings")
 
 NOTHING_CHANGED = "(nothing was changed)"
 SECRETS = ("DD_API_KEY", "DD_APP_KEY")
-LAYERS = (  # invoke's config layers, highest precedence first, and how to name them to the user
-    ("_overrides", lambda c, path: "command line"),
-    ("_runtime", lambda c, path: f"-f {c._runtime_path}"),
-    ("_env", lambda c, path: "environment INVOKE_" + "_".join(path).upper()),
-    ("_project", lambda c, path: c._project_path or "invoke.yaml"),
-    ("_user", lambda c, path: c._user_path or "~/.invoke.yaml"),
-    ("_system", lambda c, path: c._system_path or "/etc/invoke.yaml"),
-    ("_collection", lambda c, path: "recipes/defaults.py"),
-)
 
 
 def refused(lines: list[str]) -> Exit:
@@ -194,29 +185,12 @@ def key_problems() -> list[str]:
             for name in SECRETS if any(ch.isspace() or not ch.isprintable() for ch in os.environ.get(name, ""))]
 
 
-def where(config, path: tuple[str, ...]) -> str:
-    """The layer that set a dotted key: the file, the environment or the command line."""
-    for layer, name in LAYERS:
-        data = getattr(config, layer, None) or {}
-        for part in path:
-            if isinstance(data, list):
-                break  # the layer set the whole list
-            if not isinstance(data, dict) or part not in data:
-                break
-            data = data[part]
-        else:
-            return name(config, path)
-        if isinstance(data, list):
-            return name(config, path)
-    return "config"
-
-
 def settings_problems(config) -> list[str]:
     """Every refused setting, named with the layer that set it; none: the checked settings are kept for the task."""
     try:
         schema.keep(config, schema.check(schema.plain(config._config), set(type(config).global_defaults())))
     except schema.SettingsError as error:
-        return [f"{where(config, tuple(key.split('[')[0].split('.')))}: {key}: {message}"
+        return [f"{schema.where(config, tuple(key.split('[')[0].split('.')))}: {key}: {message}"
                 for key, message in error.problems]
     return []
 

@@ -326,6 +326,64 @@ class SettingsError(Refused):
         self.problems = problems
 
 
+# --- where a value came from, and values still at the shipped example -------------------------------------------
+LAYERS = (  # invoke's config layers, highest precedence first, and how to name them to the user
+    ("_overrides", lambda c, path: "command line"),
+    ("_runtime", lambda c, path: f"-f {c._runtime_path}"),
+    ("_env", lambda c, path: "environment INVOKE_" + "_".join(path).upper()),
+    ("_project", lambda c, path: c._project_path or "invoke.yaml"),
+    ("_user", lambda c, path: c._user_path or "~/.invoke.yaml"),
+    ("_system", lambda c, path: c._system_path or "/etc/invoke.yaml"),
+    ("_collection", lambda c, path: "recipes/defaults.py"),
+)
+
+
+def where(config, path: tuple[str, ...]) -> str:
+    """The layer that set a dotted key: the file, the environment or the command line."""
+    for layer, name in LAYERS:
+        data = getattr(config, layer, None) or {}
+        for part in path:
+            if isinstance(data, list):
+                break  # the layer set the whole list
+            if not isinstance(data, dict) or part not in data:
+                break
+            data = data[part]
+        else:
+            return name(config, path)
+        if isinstance(data, list):
+            return name(config, path)
+    return "config"
+
+
+# Settings whose shipped value is an example that would go wrong without a word if it were sent (an e-mail to
+# nobody you know, downtimes in another zone's nights): dotted key -> what to set instead. The handle is
+# refused while it is the example; the zone while nobody set it (the defaults layer gave it), since the
+# example's zone may be the user's own.
+EXAMPLES = {
+    "api.notify": "your own @handle, such as '@you@yourcompany.com'",
+    "api.timezone": "your IANA time zone, even when it is the example's Europe/Paris",
+}
+
+
+def examples_left(c) -> dict[str, str]:
+    """The settings of ``EXAMPLES`` still at their shipped example: dotted key -> the refusal, naming what to set."""
+    from recipes.defaults import CONFIG
+
+    config = getattr(c, "config", c)
+    settings = of(config)
+    left = {}
+    for dotted, instead in EXAMPLES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(settings, section), key)
+        if value != CONFIG[section][key]:
+            continue
+        if dotted == "api.timezone" and where(config, (section, key)) != "recipes/defaults.py":
+            continue
+        left[dotted] = (f"{dotted}: {value!r} is the shipped example; set {instead} in invoke.yaml "
+                        f"or INVOKE_{dotted.replace('.', '_').upper()}")
+    return left
+
+
 def of(c) -> Settings:
     """The checked settings of a task's context (or config): what every task reads its settings from.
 

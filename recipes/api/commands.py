@@ -21,7 +21,6 @@ from rich.table import Table
 
 from recipes import settings as schema
 from recipes.api import client, lock, payloads, sync
-from recipes.defaults import CONFIG
 from recipes.errors import Failed, Refused
 from recipes.terminal import task_console
 
@@ -41,34 +40,16 @@ def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sy
     return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
 
 
-# Settings whose shipped value is an example: sending it would go wrong without a word (an e-mail to nobody you
-# know, downtimes in another zone's nights). The placeholder that carries each, and what to set instead.
-SHIPPED_EXAMPLES = {
-    "NOTIFY": ("api.notify", "your own @handle, such as '@you@yourcompany.com'"),
-    "TIMEZONE": ("api.timezone", "your IANA time zone, even when it is the example's Europe/Paris"),
-}
-
-
 def shipped_examples(c, chosen: sync.Inputs, define=None) -> list[str]:
-    """The settings the chosen payloads would send while they still hold the shipped example: the handle as
-    shipped, or a time zone nobody set (the defaults layer gave it). ``--define NAME=...`` counts as set."""
-    from recipes.boundary import where
-
+    """The settings still at their shipped example (recipes/settings.py EXAMPLES) that the chosen payloads would
+    send; ``--define NAME=...`` counts as set."""
     given = payloads.parse_overrides(define)
     used = set()
     for spec in chosen.chosen():
         used |= payloads.placeholders(chosen.payloads.template(spec.key))
-    shipped = {name: CONFIG[dotted.split(".")[0]][dotted.split(".")[1]] for name, (dotted, _) in SHIPPED_EXAMPLES.items()}
-    problems = []
-    for name, (dotted, instead) in SHIPPED_EXAMPLES.items():
-        if name not in used or name in given:
-            continue
-        value = chosen.values[name]
-        unset = where(c.config, tuple(dotted.split("."))) == "recipes/defaults.py"
-        if value == shipped[name] and (name == "NOTIFY" or unset):
-            problems.append(f"{dotted}: {value!r} is the shipped example; set {instead} in invoke.yaml "
-                            f"or INVOKE_{dotted.replace('.', '_').upper()}, or pass --define {name}=...")
-    return problems
+    by_key = {dotted: name for name, dotted in payloads.CONFIG_KEYS.items()}
+    return [f"{refusal}, or pass --define {by_key[dotted]}=..." for dotted, refusal in schema.examples_left(c).items()
+            if by_key[dotted] in used and by_key[dotted] not in given]
 
 
 def show(out: Console, change: sync.Change, dry_run: bool, app: str = "") -> None:
@@ -352,7 +333,7 @@ def snapshot(c, widget=None, minutes=5, again=False, dry_run=False) -> dict:
     chosen = inputs(c)
     sync.preflight(chosen)
     title, query = shots.widget_query(chosen, widget)
-    notify = shots.notify_of(api)
+    notify = shots.notify_of(c)
     end = int(shots.clock())
     shot = shots.Shot(title, query, end - minutes * 60, end, notify)
     if dry_run:

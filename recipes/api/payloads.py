@@ -15,12 +15,13 @@ from pathlib import Path
 
 from recipes.api.kinds import DASHBOARD, DOWNTIME, MONITOR, Kind
 from recipes.api.models import model_problems
-from recipes.api.template import (PAYLOAD_DIR, PayloadError, config_values, deep_merge, fill, label, parse_overrides,
-                                  placeholder_names, placeholders, read_json)
+from recipes.api.template import (CONFIG_KEYS, PAYLOAD_DIR, PayloadError, config_values, deep_merge, fill, label,
+                                  parse_overrides, placeholder_names, placeholders, read_json)
 
 # What callers take from here, template.py's names among them.
-__all__ = ["PAYLOAD_DIR", "PayloadError", "PayloadSet", "SPECS", "Spec", "config_values", "load_template",
-           "label", "parse_overrides", "placeholder_names", "placeholders", "problems_by_file", "render", "source", "spec", "validate"]
+__all__ = ["CONFIG_KEYS", "PAYLOAD_DIR", "PayloadError", "PayloadSet", "SPECS", "Spec", "config_values", "label",
+           "load_template", "parse_overrides", "placeholder_names", "placeholders", "problems_by_file", "render",
+           "source", "spec", "validate"]
 
 STAND_IN_MONITOR_ID = 1  # a downtime is checked (and filled) aimed at it until the monitor's id is known
 AS_FILLED = object()  # PayloadSet.body: the downtime as filled, not aimed at another monitor

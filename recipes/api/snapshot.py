@@ -21,7 +21,7 @@ from recipes.api import client, payloads, sync
 from recipes.api.client import Apis, call
 from recipes.api.kinds.monitor import MONITOR_TAG
 from recipes.api.models import to_json
-from recipes.defaults import CONFIG
+from recipes import settings as schema
 from recipes.errors import Failed, Refused
 
 MARK = "[dd-runbook:snapshot]"
@@ -57,13 +57,12 @@ class Shot:
                                   alert_type="info", source_type_name="my apps")  # dated in its window: found again
 
 
-def notify_of(api) -> str:
+def notify_of(c) -> str:
     """api.notify, refused while it is still the shipped example (the mention would notify nobody you know)."""
-    notify = api.notify.strip()
-    if notify == CONFIG["api"]["notify"]:
-        raise Refused(f"api.notify: {notify!r} is the shipped example; set your own @handle in invoke.yaml "
-                      "(api: {notify: '@you@yourcompany.com'}) or INVOKE_API_NOTIFY")
-    return notify
+    refusal = schema.examples_left(c).get("api.notify")
+    if refusal:
+        raise Refused(refusal)
+    return schema.of(c).api.notify.strip()
 
 
 def widget_query(inputs: sync.Inputs, wanted: str | None) -> tuple[str, str]:
