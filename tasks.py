@@ -6,7 +6,7 @@ local half of APM); this file only builds the namespace, in the order of the exe
 
 from invoke import Collection
 
-from recipes import apm, bench, boundary
+from recipes import apm, bench, boundary, exercise
 from recipes.api import tasks as api
 from recipes.defaults import CONFIG
 from recipes.site import tasks as site
@@ -16,6 +16,7 @@ from recipes.vm import apm as vm_apm
 
 # Section of the exercise -> modules whose tasks perform it (the README and the site read this).
 SECTIONS = {
+    "The whole exercise": [exercise],
     "Prerequisites": [box, agent],
     "Collecting Metrics": [mysql, check],
     "Visualizing Data and Monitoring Data": [api],

@@ -7,10 +7,8 @@ uploads them and pip installs from them; a real VM installs from PyPI. About 60 
 """
 
 import copy
-import hashlib
 import re
 import socket
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,38 +17,11 @@ from invoke import Config, Context
 from invoke.config import merge_dicts
 
 from app.traffic import Plan, execute
-from recipes.vm.apm import PIP_MIN, apm_app, apm_stop, locked_requirements
+from recipes.vm.apm import apm_app, apm_stop
 from recipes.defaults import CONFIG
-from recipes.uvtool import uvx_command
-from tests.testhost_fixtures import requires_root
+from tests.testhost_fixtures import guest_python, requires_root
 
 pytestmark = [pytest.mark.e2e, requires_root]
-
-
-def guest_python(host) -> str:
-    """The guest's python3 minor version, read from its apt lists (python3 itself arrives with python3-venv)."""
-    version = host.root("apt-cache show --no-all-versions python3 | sed -n 's/^Version: //p'", check=True).stdout
-    return ".".join(version.strip().split(".")[:2])
-
-
-@pytest.fixture(scope="session")
-def wheels_for():
-    """The locked wheels (and a current pip) for a guest's Python, downloaded once per Python version."""
-    requirements = locked_requirements() + f"pip>={PIP_MIN[0]}\n"
-
-    def download(python: str) -> Path:
-        key = hashlib.sha256(f"{python}\n{requirements}".encode()).hexdigest()[:12]
-        folder = Path.home() / ".cache/runbook-apm-wheels" / key
-        if not (folder / "complete").exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "requirements.txt").write_text(requirements)
-            subprocess.run(uvx_command("pip", "download", "-q", "--only-binary=:all:", "--python-version", python,
-                                       "--platform", "manylinux2014_x86_64", "-d", str(folder),
-                                       "-r", str(folder / "requirements.txt")), check=True, timeout=300)
-            (folder / "complete").touch()
-        return folder
-
-    return download
 
 
 def vm_context(host, wheels: Path) -> Context:

@@ -5,13 +5,17 @@ per flavour (ids bookworm, systemd, mysql); narrow it with
 `@pytest.mark.parametrize("testhost_flavour", SYSTEMD_FLAVOURS, indirect=True)`.
 """
 
+import hashlib
 import os
 import shutil
+import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from recipes.uvtool import uvx_command
+from recipes.vm.apm import PIP_MIN, locked_requirements
 from tests.testhost import standin_apt_repo, start_hosts, stop_hosts
 from tests.testhost.flavours import DEFAULT, FLAVOURS, flavour_named
 from tests.testhost.rootfs import cached_rootfs
@@ -126,3 +130,29 @@ def standin_repo():
         yield repo
     finally:
         repo.stop()
+
+
+def guest_python(host) -> str:
+    """The guest's python3 minor version, read from its apt lists (python3 itself arrives with python3-venv)."""
+    version = host.root("apt-cache show --no-all-versions python3 | sed -n 's/^Version: //p'", check=True).stdout
+    return ".".join(version.strip().split(".")[:2])
+
+
+@pytest.fixture(scope="session")
+def wheels_for():
+    """The locked wheels (and a current pip) for a guest's Python, downloaded once per Python version."""
+    requirements = locked_requirements() + f"pip>={PIP_MIN[0]}\n"
+
+    def download(python: str) -> Path:
+        key = hashlib.sha256(f"{python}\n{requirements}".encode()).hexdigest()[:12]
+        folder = Path.home() / ".cache/runbook-apm-wheels" / key
+        if not (folder / "complete").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "requirements.txt").write_text(requirements)
+            subprocess.run(uvx_command("pip", "download", "-q", "--only-binary=:all:", "--python-version", python,
+                                       "--platform", "manylinux2014_x86_64", "-d", str(folder),
+                                       "-r", str(folder / "requirements.txt")), check=True, timeout=300)
+            (folder / "complete").touch()
+        return folder
+
+    return download

@@ -22,7 +22,7 @@ def serve(c, addr=None, port=None):
     if port is None:
         port = site.port
     else:  # given as text: a number is checked as one, anything else is refused as not one
-        port = schema.option("--port", int(port) if port.isdigit() else port, schema.Port)
+        port = schema.option("--port", int(port) if str(port).isdigit() else port, schema.Port)
     c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False, env=QUIET)
 
 
