@@ -1,7 +1,8 @@
 """Entry point for ``invoke``: assembles the recipes into flat, step-named tasks.
 
 The code lives in ``recipes/``, one folder per concern (``vm/``, ``api/``, ``site/``, with ``apm.py`` for the
-local half of APM); this file only builds the namespace, in the order of the exercise, and loads the defaults.
+local half of APM, ``exercise.py`` for the whole walk); this file only builds the namespace, says in which
+sections users meet the tasks, and loads the defaults. ``./run`` alone lists them (the ``tasks`` task).
 """
 
 from invoke import Collection
@@ -14,22 +15,32 @@ from recipes.site.previews import tasks as previews
 from recipes.vm import agent, box, check, mysql
 from recipes.vm import apm as vm_apm
 
-# Section of the exercise -> modules whose tasks perform it (the README and the site read this).
+# Where the tasks are written, one module per concern.
+MODULES = [exercise, box, agent, mysql, check, api, vm_apm, apm, site, previews, bench]
+
+# The tasks as a user meets them: section of the exercise -> its tasks, in the order they are run. `./run` alone,
+# the README's task table and the site's Reference > Tasks all read these two (tests check every task is in one).
 SECTIONS = {
-    "The whole exercise": [exercise],
-    "Prerequisites": [box, agent],
-    "Collecting Metrics": [mysql, check],
-    "Visualizing Data and Monitoring Data": [api],
-    "Collecting APM Data": [vm_apm, apm],
-    "Site and previews": [site, previews],
-    "Benchmarks": [bench],
+    "The whole exercise": ["doctor", "exercise"],
+    "Prerequisites": ["vm-up", "install-agent", "setup", "verify"],
+    "Collecting metrics": ["tag-host", "setup-mysql", "custom-check"],
+    "Visualizing data": ["timeboard", "snapshot", "validate", "plan", "apply", "export", "destroy"],
+    "Monitoring data": ["monitor", "downtimes"],
+    "Collecting APM data": ["apm-app", "apm-stop", "traffic", "apm-demo", "apm-dashboard"],
+    "Check your account": ["verify-account"],
+}
+MAINTAINER_SECTIONS = {  # for whoever changes the runbook: its site, its pictures, its measurements
+    "The site": ["serve", "build", "test"],
+    "Pictures of the site": ["previews", "preview-messages", "preview-monitor", "preview-downtimes",
+                             "preview-dashboard", "preview-captures", "previews-check"],
+    "Benchmarks": ["bench-vm", "stress-cuts"],
+    "This list": ["tasks"],
 }
 
 ns = Collection()
-for modules in SECTIONS.values():
-    for module in modules:
-        for each in Collection.from_module(module).tasks.values():
-            each.body = boundary.checked(each.body)
-            ns.add_task(each)
+for module in MODULES:
+    for each in Collection.from_module(module).tasks.values():
+        each.body = boundary.checked(each.body)
+        ns.add_task(each, default=each.name == "tasks")
 boundary.install()
 ns.configure(CONFIG)

@@ -82,6 +82,22 @@ def test_readme_task_table_names_every_task_and_only_real_ones():
     assert named == set(ns.task_names)
 
 
+def test_the_readme_groups_the_tasks_as_tasks_py_does_and_every_task_is_in_one_group():
+    import tasks
+
+    groups = {**tasks.SECTIONS, **tasks.MAINTAINER_SECTIONS}
+    listed = [name for names in groups.values() for name in names]
+    assert sorted(listed) == sorted(ns.task_names)  # each task once
+    table = (ROOT / "README.md").read_text().split("## Tasks", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for section, cell in re.findall(r"^\| ([^|`]+?) \| (.+) \|$", table, re.M):
+        cell = re.sub(r"\([^)]*\)", "", cell)  # a row's own tasks, not those its notes mention
+        names = [name for name in re.findall(r"`([a-z][a-z0-9-]+)`", cell) if name in ns.task_names]
+        rows[section] = list(dict.fromkeys(names))
+    rows.pop("Section", None)
+    assert rows == groups
+
+
 def test_every_task_has_help_and_unbuilt_ones_fail_loudly():
     for name in ns.task_names:
         assert (ns[name].__doc__ or "").strip(), f"{name} has no docstring"

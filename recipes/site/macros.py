@@ -176,26 +176,30 @@ def page_source(env) -> str:
     return file.src_path if file is not None else page.path
 
 
+def task_sections(tasks) -> list[tuple[str, list[str]]]:
+    """(section, its task names) in the order users meet them, then the maintainers' sections (tasks.py)."""
+    return [*tasks.SECTIONS.items(), *tasks.MAINTAINER_SECTIONS.items()]
+
+
 def task_table() -> str:
     tasks = load_namespace()
     lines = ["| Section | Task | What it does |", "|---|---|---|"]
-    for section, modules in tasks.SECTIONS.items():
-        for module in modules:
-            for name, task in tasks.Collection.from_module(module).tasks.items():
-                summary = textwrap.dedent(task.__doc__ or "").strip().splitlines()[0]
-                lines.append(f"| {section} | [`{name}`](#{name}) | {summary} |")
+    for section, names in task_sections(tasks):
+        for name in names:
+            summary = textwrap.dedent(tasks.ns[name].__doc__ or "").strip().splitlines()[0]
+            lines.append(f"| {section} | [`{name}`](#{name}) | {summary} |")
     return "\n".join(lines)
 
 
 def all_run_its() -> str:
     tasks = load_namespace()
     out = []
-    for section, modules in tasks.SECTIONS.items():
-        code = ", ".join(f"`{Path(module.__file__).resolve().relative_to(ROOT)}`" for module in modules)
+    for section, names in task_sections(tasks):
+        files = dict.fromkeys(sys.modules[tasks.ns[name].body.__module__].__file__ for name in names)
+        code = ", ".join(f"`{Path(file).resolve().relative_to(ROOT)}`" for file in files)
         out.append(f"## {section}\n\nCode: {code}.\n")
-        for module in modules:
-            for name in tasks.Collection.from_module(module).tasks:
-                out.append(f"### {name}\n\n{render_run_it(name)}")
+        for name in names:
+            out.append(f"### {name}\n\n{render_run_it(name)}")
     return "\n".join(out)
 
 
