@@ -133,7 +133,7 @@ OPTIONS = [
     (["serve", "--port", "70000"], "option --port: Input should be less than or equal to 65535"),
     (["serve", "--addr", "1.2.3"], "option --addr: '1.2.3' is not an IP address"),
     (["setup", "--host"], "option --host: given without a value"),  # `--host $UNSET`: never the Vagrant box instead
-    (["plan", "-d"], "option --define: given without a value"),
+    (["plan", "-D"], "option --define: given without a value"),
     (["plan", "--define", "NOPE=1"], "--define 'NOPE=1': no payload holds ${{NOPE}}; the names are ENV, HOST,"),
     (["apply", "--dry-run", "--define", "HOSTNAME=vm"], "no payload holds ${{HOSTNAME}}; the names are"),
     (["traffic", "-c", "abc"], "option --concurrency: 'abc' is not an integer"),
@@ -273,6 +273,20 @@ def every_task() -> list[str]:
     import tasks
 
     return sorted(tasks.ns.task_names)
+
+
+def test_a_short_flag_means_one_option_on_every_task():
+    import tasks
+    from recipes.taskdef import SHORT
+
+    meanings: dict[str, set[str]] = {}
+    for name in every_task():
+        for argument in tasks.ns[name].get_arguments():
+            for flag in argument.names[1:]:
+                meanings.setdefault(flag, set()).add(argument.names[0])
+    assert {flag: names for flag, names in meanings.items() if len(names) > 1} == {}
+    assert "h" not in meanings  # -h is help everywhere
+    assert set(meanings) <= set(SHORT.values())
 
 
 @pytest.mark.parametrize("name", every_task())
