@@ -51,6 +51,15 @@ class RunbookTask(invoke.Task):
         super().__init__(*args, **kwargs)
         self.help = {name: with_values(text) for name, text in self.help.items()}
 
+    def get_arguments(self, ignore_unknown_help=None):
+        """The task's arguments, as often as asked: invoke's own pops each help text as it goes, so a second
+        call (the site renders a task twice) had none."""
+        kept = dict(self.help)
+        try:
+            return super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = kept
+
     def arg_opts(self, name, default, taken_names):
         opts = super().arg_opts(name, default, {*taken_names, "h"})
         long = opts["names"][0]

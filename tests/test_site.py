@@ -182,3 +182,14 @@ def test_a_pitfall_whose_source_is_removed_is_reported(site):
     without = html[: first.start()] + html[first.end():]
     missing = [title for title, links in pitfall_sources(without).items() if not links]
     assert len(missing) == 1 and missing[0].startswith("1. "), missing
+
+
+def test_every_option_row_of_every_task_has_its_help_however_often_the_task_is_rendered():
+    tasks = sitemacros.load_namespace()
+    for name in tasks.ns.task_names:
+        sitemacros.render_run_it(name)  # the exercise pages render a task once before Reference > Tasks
+    page = sitemacros.all_run_its()
+    rows = [line for line in page.splitlines() if line.lstrip().startswith("| `-")]
+    assert len(rows) == sum(len(tasks.ns[name].get_arguments()) for name in tasks.ns.task_names)
+    assert [row for row in rows if row.rstrip().endswith("|  |")] == []
+    assert "| `-k K` |" in page and "`--k K`" not in page

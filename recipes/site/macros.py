@@ -68,7 +68,8 @@ def option_rows(task) -> list[str]:
     rows = []
     for arg in task.get_arguments():
         long_name = max(arg.names, key=len)
-        flag = f"--{long_name}" + ("" if arg.kind is bool else f" {long_name.upper().replace('-', '_')}")
+        dashes = "-" if len(long_name) == 1 else "--"  # test's -k, a one-letter option, has no long form
+        flag = f"{dashes}{long_name}" + ("" if arg.kind is bool else f" {long_name.upper().replace('-', '_')}")
         repeat = " (repeatable)" if arg.kind is list else ""
         # <wbr> after a slash: "DD_API_KEY/DD_APP_KEY" may wrap there on a phone instead of widening the table.
         help_text = (arg.help or "").replace("|", "\\|").replace("/", "/<wbr>")
