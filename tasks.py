@@ -31,8 +31,7 @@ SECTIONS = {
 }
 MAINTAINER_SECTIONS = {  # for whoever changes the runbook: its site, its pictures, its measurements
     "The site": ["serve", "build", "test"],
-    "Pictures of the site": ["previews", "preview-messages", "preview-monitor", "preview-downtimes",
-                             "preview-dashboard", "preview-captures", "previews-check"],
+    "Pictures of the site": ["previews"],
     "Benchmarks": ["bench-vm", "stress-cuts"],
     "This list": ["tasks"],
 }

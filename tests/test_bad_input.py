@@ -250,10 +250,10 @@ def test_an_ssh_port_that_accepts_and_never_answers_says_timed_out_without_a_tra
 # --- tasks that write files check every input first --------------------------------------------------------
 CORRUPT_INPUTS = [
     # (task, file placed in its input folder, content, fragment)
-    (["preview-messages"], "out/manifest.json", b"{not json", "manifest.json: corrupt manifest"),
-    (["preview-monitor"], "out/manifest.json", b'{"alert-monitor": {"file": "x.svg"}}', "corrupt manifest (each entry needs"),
-    (["preview-captures", "--source", "{tmp}/caps"], "caps/tags-yaml.txt", bytes(range(256)) * 4, "not UTF-8 text"),
-    (["preview-captures", "--source", "{tmp}/caps"], "caps/tags-yaml.txt", b"$ invoke tag-host\n\x00\x01\x02 ok\n",
+    (["previews", "--only", "messages"], "out/manifest.json", b"{not json", "manifest.json: corrupt manifest"),
+    (["previews", "--only", "monitor"], "out/manifest.json", b'{"alert-monitor": {"file": "x.svg"}}', "corrupt manifest (each entry needs"),
+    (["previews", "--only", "captures", "--source", "{tmp}/caps"], "caps/tags-yaml.txt", bytes(range(256)) * 4, "not UTF-8 text"),
+    (["previews", "--only", "captures", "--source", "{tmp}/caps"], "caps/tags-yaml.txt", b"$ invoke tag-host\n\x00\x01\x02 ok\n",
      "control character '\\x00' at offset 18 is not terminal output"),
 ]
 
@@ -348,3 +348,17 @@ def test_without_vagrant_a_vm_task_says_how_to_install_it_or_use_another_host(tm
     assert code == 2, output
     assert "vagrant is not installed (https://developer.hashicorp.com/vagrant/install" in " ".join(output.split())
     assert "or pass --host user@addr[:port]" in " ".join(output.split())
+
+
+PREVIEW_OPTIONS = [
+    (["previews", "--only", "charts"], "option --only: 'charts' is not a kind of picture; the kinds are messages,"),
+    (["previews", "--only", "monitor", "--source", "x"], "option --source: only with --only captures"),
+    (["previews", "--start", "2026-06-01"], "option --start: only with --only downtimes"),
+    (["previews", "--check", "--only", "monitor"], "option --check: draws nothing, so it takes no --only or --out"),
+    (["previews", "--only", "dashboard", "--no-captures"], "option --no-captures: only without --only"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", PREVIEW_OPTIONS, ids=[f"previews-{i}" for i in range(len(PREVIEW_OPTIONS))])
+def test_an_option_of_another_kind_of_picture_is_refused_by_name(argv, fragment):
+    expect_refused(argv, {}, fragment)

@@ -272,7 +272,7 @@ TERMINALS = {
 
 @pytest.mark.parametrize("terminal", TERMINALS)
 def test_pictures_and_captures_do_not_depend_on_the_terminal_that_drew_them(tmp_path, terminal):
-    """`./run previews` and `./run preview-captures` in a child process under another TERM/COLUMNS/TZ/locale."""
+    """`./run previews` and `./run previews --only captures` in a child process under another TERM/COLUMNS/TZ/locale."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TZ", "LANG", "LC_ALL")}
     env.update(TERMINALS[terminal])
@@ -280,7 +280,7 @@ def test_pictures_and_captures_do_not_depend_on_the_terminal_that_drew_them(tmp_
     captures.mkdir()
     (captures / "tags-yaml.txt").write_text("$ ./run tag-host --dry-run\n" + "\x1b[33mchanged\x1b[0m " + "x" * 150 + "\n")
     for args in (["previews", "--no-captures", "--out", str(tmp_path / "drawn")],
-                 ["preview-captures", "--source", str(captures), "--out", str(tmp_path / "converted")]):
+                 ["previews", "--only", "captures", "--source", str(captures), "--out", str(tmp_path / "converted")]):
         done = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=300, stdin=subprocess.DEVNULL)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -310,7 +310,7 @@ def test_the_check_catches_a_changed_input_and_a_hand_edited_picture(tmp_path):
 
 
 def test_preview_downtimes_task_finds_no_gap_in_the_autumn_dst_week(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "invoke", "preview-downtimes", "--start", "2026-10-19",
+    result = subprocess.run([sys.executable, "-m", "invoke", "previews", "--only", "downtimes", "--start", "2026-10-19",
                              "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120,
                             env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
@@ -354,7 +354,7 @@ def test_a_capture_holding_a_datadog_key_is_refused_without_printing_it(tmp_path
 
 
 def test_a_bad_setting_stops_the_task_with_the_setting_named(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "invoke", "preview-downtimes", "--out", str(tmp_path)], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "invoke", "previews", "--only", "downtimes", "--out", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120,
                             env={"PATH": "/usr/bin:/bin", "INVOKE_API_TIMEZONE": "Mars/Base"})
     assert result.returncode == 2

@@ -104,7 +104,7 @@ def draw_host_ip(monitor: dict, sample: dict, path: Path) -> Path:
         _findings_table(messages.lint(message, monitor["query"]), f"lint, query as written: {monitor['query']}"),
         _findings_table(messages.lint(message, flat), f"lint, same message without grouping: {flat}"),
     ]
-    return renderables_to_svg(renderables, path, "./run preview-messages: {{host.ip}} in the alert text")
+    return renderables_to_svg(renderables, path, "./run previews --only messages: {{host.ip}} in the alert text")
 
 
 def evaluations(simulation, monitor: dict, at_least_once_query: str) -> tuple[sim.Series, list[sim.Evaluation]]:

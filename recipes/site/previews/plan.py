@@ -472,7 +472,7 @@ def check_stale(config) -> list[str]:
             problems.append(f"{key}: {entry['file']} was changed by hand or by another tool")
         for name, sha in entry["inputs"].items():
             if name.startswith("artifacts/") and (ROOT / name).is_file() and sha256_file(ROOT / name) != sha:
-                problems.append(f"{key}: capture {name} is newer than its picture (run `./run preview-captures`)")
+                problems.append(f"{key}: capture {name} is newer than its picture (run `./run previews --only captures`)")
     if not folder.is_relative_to(ROOT / "docs"):
         return problems  # a copy outside the site: no figures.yml to compare with
     declared = figure_files()

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from recipes.taskdef import task
 
-from recipes.errors import Failed
+from recipes.errors import Failed, Refused
 from recipes.lazy import lazy
 from recipes.terminal import task_console
 
@@ -17,7 +17,6 @@ schema = lazy("recipes.settings")
 # The drawing modules load matplotlib, which takes seconds: they are imported inside the tasks that draw,
 # so `invoke --list` and the other recipes do not pay for them.
 
-GROUP_HELP = {"out": "folder for the pictures (default: previews.out_dir)"}
 
 
 def _run(c, pictures: list, out: str | None) -> None:
@@ -31,16 +30,14 @@ def _run(c, pictures: list, out: str | None) -> None:
     task_console().print(table)
 
 
-@task(help={**GROUP_HELP, "no_captures": "skip converting artifacts/captures/*.txt into terminal pictures"})
-def previews(c, out=None, no_captures=False):
-    """Regenerate every picture of the site from the payloads and simulated data."""
+def _everything(c, out=None, no_captures=False):
+    """Every picture of the site, from the payloads and simulated data."""
     from recipes.site.previews.plan import full_plan
 
     _run(c, full_plan(c.config, captures=not no_captures), out)
 
 
-@task(help=GROUP_HELP)
-def preview_messages(c, out=None):
+def _messages(c, out=None):
     """Render the monitor's alert, warning, no-data and recovery texts and lint the message."""
     from recipes.api import messages
     from recipes.site.previews import monitor as monitor_preview
@@ -65,8 +62,7 @@ def _print_lint(findings, query: str) -> None:
         task_console().print(f"[{colour}]lint {finding.level}:[/] {finding.message}")
 
 
-@task(help=GROUP_HELP)
-def preview_monitor(c, out=None):
+def _monitor(c, out=None):
     """Simulate a day of my_metric and compare the monitor as written with the at-least-once variant."""
     from recipes.site.previews import monitor as monitor_preview, simulation as sim
     from recipes.site.previews.inputs import load_monitor, sample_values
@@ -88,10 +84,7 @@ def preview_monitor(c, out=None):
     _run(c, monitor_plan(c.config), out)
 
 
-@task(help={**GROUP_HELP, "start": "first day to expand, YYYY-MM-DD (default: today in api.timezone)",
-            "days": "how many days to expand (default 14)",
-            "wall_clock": "count durations on the local clock instead of as elapsed time across a DST change"})
-def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
+def _downtimes(c, out=None, start=None, days=14, wall_clock=False):
     """Expand the downtime schedules into concrete windows, check nights and weekends have no gap."""
     from recipes.site.previews import downtimes
     from recipes.site.previews.inputs import PreviewInputError
@@ -120,16 +113,14 @@ def preview_downtimes(c, out=None, start=None, days=14, wall_clock=False):
     _run(c, pictures, out)
 
 
-@task(help=GROUP_HELP)
-def preview_dashboard(c, out=None):
+def _dashboard(c, out=None):
     """Draw each timeboard widget, the Host Map card and the APM dashboard from simulated or measured data."""
     from recipes.site.previews.plan import dashboard_plan
 
     _run(c, dashboard_plan(c.config), out)
 
 
-@task(help={**GROUP_HELP, "source": "folder of <figure-key>.txt captures (default: previews.captures_dir)"})
-def preview_captures(c, out=None, source=None):
+def _captures(c, out=None, source=None):
     """Turn the end-to-end suite's captured outputs (artifacts/captures/*.txt) into terminal pictures."""
     from recipes.site.previews.plan import captures_plan
 
@@ -140,8 +131,7 @@ def preview_captures(c, out=None, source=None):
     _run(c, pictures, out)
 
 
-@task
-def previews_check(c):
+def _check(c):
     """Fail when a committed picture no longer matches its inputs (payloads, generator code, parameters)."""
     from recipes.site.previews.inputs import ROOT
     from recipes.site.previews.plan import check_stale
@@ -150,6 +140,49 @@ def previews_check(c):
     for problem in problems:
         task_console().print(f"[red]stale:[/] {problem}")
     if problems:
-        raise Failed("previews-check: run `./run previews` and commit docs/img/generated/ and docs/figures.yml")
+        raise Failed("previews --check: run `./run previews` and commit docs/img/generated/ and docs/figures.yml")
     manifest = json.loads((ROOT / schema.of(c).previews.out_dir / "manifest.json").read_text())
     task_console().print(f"[green]{len(manifest)} pictures match their inputs[/]")
+
+
+KINDS = {  # --only KIND -> what it draws (and prints)
+    "messages": _messages, "monitor": _monitor, "downtimes": _downtimes, "dashboard": _dashboard,
+    "captures": _captures,
+}
+OWN_OPTIONS = {"start": "downtimes", "days": "downtimes", "wall_clock": "downtimes", "source": "captures",
+               "no_captures": None}  # an option -> the one kind it belongs to (None: the run of every kind)
+
+
+@task(help={
+    "only": "draw one kind of picture: " + ", ".join(KINDS) + " (default: every picture)",
+    "out": "folder for the pictures (default: previews.out_dir)",
+    "no_captures": "every picture but the terminal captures (artifacts/captures/*.txt)",
+    "source": "--only captures: folder of FIGURE-KEY.txt captures (default: previews.captures_dir)",
+    "start": "--only downtimes: first day to expand, YYYY-MM-DD (default: today in api.timezone)",
+    "days": "--only downtimes: how many days to expand (default 14)",
+    "wall_clock": "--only downtimes: count durations on the local clock instead of as elapsed time across a DST change",
+    "check": "draw nothing: fail when a committed picture no longer matches its inputs (payloads, code, parameters)",
+})
+def previews(c, only=None, out=None, no_captures=False, source=None, start=None, days=14, wall_clock=False,
+             check=False):
+    """Draw the site's pictures from the payloads and simulated data: all of them, or --only one kind; --check
+    tells a stale picture from a fresh one."""
+    given = {"start": start is not None, "days": days != 14, "wall_clock": wall_clock, "source": source is not None,
+             "no_captures": no_captures}
+    for option, kind in OWN_OPTIONS.items():
+        if given[option] and (check or only != kind):
+            wanted = "without --only" if kind is None else f"with --only {kind}"
+            raise Refused(f"option --{option.replace('_', '-')}: only {wanted}")
+    if check:
+        if only or out:
+            raise Refused("option --check: draws nothing, so it takes no --only or --out")
+        return _check(c)
+    if only is None:
+        return _everything(c, out, no_captures)
+    if only not in KINDS:
+        raise Refused(f"option --only: {only!r} is not a kind of picture; the kinds are {', '.join(KINDS)}")
+    if only == "downtimes":
+        return _downtimes(c, out, start, days, wall_clock)
+    if only == "captures":
+        return _captures(c, out, source)
+    return KINDS[only](c, out)
