@@ -5,9 +5,11 @@ local half of APM, ``exercise.py`` for the whole walk); this file only builds th
 sections users meet the tasks, and loads the defaults. ``./run`` alone lists them (the ``tasks`` task).
 """
 
+import sys
+
 from invoke import Collection
 
-from recipes import apm, bench, boundary, exercise
+from recipes import apm, bench, boundary, exercise, listing
 from recipes.api import tasks as api
 from recipes.defaults import CONFIG
 from recipes.site import tasks as site
@@ -16,7 +18,7 @@ from recipes.vm import agent, box, check, mysql
 from recipes.vm import apm as vm_apm
 
 # Where the tasks are written, one module per concern.
-MODULES = [exercise, box, agent, mysql, check, api, vm_apm, apm, site, previews, bench]
+MODULES = [exercise, box, agent, mysql, check, api, vm_apm, apm, site, previews, bench, listing]
 
 # The tasks as a user meets them: section of the exercise -> its tasks, in the order they are run. `./run` alone,
 # the README's task table and the site's Reference > Tasks all read these two (tests check every task is in one).
@@ -43,3 +45,4 @@ for module in MODULES:
         ns.add_task(each, default=each.name == "tasks")
 boundary.install()
 ns.configure(CONFIG)
+listing.install(sys.modules[__name__])

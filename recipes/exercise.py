@@ -272,22 +272,3 @@ def exercise(c, host=None, dry_run=False, start="doctor", wait=WAIT):
         walk.rows.append((name, result, time.monotonic() - began, link))
     out.print(walk.table())
 
-
-# --- the tasks, by section ------------------------------------------------------------------------------------
-@task(name="tasks")
-def list_tasks(c):
-    """List the tasks by section of the exercise, then the maintainers' (what ./run alone prints)."""
-    import textwrap
-
-    import tasks as namespace
-
-    out = task_console()
-    groups = [("The exercise", namespace.SECTIONS), ("For maintainers", namespace.MAINTAINER_SECTIONS)]
-    for heading, sections in groups:
-        out.print(f"[bold]{heading}[/]")
-        for section, names in sections.items():
-            out.print(f"  {section}")
-            for name in names:
-                summary = textwrap.dedent(namespace.ns[name].__doc__ or "").strip().splitlines()[0]
-                out.print(f"    {name:<18} {summary}", highlight=False, soft_wrap=True)
-    out.print("Run one with ./run TASK; ./run TASK -h shows its options (./run is uv run invoke).")

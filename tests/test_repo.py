@@ -134,3 +134,21 @@ def test_the_vagrant_box_hostname_is_the_host_the_dashboards_query():
     found = re.search(r'config\.vm\.hostname\s*=\s*"([^"]+)"', (ROOT / "Vagrantfile").read_text())
     assert found, "Vagrantfile sets no config.vm.hostname"
     assert found.group(1) == CONFIG["api"]["host"]
+
+
+def test_run_alone_and_dash_dash_list_show_the_same_groups_as_tasks_py():
+    import tasks
+    from tests.inprocess import run_task
+
+    groups = {**tasks.SECTIONS, **tasks.MAINTAINER_SECTIONS}
+    for argv in ([], ["--list"]):
+        code, out, _ = run_task(argv, {"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+        assert code == 0, out
+        shown, section = {}, None
+        for line in out.splitlines():
+            if line.startswith("  ") and not line.startswith("    "):
+                section = line.strip()
+                shown[section] = []
+            elif line.startswith("    ") and line[4:5] != " ":
+                shown[section].append(line.split()[0])
+        assert shown == groups, f"./run {' '.join(argv)}"
