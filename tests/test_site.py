@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
 from pathlib import Path
@@ -23,7 +24,7 @@ SECTION_PAGES = [
     "check-your-account",
     "final-question",
 ]
-ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration", "reference/site-engines", "reference/interrupted-runs"]
+ALL_PAGES = ["", *SECTION_PAGES, "troubleshooting", "reference/tasks", "reference/payloads", "reference/datadog-api", "reference/configuration", "reference/site-engines", "reference/interrupted-runs", "reference/performance"]
 
 
 @pytest.fixture
@@ -56,11 +57,18 @@ def test_each_section_page_has_a_run_it_box_naming_a_real_task(site):
         assert set(boxes) <= known, f"{page} names unknown tasks {set(boxes) - known}"
 
 
-def test_reference_page_documents_every_task_with_its_options(site):
+def test_every_task_has_one_box_and_the_tasks_page_links_each_to_it(site):
+    boxes: dict[str, list[str]] = {}
+    for page in ALL_PAGES:
+        for name in re.findall(r'class="run-it" data-task="([^"]+)" id="run-it-\1"', page_html(site, page)):
+            boxes.setdefault(name, []).append(page or "home")
+    assert set(boxes) == set(ns.task_names)  # every task has its box, with its options, somewhere
+    assert {name: pages for name, pages in boxes.items() if len(pages) > 1} == {}  # and only one
     html = page_html(site, "reference/tasks")
-    boxes = set(re.findall(r'class="run-it" data-task="([^"]+)"', html))
-    assert boxes == set(ns.task_names)
-    assert "--dry-run" in html and "--host" in html
+    for name, (page,) in boxes.items():
+        here = "" if page == "reference/tasks" else posixpath.relpath("." if page == "home" else page, "reference/tasks") + "/"
+        target = f"{here}#run-it-{name}"
+        assert f'href="{target}"' in html, f"Reference > Tasks does not link {name} to its box on {page}"
 
 
 def test_run_it_box_is_generated_from_the_task_itself():
@@ -187,9 +195,11 @@ def test_a_pitfall_whose_source_is_removed_is_reported(site):
 def test_every_option_row_of_every_task_has_its_help_however_often_the_task_is_rendered():
     tasks = sitemacros.load_namespace()
     for name in tasks.ns.task_names:
-        sitemacros.render_run_it(name)  # the exercise pages render a task once before Reference > Tasks
-    page = sitemacros.all_run_its()
+        sitemacros.render_run_it(name)  # a task may be rendered on more than one page (the site's two engines)
+    page = "\n".join(sitemacros.render_run_it(name) for name in tasks.ns.task_names)
     rows = [line for line in page.splitlines() if line.lstrip().startswith("| `-")]
     assert len(rows) == sum(len(tasks.ns[name].get_arguments()) for name in tasks.ns.task_names)
     assert [row for row in rows if row.rstrip().endswith("|  |")] == []
+    helps = [row.rsplit("|", 2)[-2] for row in rows]
+    assert [text for text in helps if "<" in text.replace("<wbr>", "")] == []  # no raw tag from a help text
     assert "| `-k K` |" in page and "`--k K`" not in page

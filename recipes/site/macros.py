@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import posixpath
 import re
 import sys
 import textwrap
@@ -95,7 +96,7 @@ def render_run_it(name: str) -> str:
         body += ["", "| Option | Default | What it does |", "|---|---|---|", *rows]
     inner = textwrap.indent("\n".join(body), "    ")
     return (
-        f'<div class="run-it" data-task="{html.escape(name)}" markdown>\n\n'
+        f'<div class="run-it" id="run-it-{html.escape(name)}" data-task="{html.escape(name)}" markdown>\n\n'
         f'!!! example "Run it: `./run {name}`"\n\n{inner}\n\n</div>\n'
     )
 
@@ -182,25 +183,49 @@ def task_sections(tasks) -> list[tuple[str, list[str]]]:
     return [*tasks.SECTIONS.items(), *tasks.MAINTAINER_SECTIONS.items()]
 
 
+RUN_IT_CALL = re.compile(r"""run_it\(["']([a-z][a-z0-9-]*)["']\)""")
+TASKS_PAGE = "reference/tasks.md"
+
+
+def task_homes() -> dict[str, str]:
+    """task -> the page (relative to docs/) whose run-it box shows it; a task with none is boxed on the Tasks page."""
+    homes = {}
+    for path in sorted((ROOT / "docs").rglob("*.md")):
+        page = path.relative_to(ROOT / "docs").as_posix()
+        if page != TASKS_PAGE:
+            for name in RUN_IT_CALL.findall(path.read_text(encoding="utf-8")):
+                homes.setdefault(name, page)
+    return homes
+
+
 def task_table() -> str:
+    """Every task in one short table: its section, its one line, and a link to the box that shows it whole."""
     tasks = load_namespace()
+    homes = task_homes()
     lines = ["| Section | Task | What it does |", "|---|---|---|"]
     for section, names in task_sections(tasks):
         for name in names:
             summary = textwrap.dedent(tasks.ns[name].__doc__ or "").strip().splitlines()[0]
-            lines.append(f"| {section} | [`{name}`](#{name}) | {summary} |")
+            home = homes.get(name)
+            target = (posixpath.relpath(home, posixpath.dirname(TASKS_PAGE)) if home else "") + f"#run-it-{name}"
+            lines.append(f"| {section} | [`{name}`]({target}) | {summary.replace('|', chr(92) + '|')} |")
     return "\n".join(lines)
 
 
 def all_run_its() -> str:
+    """The boxes of the tasks no exercise page shows (the maintainers' mostly), by section."""
     tasks = load_namespace()
+    homes = task_homes()
     out = []
     for section, names in task_sections(tasks):
+        names = [name for name in names if name not in homes]
+        if not names:
+            continue
         files = dict.fromkeys(sys.modules[tasks.ns[name].body.__module__].__file__ for name in names)
         code = ", ".join(f"`{Path(file).resolve().relative_to(ROOT)}`" for file in files)
-        out.append(f"## {section}\n\nCode: {code}.\n")
+        out.append(f"### {section}\n\nCode: {code}.\n")
         for name in names:
-            out.append(f"### {name}\n\n{render_run_it(name)}")
+            out.append(render_run_it(name))
     return "\n".join(out)
 
 
