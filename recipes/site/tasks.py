@@ -23,7 +23,8 @@ def serve(c, addr=None, port=None):
         port = site.port
     else:  # given as text: a number is checked as one, anything else is refused as not one
         port = schema.option("--port", int(port) if str(port).isdigit() else port, schema.Port)
-    c.run(f"mkdocs serve --strict --dev-addr {addr}:{port}", pty=False, env=QUIET)
+    # Pages render the payloads and the tasks' help: a change there reloads the page too.
+    c.run(f"mkdocs serve --strict --dev-addr {addr}:{port} --watch payloads --watch recipes", pty=False, env=QUIET)
 
 
 @task(help={"out": "output folder (default: site.build_dir)",
