@@ -133,6 +133,7 @@ class SiteSettings(Section):
     port: Port
     build_dir: RelativeFolder
     engine: SiteEngine
+    url: OptionalUrl
 
 
 class VagrantSettings(Section):

@@ -11,6 +11,7 @@ reads mkdocs.yml. Two of its habits shape how it is run here:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +50,10 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def build(engine: str, out: Path, config: Path = ROOT / "mkdocs.yml", capture: bool = False) -> Build:
-    """Build the site strictly with one engine into ``out``; ``capture`` keeps the output for the caller.
+def build(engine: str, out: Path, config: Path = ROOT / "mkdocs.yml", capture: bool = False,
+          site_url: str = "") -> Build:
+    """Build the site strictly with one engine into ``out``; ``capture`` keeps the output for the caller;
+    ``site_url`` is where it will be published (empty: read locally).
 
     Either engine builds into a staging folder beside mkdocs.yml, which replaces ``out`` only on success.
     """
@@ -59,10 +63,11 @@ def build(engine: str, out: Path, config: Path = ROOT / "mkdocs.yml", capture: b
     staging = Path(tempfile.mkdtemp(dir=root, prefix=".site-build-"))
     try:
         if engine == "mkdocs":
-            result = run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
-                          "--site-dir", str(staging)], root, capture)
+            with published_at(config, site_url) as effective:
+                result = run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(effective),
+                              "--site-dir", str(staging)], root, capture)
         else:
-            result = zensical_build(config, staging, capture)
+            result = zensical_build(config, staging, capture, site_url)
         if result.returncode == 0:
             replace_folder(Path(out).resolve(), staging)
     finally:
@@ -71,11 +76,27 @@ def build(engine: str, out: Path, config: Path = ROOT / "mkdocs.yml", capture: b
     return Build(engine, result.returncode, output, time.perf_counter() - started)
 
 
-def zensical_build(config: Path, staging: Path, capture: bool) -> subprocess.CompletedProcess:
+@contextmanager
+def published_at(config: Path, site_url: str):
+    """The config to build with: mkdocs.yml itself, or, for a published build, a config that inherits it and
+    sets ``site_url`` (mkdocs.yml keeps it empty for local reading)."""
+    if not site_url:
+        yield config
+        return
+    wrapper = config.with_name(f".{config.stem}-published-{os.getpid()}.yml")
+    wrapper.write_text(f"INHERIT: {config.name}\nsite_url: {json.dumps(site_url)}\n", encoding="utf-8")
+    try:
+        yield wrapper
+    finally:
+        wrapper.unlink(missing_ok=True)
+
+
+def zensical_build(config: Path, staging: Path, capture: bool, site_url: str = "") -> subprocess.CompletedProcess:
     """Zensical reads its output folder from the config only: a one-line config inherits mkdocs.yml."""
     wrapper = staging.with_suffix(".yml")
     relative = staging.relative_to(config.parent)
-    wrapper.write_text(f"INHERIT: {config.name}\nsite_dir: {relative}\n", encoding="utf-8")
+    published = f"site_url: {json.dumps(site_url)}\n" if site_url else ""
+    wrapper.write_text(f"INHERIT: {config.name}\nsite_dir: {relative}\n{published}", encoding="utf-8")
     try:
         result = run([sys.executable, "-m", "zensical", "build", "--clean", "--strict", "--config-file",
                       str(wrapper)], config.parent, capture=True)

@@ -37,7 +37,7 @@ def build(c, out=None, engine=None):
     """
     site = schema.of(c).site
     engine = schema.option("--engine", engine, schema.SiteEngine) if engine else site.engine
-    result = engines.build(engine, Path(out or site.build_dir))
+    result = engines.build(engine, Path(out or site.build_dir), site_url=site.url)
     if not result.ok:
         raise Failed(f"build: the {engine} build failed (exit {result.returncode}); its output is above")
     print(f"built the site with {engine} in {result.seconds:.1f} s")
