@@ -203,3 +203,18 @@ def test_every_option_row_of_every_task_has_its_help_however_often_the_task_is_r
     helps = [row.rsplit("|", 2)[-2] for row in rows]
     assert [text for text in helps if "<" in text.replace("<wbr>", "")] == []  # no raw tag from a help text
     assert "| `-k K` |" in page and "`--k K`" not in page
+
+
+def first_header_cells(html: str) -> list[str]:
+    """The first header cell of each table of a page, tags stripped."""
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<table>\s*<thead>\s*<tr>\s*<th[^>]*>(.*?)</th>", html, re.S)]
+
+
+def test_no_page_of_the_exercise_carries_a_benchmark_table(site):
+    """Measurements are maintainers' material: they live on For maintainers > Performance, never in the exercise."""
+    benchmarks = {"apm-benchmark.md": "gunicorn", "vm-benchmark.md": "run"}  # each snippet's first header cell
+    for name, header in benchmarks.items():
+        assert (ROOT / "docs" / "snippets" / name).read_text().startswith(f"| {header} |"), name
+    for page in ["", *SECTION_PAGES, "troubleshooting"]:
+        assert not set(first_header_cells(page_html(site, page))) & set(benchmarks.values()), page or "home"
+    assert set(benchmarks.values()) <= set(first_header_cells(page_html(site, "reference/performance")))
