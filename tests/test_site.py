@@ -218,3 +218,14 @@ def test_no_page_of_the_exercise_carries_a_benchmark_table(site):
     for page in ["", *SECTION_PAGES, "troubleshooting"]:
         assert not set(first_header_cells(page_html(site, page))) & set(benchmarks.values()), page or "home"
     assert set(benchmarks.values()) <= set(first_header_cells(page_html(site, "reference/performance")))
+
+
+def test_each_payload_is_shown_in_full_once_on_the_page_that_uses_it():
+    shown: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "docs").rglob("*.md")):
+        for name in re.findall(r"""include\(["']payloads/([\w-]+\.json)["']""", path.read_text()):
+            shown.setdefault(name, []).append(path.relative_to(ROOT / "docs").as_posix())
+    payloads = sorted(path.name for path in (ROOT / "payloads").glob("*.json"))
+    assert sorted(shown) == payloads
+    assert {name: pages for name, pages in shown.items() if len(pages) != 1} == {}
+    assert not any(page.startswith("reference/") for (page,) in shown.values())
