@@ -275,3 +275,26 @@ def test_phone_nav_drawer_opens_and_navigates(phone, site_url, screenshots):
     page.wait_for_url(re.compile(r"monitoring-data/?$"))
     assert "Monitoring" in page.locator("h1").first.inner_text()
     assert not problems, "\n".join(problems)
+
+
+def test_every_picture_opens_whole_in_a_lightbox(desktop, site_url):
+    """Each picture of a page is a GLightbox link (mkdocs-glightbox under MkDocs, Zensical's own extension under
+    Zensical); clicking one shows it whole, and Escape closes it."""
+    opened = 0
+    for path in PAGES:
+        page, problems = open_page(desktop, site_url + path)
+        pictures = page.locator("article img:not(.twemoji):not([src*='emoji'])")
+        links = page.locator("article a.glightbox img")
+        assert pictures.count() == links.count(), f"{path or 'home'}: a picture that does not zoom"
+        for index in range(min(links.count(), 1)):  # every picture is wrapped (above); one a page is opened
+            links.nth(index).scroll_into_view_if_needed()
+            links.nth(index).click()
+            shown = page.locator(".glightbox-container .gslide.current img")
+            shown.wait_for(state="visible", timeout=10_000)
+            assert page.evaluate("img => img.naturalWidth > 0", shown.element_handle())
+            page.keyboard.press("Escape")
+            page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
+            opened += 1
+        page.close()
+        assert not problems, f"{path or 'home'}: {problems}"
+    assert opened >= 5  # one on each page that has pictures
