@@ -381,3 +381,22 @@ def test_the_manifest_names_generator_code_by_module_and_a_missing_module_stops_
     assert "recipes.site.previews.plan" in names
     with pytest.raises(PreviewInputError, match="generator module recipes.site.previews.nope does not exist"):
         preview_plan.module_source("recipes.site.previews.nope")
+
+
+def test_the_apm_latency_panel_plots_the_percentiles_its_widget_queries():
+    from recipes.site.previews import dashboard as preview_dashboard
+
+    board = load_payload("apm-dashboard", sample_values(make_config()))
+    (latency,) = [w["definition"] for w in board["widgets"] if "Latency" in w["definition"]["title"]]
+    assert preview_dashboard.queried_quantiles(latency) == ["p50", "p95"]
+    assert "p50 and p95" in latency["title"]  # the title says what the panel plots
+    summary = preview_dashboard.simulated_apm_summary(6, "flask")
+    resources = preview_dashboard.apm_resources(summary, "flask", "x")
+    for row in resources.values():
+        del row["latency_ms"]["p95"]
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots()
+    with pytest.raises(ValueError, match="no p95 latency"):
+        preview_dashboard._panel_latency(axes, list(resources), resources, ["p50", "p95"])
+    plt.close(figure)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from datetime import datetime, timedelta
 
 from matplotlib.patches import RegularPolygon
@@ -148,7 +149,7 @@ def simulated_apm_summary(seed: int, service: str) -> dict:
     for name, base in (("GET /", 2.0), ("GET /api/apm", 2.5), ("GET /api/trace", 3.0)):
         p50 = base + rng.random()
         resources[name] = {"hits": rng.randint(80, 120), "errors": 0,
-                           "latency_ms": {"p50": p50, "p90": p50 * 1.8, "p99": p50 * 3.1, "mean": p50 * 1.3,
+                           "latency_ms": {"p50": p50, "p90": p50 * 1.8, "p95": p50 * 2.3, "p99": p50 * 3.1, "mean": p50 * 1.3,
                                           "max": p50 * 5}}
     return {"simulated": True, "services": {service: {"resources": resources}}}
 
@@ -188,9 +189,13 @@ def draw_apm_dashboard(widgets: list[dict], resources: dict, measured: bool, see
     source = "measured" if measured else "SIMULATED"
     for ax, widget in zip(flat, widgets):
         kind = _panel_kind(widget)
-        ax.set_title(f"{widget['title']}\n({_PANEL_NOTE.get(kind, 'not previewed').format(source=source)})",
-                     fontsize=8, loc="left")
-        _PANELS.get(kind, _panel_other)(ax, names, resources, seed)
+        quantiles = queried_quantiles(widget)
+        note = _PANEL_NOTE.get(kind, "not previewed").format(source=source, quantiles=" / ".join(quantiles))
+        ax.set_title(f"{widget['title']}\n({note})", fontsize=8, loc="left")
+        if kind == "latency":
+            _panel_latency(ax, names, resources, quantiles)
+        else:
+            _PANELS.get(kind, _panel_other)(ax, names, resources, seed)
         ax.tick_params(axis="x", labelsize=7)
     for ax in flat[len(widgets):]:
         ax.set_visible(False)
@@ -204,7 +209,7 @@ def draw_apm_dashboard(widgets: list[dict], resources: dict, measured: bool, see
 
 
 _PANEL_NOTE = {"hits": "{source}: requests per resource", "errors": "{source}: errors per resource",
-               "latency": "{source}: p50 / p90 / p99 per resource, ms", "duration": "{source}: mean per resource, ms",
+               "latency": "{source}: {quantiles} per resource, ms", "duration": "{source}: mean per resource, ms",
                "cpu": "simulated", "network": "simulated"}
 
 
@@ -226,11 +231,23 @@ def _panel_errors(ax, names, resources, seed):
                 fontsize=9, color="#555555")
 
 
-def _panel_latency(ax, names, resources, seed):
-    width = 0.27
-    for offset, (quantile, colour) in enumerate((("p50", "#c4b0e8"), ("p90", "#9b7fd1"), ("p99", style.PURPLE))):
-        ax.bar([p + (offset - 1) * width for p in range(len(names))],
-               [resources[n]["latency_ms"].get(quantile, 0) for n in names], width, label=quantile, color=colour)
+def queried_quantiles(widget: dict) -> list[str]:
+    """The percentiles a widget's queries ask for (``p50:trace...`` -> p50), in their order."""
+    found = [re.match(r"(p\d+):", request.get("q", "")) for request in widget.get("requests", [])]
+    return [match[1] for match in found if match]
+
+
+def _panel_latency(ax, names, resources, quantiles: list[str]):
+    """The percentiles the widget queries, side by side per resource (a summary without one is refused)."""
+    width = 0.8 / max(1, len(quantiles))
+    colours = ["#c4b0e8", "#9b7fd1", style.PURPLE, "#5e35b1"]
+    for offset, quantile in enumerate(quantiles):
+        missing = [n for n in names if quantile not in resources[n]["latency_ms"]]
+        if missing:
+            raise ValueError(f"the summary has no {quantile} latency for {', '.join(missing)}: run ./run apm-demo --save")
+        centre = offset - (len(quantiles) - 1) / 2
+        ax.bar([p + centre * width for p in range(len(names))], [resources[n]["latency_ms"][quantile] for n in names],
+               width, label=quantile, color=colours[offset % len(colours)])
     ax.set_xticks(list(range(len(names))))
     ax.set_xticklabels(names)
     ax.legend(fontsize=7, frameon=False)
@@ -261,7 +278,7 @@ def _panel_other(ax, names, resources, seed):
     ax.text(0.5, 0.5, "no preview for this widget", ha="center", va="center", transform=ax.transAxes, fontsize=8)
 
 
-_PANELS = {"hits": _panel_hits, "errors": _panel_errors, "latency": _panel_latency, "duration": _panel_duration,
+_PANELS = {"hits": _panel_hits, "errors": _panel_errors, "duration": _panel_duration,
            "cpu": _panel_cpu, "network": _panel_network}
 
 
