@@ -130,7 +130,10 @@ def draw_host_map(host: str, tags: list[str], path):
     ax.axis("off")
     ax.add_patch(RegularPolygon((2.0, 2.5), numVertices=6, radius=1.6, orientation=0, facecolor="#3fa34d",
                                 edgecolor="white", linewidth=2))
-    ax.text(2.0, 2.5, host, ha="center", va="center", color="white", fontsize=12, weight="bold")
+    label = host.replace("-", "-\n", 1) if len(host) > 10 and "-" in host else host  # a long name: two lines
+    longest = max(len(line) for line in label.splitlines())
+    ax.text(2.0, 2.5, label, ha="center", va="center", color="white", weight="bold", linespacing=1.1,
+            fontsize=min(12.0, 12.0 * 10 / longest))  # ten bold characters fill the hexagon at 12 pt
     ax.text(4.2, 4.3, f"Host: {host}", fontsize=11, weight="bold")
     ax.text(4.2, 3.8, "Tags (from the Agent's datadog.yaml):", fontsize=9, color="#555555")
     for i, tag in enumerate(tags):
