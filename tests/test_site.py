@@ -229,3 +229,13 @@ def test_each_payload_is_shown_in_full_once_on_the_page_that_uses_it():
     assert sorted(shown) == payloads
     assert {name: pages for name, pages in shown.items() if len(pages) != 1} == {}
     assert not any(page.startswith("reference/") for (page,) in shown.values())
+
+
+def test_the_write_ups_screenshots_stand_in_its_order():
+    """docs/figures.yml lists the write-up's screenshots in its order; the pages place their counterparts so."""
+    figures = yaml.safe_load((ROOT / "docs" / "figures.yml").read_text())
+    placed = []
+    for page in SECTION_PAGES:
+        text = (ROOT / "docs" / f"{page}.md").read_text()
+        placed += re.findall(r"""screenshot\(["']([\w-]+)["']\)""", text)
+    assert placed == list(figures)
