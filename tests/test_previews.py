@@ -400,3 +400,17 @@ def test_the_apm_latency_panel_plots_the_percentiles_its_widget_queries():
     with pytest.raises(ValueError, match="no p95 latency"):
         preview_dashboard._panel_latency(axes, list(resources), resources, ["p50", "p95"])
     plt.close(figure)
+
+
+def test_the_weekend_downtime_email_card_is_drawn_from_its_payload(tmp_path):
+    from recipes.site.previews import downtimes as preview_downtimes
+
+    values = sample_values(make_config())
+    body = load_payload("downtime-weekends", values)
+    card = preview_downtimes.draw_email("downtime-weekends", body, tmp_path / "card.svg").read_text()
+    attributes = body["data"]["attributes"]
+    assert "Downtime scheduled: dd-runbook:weekends" in card
+    assert f"To: {values['NOTIFY'].lstrip('@')}<" in card
+    assert "Saturday 00:00 for 45h; Sunday 19:00 for 14h (" + attributes["schedule"]["timezone"] + ")" in card
+    assert f"Mutes monitor {attributes['monitor_identifier']['monitor_id']}" in card
+    assert "not a Datadog email" in card

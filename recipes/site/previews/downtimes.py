@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 from matplotlib.patches import Rectangle
 
-from recipes.api import recurrence
+from recipes.api import messages, recurrence
 from recipes.api.recurrence import Interval, Window, muted_business_hours, quiet_hours, subtract
 from recipes.lazy import lazy
-from recipes.site.previews import style
+from recipes.site.previews import monitor as monitor_preview, style
 from recipes.site.previews.inputs import PreviewInputError, load_payload, sample_values
 
 schema = lazy("recipes.settings")
@@ -108,3 +108,35 @@ def _blocks(ax, spans, monday: date, zone: ZoneInfo, alpha: float, hatch: str | 
             ax.add_patch(Rectangle((column + 0.08, top), 0.84, bottom - top, facecolor=colour, alpha=alpha,
                                    hatch=hatch, edgecolor=edge or "white", linewidth=0.8))
             cursor = stop
+
+
+WEEKDAY_NAMES = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday",
+                 "SA": "Saturday", "SU": "Sunday"}
+
+
+def schedule_in_words(schedule: dict) -> str:
+    """``Saturday 00:00 for 45h; Sunday 19:00 for 14h (Europe/Paris)`` from a v2 downtime's recurrences."""
+    parts = []
+    for rec in schedule.get("recurrences", []):
+        days = next((field.split("=", 1)[1] for field in rec.get("rrule", "").split(";") if field.startswith("BYDAY=")), "")
+        names = ", ".join(WEEKDAY_NAMES.get(day, day) for day in days.split(",") if day)
+        parts.append(f"{names or 'every day'} {str(rec.get('start', ''))[-5:]} for {rec.get('duration', '?')}")
+    return "; ".join(parts) + f" ({schedule.get('timezone', 'UTC')})"
+
+
+def draw_email(key: str, payload: dict, path):
+    """The e-mail a downtime's @-handle receives when it is scheduled, as a card: its message with the
+    placeholders filled, its schedule in words and the monitor it mutes (a preview, not a Datadog email)."""
+    attributes = payload["data"]["attributes"]
+    message = attributes.get("message", "")
+    recipients = ", ".join(dict.fromkeys(messages.HANDLE.findall(message))) or "(nobody: no @-handle)"
+    marker = message.split("]", 1)[0].lstrip("[") if message.startswith("[") else key
+    scope = attributes.get("monitor_identifier", {})
+    svg = monitor_preview.card_svg(
+        "DOWNTIME", style.NODATA, f"Downtime scheduled: {marker}", recipients, message,
+        f"Mutes monitor {scope.get('monitor_id', scope.get('monitor_tags', '?'))}: "
+        f"{schedule_in_words(attributes.get('schedule', {}))}",
+        f"Preview rendered offline from payloads/{key}.json with sample values -- not a Datadog email.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(svg, encoding="utf-8")
+    return path

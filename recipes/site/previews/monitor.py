@@ -47,26 +47,30 @@ def subject(monitor: dict, state: str, host: str) -> str:
     return f"[{SUBJECT_PREFIX[state]} on {{host:{host}}}] {monitor['name']}"
 
 
-def draw_card(monitor: dict, state: str, text: str, sample: dict, path: Path) -> Path:
-    """An email-like card of the notification ``state`` sends (SVG, text stays selectable)."""
+def card_svg(label: str, accent: str, subject: str, recipients: str, text: str, query: str, footer: str) -> str:
+    """An email-like card (SVG, text stays selectable): a coloured label, subject, To:, the wrapped body, a
+    monospace line and a footer that says how it was made."""
     lines = [wrapped for line in (text.splitlines() or ["(empty: this state sends no text)"])
              for wrapped in (textwrap.wrap(line, WRAP) or [""])]
     body = "\n".join(f'  <text class="body" x="24" y="{150 + 22 * i}">{html.escape(line)}</text>'
                      for i, line in enumerate(lines))
     end = 150 + 22 * len(lines)
-    label = LABEL[state]
     label_width = 16 + 9 * len(label)
-    recipients = ", ".join(messages.recipients(monitor["message"], state)) or "(nobody: no @-handle in this state)"
-    svg = string.Template(CARD.read_text(encoding="utf-8")).substitute(
+    return string.Template(CARD.read_text(encoding="utf-8")).substitute(
         width=CARD_WIDTH, height=end + 64, inner_width=CARD_WIDTH - 1, inner_height=end + 63,
-        accent=ACCENT[state], label=label, label_width=label_width, label_x=24 + label_width / 2,
-        subject=html.escape(subject(monitor, state, sample["host_name"])),
-        aria=html.escape(f"{label} notification preview"), recipients=html.escape(recipients.lstrip("@")),
-        body=body, rule_end=CARD_WIDTH - 24, query_rule_y=end - 6, query_y=end + 14,
-        query=html.escape(f"Query: {monitor['query']}"), foot_y=end + 40,
-        footer=html.escape(f"Preview rendered offline from payloads/monitor.json with sample values "
-                           f"(value {state_values(monitor, state, sample)['value'] or 'none'}) -- not a Datadog email."),
-    )
+        accent=accent, label=label, label_width=label_width, label_x=24 + label_width / 2,
+        subject=html.escape(subject), aria=html.escape(f"{label} notification preview"),
+        recipients=html.escape(recipients.lstrip("@")), body=body, rule_end=CARD_WIDTH - 24,
+        query_rule_y=end - 6, query_y=end + 14, query=html.escape(query), foot_y=end + 40, footer=html.escape(footer))
+
+
+def draw_card(monitor: dict, state: str, text: str, sample: dict, path: Path) -> Path:
+    """An email-like card of the notification ``state`` sends."""
+    recipients = ", ".join(messages.recipients(monitor["message"], state)) or "(nobody: no @-handle in this state)"
+    svg = card_svg(LABEL[state], ACCENT[state], subject(monitor, state, sample["host_name"]), recipients, text,
+                   f"Query: {monitor['query']}",
+                   f"Preview rendered offline from payloads/monitor.json with sample values "
+                   f"(value {state_values(monitor, state, sample)['value'] or 'none'}) -- not a Datadog email.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(svg, encoding="utf-8")
     return path
