@@ -189,6 +189,16 @@ def check_run_output() -> str:
         return f"(not captured: {error})\n"
 
 
+def step_of(output: str, title: str) -> str:
+    """One step of a run's output: the diff it showed (printed before its line) and its line, which names ``title``."""
+    lines = output.splitlines()
+    end = next(i for i, line in enumerate(lines) if title in line)
+    start = end
+    while start > 0 and (lines[start - 1].startswith("    ") or lines[start - 1].endswith(" diff:")):
+        start -= 1
+    return "\n".join(lines[start:end + 1]) + "\n"
+
+
 def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, standin_repo):
     config = write_config(tmp_path, test_host, standin_repo)
     # A dry run on a fresh host shows diffs and changes nothing.
@@ -211,6 +221,8 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
     assert restarts(test_host) == before + 2 and "ran once" in out
     ok(invoke(config, "tag-host", "--tag", "env:prod", "--tag", "team:db", "--host", test_host.target))
     assert restarts(test_host) == before + 2  # unchanged tags: no restart
+    ok(invoke(config, "tag-host", "--host", test_host.target))  # back to the site's tags (agent.tags)
+    assert restarts(test_host) == before + 3
 
     # What Ubuntu's MySQL leaves: /var/log/mysql as mysql:adm 2750, unreadable by dd-agent.
     test_host.root("getent group adm >/dev/null || groupadd adm; groupadd --system mysql && useradd --system -g mysql "
@@ -222,7 +234,8 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
     assert denied.returncode != 0 and "Permission denied" in denied.stdout
 
     mysql_dry = ok(invoke(config, "setup-mysql", "--dry-run", "--host", test_host.target))
-    capture("integration-fix.txt", mysql_dry)
+    capture("integration-fix.txt", f"$ ./run setup-mysql --dry-run   (the conf.yaml step)\n"
+                                   + step_of(mysql_dry, "integration config /etc/datadog-agent/conf.d/mysql.d/conf.yaml"))
     assert "+    port: 3306" in mysql_dry and "password: ********" in mysql_dry
     assert re.search(r"^\s*\+\s*extra_performance_metrics\s*:", mysql_dry, re.MULTILINE) is None
     ok(invoke(config, "setup-mysql", "--host", test_host.target))
@@ -237,7 +250,8 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
     capture("my-metric-terminal.txt", "$ ./run custom-check\n" + check_out + "\n$ ./run verify\n" + verify
             + "\n$ uv run --project tests/agent_check python tests/agent_check/run_once.py 3\n" + check_run_output())
     assert "custom_my_metric" in verify
-    assert_configured(test_host, tags=("env:prod", "team:db"))
+    assert "the stand-in Agent runs no check, so no my_metric to show" in verify  # said, not marked found
+    assert_configured(test_host)
 
 
 def test_parallel_setup_on_three_hosts(tmp_path, test_hosts, standin_repo):
