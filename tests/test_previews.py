@@ -328,13 +328,12 @@ def test_a_new_capture_is_converted_once_by_the_session_hook(tmp_path):
     (captures / "permissions-error.txt").write_text("$ sudo -u dd-agent ls /var/log/mysql\nPermission denied\n")
     config = make_config(captures_dir=str(captures), out_dir=str(out))
     todo = changed_captures(config)
-    # the permission error also stands for logs-agent-error, which has no capture of its own here
-    assert {p.key for p in todo} == {"permissions-error", "logs-agent-error"}
+    assert {p.key for p in todo} == {"permissions-error"}  # each picture has its own capture
     preview_plan.generate(config, todo)
     assert "Permission" in (out / "captures/permissions-error.svg").read_text()
     assert changed_captures(config) == []
     (captures / "permissions-error.txt").write_text("$ sudo -u dd-agent ls /var/log/mysql\nmysql_error.log\n")
-    assert {p.key for p in changed_captures(config)} == {"permissions-error", "logs-agent-error"}
+    assert {p.key for p in changed_captures(config)} == {"permissions-error"}
 
 
 def test_is_match_blocks_take_arguments_and_render_on_the_value():

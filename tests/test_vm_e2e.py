@@ -199,6 +199,12 @@ def step_of(output: str, title: str) -> str:
     return "\n".join(lines[start:end + 1]) + "\n"
 
 
+def logs_agent_section(host) -> str:
+    """The Logs Agent section of `datadog-agent status` on the host (the stand-in prints it as the Agent does)."""
+    status = host.root("datadog-agent status").stdout
+    return status[status.index("==========\nLogs Agent"):]
+
+
 def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, standin_repo):
     config = write_config(tmp_path, test_host, standin_repo)
     # A dry run on a fresh host shows diffs and changes nothing.
@@ -240,8 +246,20 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
     assert re.search(r"^\s*\+\s*extra_performance_metrics\s*:", mysql_dry, re.MULTILINE) is None
     ok(invoke(config, "setup-mysql", "--host", test_host.target))
     allowed = test_host.root("su -s /bin/sh dd-agent -c 'ls -l /var/log/mysql' 2>&1")
-    capture("logs-agent.txt", "$ sudo -u dd-agent ls -l /var/log/mysql\n" + allowed.stdout)
     assert allowed.returncode == 0 and "mysql_error.log" in allowed.stdout
+
+    # The ACLs lost, as a hand-set ACL is at the next rotation: the Agent's status says it cannot tail the
+    # logs, verify fails naming them, and a re-run of setup-mysql sets the ACLs again.
+    test_host.root("setfacl -R -b /var/log/mysql", check=True)
+    untailed = logs_agent_section(test_host)
+    capture("logs-agent-error.txt", "$ sudo datadog-agent status   (its Logs Agent section)\n" + untailed)
+    assert "Status: Error: file /var/log/mysql/mysql_error.log does not exist" in untailed
+    failed = invoke(config, "verify", "--host", test_host.target)
+    assert failed.returncode == 1 and "the Logs Agent cannot tail /var/log/mysql/mysql_error.log" in failed.stdout
+    ok(invoke(config, "setup-mysql", "--host", test_host.target))
+    tailed = logs_agent_section(test_host)
+    capture("logs-agent.txt", "$ sudo datadog-agent status   (its Logs Agent section)\n" + tailed)
+    assert "Status: OK" in tailed and "Status: Error" not in tailed
     facl = test_host.root("getfacl -p /var/log/mysql")
     capture("permissions.txt", "$ getfacl /var/log/mysql\n" + facl.stdout)
 

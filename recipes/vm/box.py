@@ -59,6 +59,9 @@ def agent_check(name: str) -> Read:
 
 
 AGENT_STATUS = Read("datadog-agent status")
+# A log source the Agent cannot tail, as its status' Logs Agent section says it: "Status: Error: file PATH ..."
+# (Datadog's log collection troubleshooting guide, "Permission issues tailing log files").
+LOGS_ERROR = re.compile(r"^\s*Status: Error: file (\S+)", re.MULTILINE)
 
 
 def verify_plan(check_name: str, expected_host: str):
@@ -70,6 +73,11 @@ def verify_plan(check_name: str, expected_host: str):
         with run.step("datadog-agent status") as step:
             if code != 0:
                 raise StepFailed(f"exit {code}: {summarize(output)}")
+            untailed = LOGS_ERROR.findall(output)
+            if untailed:
+                raise StepFailed(f"the Logs Agent cannot tail {', '.join(untailed)} (missing, or unreadable by "
+                                 "dd-agent); ./run setup-mysql sets the log folder's ACLs again "
+                                 "(Troubleshooting: MySQL logs unreadable)")
             step.note(summarize(output))
 
     def check(name: str, custom: bool):

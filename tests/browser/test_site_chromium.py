@@ -101,6 +101,17 @@ class Visit:
     run_its: list[str]
     hrefs: list[str]
     wide_tables: list[str]
+    charts: list[dict]  # {src, shown}: each drawn picture (SVG) and its width on the page, CSS px
+    options: list[dict]  # {task, flag, help}: each option row of each run-it box, as the reader sees it
+
+
+# The option rows of every run-it box: the task, the flag (first cell) and the help (third cell) as shown.
+OPTION_ROWS_JS = """Array.from(document.querySelectorAll('div.run-it[data-task] table tbody tr')).map(row => ({
+    task: row.closest('div.run-it').dataset.task,
+    flag: row.cells[0].innerText.trim(),
+    help: row.cells.length > 2 ? row.cells[2].innerText.trim() : ''}))"""
+CHARTS_JS = """Array.from(document.querySelectorAll('article img')).filter(img => /\\/img\\/generated\\/.*\\.svg$/.test(img.src))
+    .map(img => ({src: img.currentSrc || img.src, shown: img.getBoundingClientRect().width}))"""
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +128,11 @@ def crawl(browser, site_url, screenshots) -> dict[str, Visit]:
             run_its = page.eval_on_selector_all("div.run-it[data-task]", "els => els.map(e => e.dataset.task)")
             hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             wide_tables = page.evaluate(OVERFLOWING_TABLES_JS)
+            charts = page.evaluate(CHARTS_JS)
+            options = page.evaluate(OPTION_ROWS_JS)
             page.screenshot(path=str(screenshots / f"desktop-{slug(path)}.png"), full_page=True)
             page.close()
-            visits[path] = Visit(problems, images, figures, run_its, hrefs, wide_tables)
+            visits[path] = Visit(problems, images, figures, run_its, hrefs, wide_tables, charts, options)
     finally:
         context.close()
     return visits
@@ -139,6 +152,50 @@ def test_every_image_loads(crawl, path):
 @pytest.mark.parametrize("path", PAGES, ids=[slug(p) for p in PAGES])
 def test_every_table_fits_its_column_at_desktop_width(crawl, path):
     assert not crawl[path].wide_tables, "\n".join(crawl[path].wide_tables)
+
+
+def test_every_option_row_of_every_box_shows_its_help_as_written(crawl):
+    """Every option row on every page (the exercise pages and Reference > Tasks) shows the task's help text,
+    whole: none empty (invoke pops help texts on a task's first render) and none cut by a `<...>` taken for
+    a tag."""
+    from recipes.site import macros  # noqa: PLC0415 (the tasks, as the site renders them)
+
+    tasks = macros.load_namespace().ns
+    rows = [row for visit in crawl.values() for row in visit.options]
+    boxed = [task for visit in crawl.values() for task in visit.run_its]
+    shown = {task: sum(row["task"] == task for row in rows) for task in boxed}
+    assert shown == {task: len(tasks[task].get_arguments()) for task in boxed}  # a row per option, in each box
+    wrong = []
+    for row in rows:
+        arguments = {f"-{max(a.names, key=len)}" if len(max(a.names, key=len)) == 1 else f"--{max(a.names, key=len)}": a
+                     for a in tasks[row["task"]].get_arguments()}
+        argument = arguments[row["flag"].split()[0]]
+        expected = " ".join((argument.help or "").replace("`", "").split())
+        if not row["help"] or " ".join(row["help"].split()) != expected:
+            wrong.append(f"{row['task']} {row['flag']}: shows {row['help']!r}, help is {expected!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+MIN_TEXT_PX = 11
+
+
+def test_every_drawn_chart_shows_its_smallest_text_at_11px_or_more_at_desktop(crawl):
+    """A chart's smallest text (ticks, legends, notes) at the size the page shows it: its size in points, from
+    the SVG's description (recipes/site/previews/style.py), times the width shown over the SVG's width."""
+    measured, small = 0, []
+    for visit in crawl.values():
+        for chart in visit.charts:
+            svg = urllib.request.urlopen(chart["src"]).read().decode()
+            smallest = re.search(r"smallest text: ([\d.]+) pt", svg)
+            if not smallest:
+                continue  # a terminal capture or a card: text drawn at a fixed size, not a chart
+            width_pt = float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', svg)[1])
+            px = float(smallest[1]) * chart["shown"] / width_pt
+            measured += 1
+            if px < MIN_TEXT_PX:
+                small.append(f"{chart['src']}: {px:.1f} px")
+    assert measured >= 8, f"only {measured} charts measured"
+    assert not small, f"chart text under {MIN_TEXT_PX} px at desktop width: {small}"
 
 
 def figures() -> dict:

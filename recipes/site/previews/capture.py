@@ -34,7 +34,9 @@ def renderables_to_svg(renderables: list[RenderableType], path: Path, title: str
 
 def text_to_svg(output: str, path: Path, title: str, width: int = WIDTH) -> Path:
     """A command's captured output (plain or with ANSI colours) as a terminal picture."""
-    return renderables_to_svg([Text.from_ansi(output.rstrip("\n"))], path, title, width)
+    # One empty row after the last line: rich clips each row at its baseline box, and the last row's
+    # descenders (an underscore, a "g") would otherwise be cut by the frame.
+    return renderables_to_svg([Text.from_ansi(output.rstrip("\n") + "\n")], path, title, width)
 
 
 def capture_command(c, command: str, path: Path, title: str | None = None, width: int = WIDTH) -> Path:

@@ -24,14 +24,14 @@ def draw_five_min(series: sim.Series, end_s: int, title: str, query: str, path):
     """The my_metric widget over the 5 minutes ending at ``end_s``: six or seven points joined by a line."""
     t0 = datetime(2026, 1, 1)
     points = [(t, v) for t, v in zip(series.times, series.values) if end_s - 300 < t <= end_s]
-    fig, ax = style.figure(7.5, 3.0)
+    fig, ax = style.figure(style.WIDTH_IN, 3.0)
     ax.plot([p[0] for p in points], [p[1] for p in points], color=style.PURPLE, marker="o", markersize=4)
     ticks = list(range(end_s - 300, end_s + 1, 60))
     ax.set_xticks(ticks)
     ax.set_xticklabels([_clock(t0, t)[:5] for t in ticks])
     ax.set_xlim(end_s - 300, end_s)
     ax.set_ylim(0, 1000)
-    ax.set_title(f"{title} -- past 5 minutes ({len(points)} points, one every 45 s)\n{query}", fontsize=9, loc="left")
+    ax.set_title(f"{title} -- past 5 minutes ({len(points)} points, one every 45 s)\n{query}", fontsize=style.TEXT_PT, loc="left")
     style.footnote(fig)
     return style.save(fig, path)
 
@@ -48,7 +48,7 @@ def hourly_sums(series: sim.Series, now_s: int) -> list[tuple[int, float]]:
 def draw_rollup(series: sim.Series, now_s: int, windows_h: list[int], title: str, query: str, path):
     """The hourly-sum widget over each timeframe in ``windows_h``: a bucket shows only if it starts inside."""
     sums = hourly_sums(series, now_s)
-    fig, axes = style.figure(9.0, 3.2, ncols=len(windows_h), sharey=True)
+    fig, axes = style.figure(style.WIDTH_IN, 3.2, ncols=len(windows_h), sharey=True)
     t0 = datetime(2026, 1, 1)
     for ax, hours in zip(axes, windows_h):
         start = now_s - hours * 3600
@@ -60,9 +60,9 @@ def draw_rollup(series: sim.Series, now_s: int, windows_h: list[int], title: str
         ax.set_xticklabels([_clock(t0, t)[:5] for t in ticks])
         partial = " (the current hour, partial)" if shown and shown[-1][0] + 3600 > now_s else ""
         ax.set_title(f"past {hours} h: {len(shown)} bucket{'s' * (len(shown) != 1)}{partial if len(shown) == 1 else ''}",
-                     fontsize=9, loc="left")
+                     fontsize=style.TEXT_PT, loc="left")
     axes[0].set_ylabel("sum of my_metric per hour")
-    fig.suptitle(f"{title}\n{query}", fontsize=10, x=0.01, ha="left")
+    fig.suptitle(f"{title}\n{query}", fontsize=style.TITLE_PT, x=0.01, ha="left")
     fig.subplots_adjust(top=0.78)
     style.footnote(fig, "Simulated data (80 points an hour, uniform 0..1000), drawn offline -- not a Datadog screenshot")
     return style.save(fig, path)
@@ -108,7 +108,7 @@ def draw_anomaly(values: list[float], lag: int, bounds: float, title: str, query
     band = rolling_band(values, lag, bounds)
     xs = list(range(len(values)))
     known = [(x, b) for x, b in zip(xs, band) if b]
-    fig, ax = style.figure(9.0, 3.3)
+    fig, ax = style.figure(style.WIDTH_IN, 3.3)
     ax.fill_between([x for x, _ in known], [b[0] for _, b in known], [b[1] for _, b in known],
                     color="#cccccc", alpha=0.6, linewidth=0, label="expected range (approximation)")
     ax.plot(xs, values, color=style.PURPLE, linewidth=1, label="mysql.performance.cpu_time (simulated)")
@@ -116,8 +116,8 @@ def draw_anomaly(values: list[float], lag: int, bounds: float, title: str, query
     ax.scatter([x for x, _ in outside], [v for _, v in outside], color=style.ALERT, s=10, zorder=3,
                label=f"outside the band ({len(outside)} points)")
     ax.set_xlabel("minutes")
-    ax.set_title(f"{title}\n{query}", fontsize=9, loc="left")
-    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax.set_title(f"{title}\n{query}", fontsize=style.TEXT_PT, loc="left")
+    ax.legend(fontsize=style.TEXT_PT, loc="upper left", frameon=False)
     style.footnote(fig, ANOMALY_NOTE)
     return style.save(fig, path)
 
@@ -135,12 +135,12 @@ def draw_host_map(host: str, tags: list[str], path):
     ax.text(2.0, 2.5, label, ha="center", va="center", color="white", weight="bold", linespacing=1.1,
             fontsize=min(12.0, 12.0 * 10 / longest))  # ten bold characters fill the hexagon at 12 pt
     ax.text(4.2, 4.3, f"Host: {host}", fontsize=11, weight="bold")
-    ax.text(4.2, 3.8, "Tags (from the Agent's datadog.yaml):", fontsize=9, color="#555555")
+    ax.text(4.2, 3.8, "Tags (from the Agent's datadog.yaml):", fontsize=style.TEXT_PT, color="#555555")
     for i, tag in enumerate(tags):
-        ax.text(4.4, 3.2 - 0.5 * i, tag, fontsize=9, family="DejaVu Sans Mono",
+        ax.text(4.4, 3.2 - 0.5 * i, tag, fontsize=style.TEXT_PT, family="DejaVu Sans Mono",
                 bbox={"boxstyle": "round,pad=0.3", "facecolor": "#efe7fa", "edgecolor": "#c9b3ea"})
     ax.set_title("Host Map (preview): filter by any of these tags, e.g. " + (tags[0] if tags else "env:dev"),
-                 fontsize=9, loc="left")
+                 fontsize=style.TEXT_PT, loc="left")
     style.footnote(fig, "Drawn offline from recipes/defaults.py agent.tags -- not a Datadog screenshot")
     return style.save(fig, path)
 
@@ -187,22 +187,22 @@ def draw_apm_dashboard(widgets: list[dict], resources: dict, measured: bool, see
     resources, host panels simulated."""
     names = list(resources)
     rows = math.ceil(len(widgets) / 2)
-    fig, axes = style.figure(9.5, 2.5 * rows, nrows=rows, ncols=2, squeeze=False)
+    fig, axes = style.figure(style.WIDTH_IN, 2.5 * rows, nrows=rows, ncols=2, squeeze=False)
     flat = [ax for row in axes for ax in row]
     source = "measured" if measured else "SIMULATED"
     for ax, widget in zip(flat, widgets):
         kind = _panel_kind(widget)
         quantiles = queried_quantiles(widget)
         note = _PANEL_NOTE.get(kind, "not previewed").format(source=source, quantiles=" / ".join(quantiles))
-        ax.set_title(f"{widget['title']}\n({note})", fontsize=8, loc="left")
+        ax.set_title(f"{widget['title']}\n({note})", fontsize=style.TEXT_PT, loc="left")
         if kind == "latency":
             _panel_latency(ax, names, resources, quantiles)
         else:
             _PANELS.get(kind, _panel_other)(ax, names, resources, seed)
-        ax.tick_params(axis="x", labelsize=7)
+        ax.tick_params(axis="x", labelsize=style.TEXT_PT)
     for ax in flat[len(widgets):]:
         ax.set_visible(False)
-    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    fig.suptitle(title, fontsize=style.TITLE_PT, x=0.01, ha="left")
     fig.tight_layout()
     style.footnote(fig, "APM panels from apm-demo's measured run (real ddtrace spans received by ddapm-test-agent); "
                         "host panels simulated -- not a Datadog screenshot"
@@ -231,7 +231,7 @@ def _panel_errors(ax, names, resources, seed):
     if not any(errors):
         total = sum(resources[n]["hits"] for n in names)
         ax.text(0.5, 0.5, f"0 errors in {total} requests", ha="center", va="center", transform=ax.transAxes,
-                fontsize=9, color="#555555")
+                fontsize=style.TEXT_PT, color="#555555")
 
 
 def queried_quantiles(widget: dict) -> list[str]:
@@ -253,7 +253,7 @@ def _panel_latency(ax, names, resources, quantiles: list[str]):
                width, label=quantile, color=colours[offset % len(colours)])
     ax.set_xticks(list(range(len(names))))
     ax.set_xticklabels(names)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=style.TEXT_PT, loc="upper left", framealpha=0.9, edgecolor="none")
 
 
 def _panel_duration(ax, names, resources, seed):
@@ -265,20 +265,20 @@ def _panel_cpu(ax, names, resources, seed):
     user = host_cpu(seed, 60)
     system = [v * 0.35 for v in host_cpu(seed + 1, 60)]
     ax.stackplot(range(60), user, system, colors=["#9b7fd1", "#c4b0e8"], labels=["user %", "system %"])
-    ax.legend(fontsize=7, frameon=False, loc="upper right")
-    ax.set_xlabel("minutes", fontsize=7)
+    ax.legend(fontsize=style.TEXT_PT, frameon=False, loc="upper right")
+    ax.set_xlabel("minutes", fontsize=style.TEXT_PT)
 
 
 def _panel_network(ax, names, resources, seed):
     rng = random.Random(seed)
     ax.plot([1500 + rng.gauss(0, 200) for _ in range(60)], color=style.PURPLE, label="bytes_rcvd/s")
     ax.plot([4200 + rng.gauss(0, 500) for _ in range(60)], color="#26a69a", label="bytes_sent/s")
-    ax.legend(fontsize=7, frameon=False, loc="upper right")
-    ax.set_xlabel("minutes", fontsize=7)
+    ax.legend(fontsize=style.TEXT_PT, frameon=False, loc="center right")
+    ax.set_xlabel("minutes", fontsize=style.TEXT_PT)
 
 
 def _panel_other(ax, names, resources, seed):
-    ax.text(0.5, 0.5, "no preview for this widget", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+    ax.text(0.5, 0.5, "no preview for this widget", ha="center", va="center", transform=ax.transAxes, fontsize=style.TEXT_PT)
 
 
 _PANELS = {"hits": _panel_hits, "errors": _panel_errors, "duration": _panel_duration,

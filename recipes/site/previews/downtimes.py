@@ -62,7 +62,7 @@ def describe(parts: list[Interval], zone: ZoneInfo, label: str) -> str:
 def draw_week(windows: list[Window], monday: date, zone: ZoneInfo, title: str, colours: dict[str, str],
               opens: time, closes: time, workdays: set[int], gaps: list[Interval], path):
     """A Monday-to-Sunday calendar (hours downward) with each window as a coloured block."""
-    fig, ax = style.figure(9.0, 5.6)
+    fig, ax = style.figure(style.WIDTH_IN, 5.6)
     for day in range(7):
         if day in workdays:
             ax.add_patch(Rectangle((day + 0.04, opens.hour + opens.minute / 60), 0.92,
@@ -78,7 +78,7 @@ def draw_week(windows: list[Window], monday: date, zone: ZoneInfo, title: str, c
     ax.set_yticks(range(0, 25, 3))
     ax.set_yticklabels([f"{h:02d}:00" for h in range(0, 25, 3)])
     ax.grid(axis="x", visible=False)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=style.TITLE_PT)
     handles = [Rectangle((0, 0), 1, 1, color=c, alpha=0.85) for c in colours.values()]
     labels = list(colours)
     handles.append(Rectangle((0, 0), 1, 1, facecolor="#f3f3f3", edgecolor="#dddddd"))
@@ -86,7 +86,7 @@ def draw_week(windows: list[Window], monday: date, zone: ZoneInfo, title: str, c
     if gaps:
         handles.append(Rectangle((0, 0), 1, 1, facecolor="none", edgecolor=style.ALERT, hatch="////"))
         labels.append("gap: quiet hours with no downtime")
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=style.TEXT_PT, frameon=False)
     style.footnote(fig, f"Windows expanded offline from the payloads with dateutil's rrule, time zone {zone.key} "
                         f"-- not a Datadog screenshot")
     return style.save(fig, path)

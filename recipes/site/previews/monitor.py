@@ -127,7 +127,7 @@ def evaluations(simulation, monitor: dict, at_least_once_query: str) -> tuple[si
 def draw_timeline(series: sim.Series, evals: list[sim.Evaluation], thresholds: dict, path: Path,
                   zoom_s: int = 7200) -> Path:
     """Top: the first two hours of points with both reductions; below: the day's states of each variant."""
-    fig, axes = style.figure(9.5, 5.2, nrows=3, gridspec_kw={"height_ratios": [3, 0.6, 0.6]})
+    fig, axes = style.figure(style.WIDTH_IN, 5.2, nrows=3, gridspec_kw={"height_ratios": [3, 0.6, 0.6]})
     top = axes[0]
     xs = [t / 60 for t in series.times if t <= zoom_s]
     top.scatter(xs, series.values[:len(xs)], s=8, color=style.PURPLE, label="my_metric (one point / 45 s)", zorder=3)
@@ -140,8 +140,9 @@ def draw_timeline(series: sim.Series, evals: list[sim.Evaluation], thresholds: d
     top.set_xlim(0, zoom_s / 60)
     top.set_ylim(0, 1050)
     top.set_xlabel("minutes (first two hours of the simulated day)")
-    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    top.set_title("my_metric, uniform 0..1000 every 45 s: the monitor as written (avg) vs at least once (max)")
+    top.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=style.TEXT_PT, frameon=False)
+    top.set_title("my_metric, uniform 0..1000 every 45 s:\nthe monitor as written (avg) vs at least once (max)",
+                  loc="left", pad=62)
     for ax, ev in zip(axes[1:], evals):
         _state_strip(ax, ev)
     style.footnote(fig)
@@ -157,11 +158,11 @@ def _state_strip(ax, ev: sim.Evaluation) -> None:
     ax.set_xlim(hours[0], hours[-1] + step)
     ax.set_yticks([])
     ax.grid(False)
-    ax.set_xlabel("hours of the day", fontsize=8)
+    ax.set_xlabel("hours of the day", fontsize=style.TEXT_PT)
     share = ", ".join(f"{s} {ev.fraction(s):.1%}" for s in (sim.OK, sim.WARNING, sim.ALERT))
     alerts = ev.alert_notifications()
     ax.set_title(f"{ev.aggregator}(last_5m): {share}; {ev.notifications()} notifications "
-                 f"({alerts} alert{'s' * (alerts != 1)})", fontsize=8, loc="left")
+                 f"({alerts} alert{'s' * (alerts != 1)})", fontsize=style.TEXT_PT, loc="left")
 
 
 def _runs(hours: list[float], states: list[str], state: str, step: float) -> list[tuple[float, float]]:

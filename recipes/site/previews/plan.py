@@ -47,7 +47,7 @@ CAPTURES = {
     "integration-fix": ["integration-fix"],
     "my-metric-terminal": ["my-metric-terminal"],
     "permissions-error": ["permissions-error"],
-    "logs-agent-error": ["logs-agent-error", "permissions-error"],
+    "logs-agent-error": ["logs-agent-error"],
     "logs-agent": ["logs-agent"],
     "permissions": ["permissions"],
     "random-int": ["random-int"],
