@@ -98,6 +98,7 @@ def _monday(value: str) -> str:
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+Count = Annotated[int, Field(ge=0)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 Count = Annotated[int, Field(ge=1)]
 WindowMinutes = Annotated[int, Field(ge=1, le=1440)]  # a look back over the account, up to a day

@@ -29,6 +29,8 @@ def changed_captures(config) -> list[preview_plan.Picture]:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller converts once, when every worker is done
     config = Config(overrides=copy.deepcopy(CONFIG))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     say = reporter.write_line if reporter else print

@@ -18,6 +18,7 @@ from recipes.uvtool import uvx_command
 from recipes.vm.apm import PIP_MIN, locked_requirements
 from tests.testhost import standin_apt_repo, start_hosts, stop_hosts
 from tests.testhost.flavours import DEFAULT, FLAVOURS, flavour_named
+from tests.testhost.locking import file_lock
 from tests.testhost.rootfs import cached_rootfs
 
 REASON = "end-to-end test host needs root, debootstrap and network namespaces"
@@ -146,6 +147,11 @@ def wheels_for():
     def download(python: str) -> Path:
         key = hashlib.sha256(f"{python}\n{requirements}".encode()).hexdigest()[:12]
         folder = Path.home() / ".cache/runbook-apm-wheels" / key
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(folder.parent / f"{key}.lock"):  # another test process may be downloading the same
+            return fetched(python, folder)
+
+    def fetched(python: str, folder: Path) -> Path:
         if not (folder / "complete").exists():
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "requirements.txt").write_text(requirements)

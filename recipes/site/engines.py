@@ -11,6 +11,7 @@ reads mkdocs.yml. Two of its habits shape how it is run here:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -98,8 +99,12 @@ def zensical_build(config: Path, staging: Path, capture: bool, site_url: str = "
     published = f"site_url: {json.dumps(site_url)}\n" if site_url else ""
     wrapper.write_text(f"INHERIT: {config.name}\nsite_dir: {relative}\n{published}", encoding="utf-8")
     try:
-        result = run([sys.executable, "-m", "zensical", "build", "--clean", "--strict", "--config-file",
-                      str(wrapper)], config.parent, capture=True)
+        # Zensical keeps its cache in the project's .cache/ and --clean empties it: one build at a time per
+        # project (two test processes, a build beside `serve`), or one build's cache goes from under the other.
+        with open(config.parent / ".zensical-build.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            result = run([sys.executable, "-m", "zensical", "build", "--clean", "--strict", "--config-file",
+                          str(wrapper)], config.parent, capture=True)
     finally:
         wrapper.unlink(missing_ok=True)
     color = sys.stdout.isatty() and not capture

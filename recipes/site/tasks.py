@@ -9,7 +9,6 @@ from recipes.errors import Failed
 from recipes.lazy import lazy
 from recipes.site import engines
 from recipes.site.engines import QUIET
-from recipes.uvtool import child_env, uv_command
 
 schema = lazy("recipes.settings")
 
@@ -44,23 +43,25 @@ def build(c, out=None, engine=None):
 
 
 @task(help={"k": "only tests whose names match this pytest -k expression",
-            "marker": "only one layer, as a pytest -m expression (e2e, browser, fake_api, 'not e2e')"})
-def test(c, k="", marker=""):
-    """Run the whole test suite; a layer that cannot run on this machine is skipped with its reason."""
+            "marker": "only one layer, as a pytest -m expression (e2e, browser, fake_api, 'not e2e')",
+            "workers": "test processes side by side (default: one per CPU; 0 runs every test in this one)"})
+def test(c, k="", marker="", workers=None):
+    """Run the whole test suite; a layer that cannot run on this machine is skipped with its reason.
+
+    The tests run in one process per CPU (pytest-xdist); tests that share a test host or a built site stay
+    in one process (tests/conftest.py).
+    """
     args = ["pytest"]
     if k:
         args += ["-k", k]
     if marker:
         args += ["-m", marker]
-    codes = []
-    if not marker:
-        # The custom check's tests need datadog_checks.base, which pins its own ddtrace: a separate uv project.
-        # It runs first, so the main suite's summary is the last line printed.
-        check_args = uv_command("run", "--project", "tests/agent_check", "pytest", "tests/agent_check")
-        code = c.run(shlex.join(check_args + (["-k", k] if k else [])), pty=False, warn=True, env=child_env(),
-                     replace_env=True).exited
-        codes.append(0 if code == 5 else code)  # 5: -k selected none of them
-    codes.append(c.run(shlex.join(args), pty=False, warn=True).exited)
-    failed = [code for code in codes if code]
-    if failed:
-        raise Failed(f"tests failed (exit {failed[0]})")
+    if workers is None:
+        workers = "auto"
+    else:  # given as text: a number is checked as one, anything else is refused as not one
+        workers = schema.option("--workers", int(workers) if str(workers).isdigit() else workers, schema.Count)
+    if workers != 0:
+        args += ["-n", str(workers), "--dist", "loadgroup"]
+    code = c.run(shlex.join(args), pty=False, warn=True).exited
+    if code:
+        raise Failed(f"tests failed (exit {code})")

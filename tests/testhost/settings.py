@@ -29,9 +29,20 @@ def work_root(hosts: int) -> Path:
         return Path(os.environ["RUNBOOK_TESTHOST_WORKDIR"])
     if RAM_WORK_ROOT.parent.is_dir():
         stats = os.statvfs(RAM_WORK_ROOT.parent)
-        if stats.f_bavail * stats.f_frsize > RAM_NEEDED_PER_HOST * (hosts + len(_dirs(RAM_WORK_ROOT))):
+        # tmpfs may be sized at half the RAM whatever else runs: what the machine has free bounds it too
+        # (other test runs' hosts, their guests' servers), or the kernel's OOM killer ends their servers.
+        free = min(stats.f_bavail * stats.f_frsize, _memory_available())
+        if free > RAM_NEEDED_PER_HOST * (hosts + len(_dirs(RAM_WORK_ROOT))):
             return RAM_WORK_ROOT
     return cache_dir() / "hosts"
+
+
+def _memory_available() -> float:
+    """The kernel's estimate of the memory free for new work (MemAvailable), in bytes."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0.0
 
 
 def _dirs(path: Path) -> list[Path]:

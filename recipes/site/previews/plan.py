@@ -449,8 +449,11 @@ def figure_files() -> dict[str, str | None]:
     return {key: entry.get("file") for key, entry in yaml.safe_load(FIGURES_FILE.read_text()).items()}
 
 
-def check_stale(config) -> list[str]:
-    """Every way the committed pictures disagree with their inputs; empty when all are fresh."""
+def check_stale(config, captured_since: float | None = None) -> list[str]:
+    """Every way the committed pictures disagree with their inputs; empty when all are fresh.
+
+    ``captured_since``: a capture written at or after this time (a test session still under way, whose end
+    converts it) is not counted as newer than its picture."""
     folder = out_folder(config, None)
     manifest_path = folder / MANIFEST
     if not manifest_path.is_file():
@@ -476,7 +479,10 @@ def check_stale(config) -> list[str]:
         elif sha256_file(path) != entry["output"]:
             problems.append(f"{key}: {entry['file']} was changed by hand or by another tool")
         for name, sha in entry["inputs"].items():
-            if name.startswith("artifacts/") and (ROOT / name).is_file() and sha256_file(ROOT / name) != sha:
+            captured = ROOT / name
+            if captured_since is not None and captured.is_file() and captured.stat().st_mtime >= captured_since:
+                continue
+            if name.startswith("artifacts/") and captured.is_file() and sha256_file(captured) != sha:
                 problems.append(f"{key}: capture {name} is newer than its picture (run `./run previews --only captures`)")
     if not folder.is_relative_to(ROOT / "docs"):
         return problems  # a copy outside the site: no figures.yml to compare with
