@@ -21,6 +21,7 @@ from rich.table import Table
 
 from recipes import settings as schema
 from recipes.api import client, lock, payloads, sync
+from recipes.ddsite import UnknownSite
 from recipes.errors import Failed, Refused
 from recipes.terminal import task_console
 
@@ -37,7 +38,11 @@ def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sy
     folder = Path(settings.api.payload_dir or payloads.PAYLOAD_DIR)
     values = payloads.config_values(settings, payloads.parse_overrides(define, payloads.placeholder_names(folder)))
     overlay = not as_written and (at_least_once or settings.api.at_least_once)
-    return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
+    try:
+        app = client.app_url(settings.api)
+    except UnknownSite:
+        app = ""  # refused with its reason once a request is made (client.configuration)
+    return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only), app=app)
 
 
 def shipped_examples(c, chosen: sync.Inputs, define=None) -> list[str]:
