@@ -51,14 +51,14 @@ def cells_with_ids(cells: list, kept: set) -> list:
 
 
 @copies("notebook", "adds id (an integer), metadata {take_snapshots, is_template, is_favorite: false, type: null}, "
-        "template_variables: [], status: published, created, modified, author "
+        "template_variables: [], status: published, created = modified, author "
         "(test_create_a_notebook_returns_ok_response, test_get_a_notebook_returns_ok_response)")
-def server_fields(attributes: dict, created: str) -> None:
+def server_fields(attributes: dict, created: str, modified: str) -> None:
     metadata = {"take_snapshots": False, "is_template": False, "is_favorite": False, "type": None}
     attributes["metadata"] = {**metadata, **(attributes.get("metadata") or {})}
     attributes.setdefault("template_variables", [])
     attributes.setdefault("status", "published")
-    attributes.update(created=created, modified=stamp(utc_now()), author=dict(AUTHOR))
+    attributes.update(created=created, modified=modified, author=dict(AUTHOR))
 
 
 @copies("notebook", "PUT replaces the attributes whole: cells sent without an id get new ids, created is kept, "
@@ -67,7 +67,7 @@ def replaced(old: dict, attributes: dict) -> dict:
     kept = {cell["id"] for cell in old["attributes"]["cells"]}
     new = copy.deepcopy(attributes)
     new["cells"] = cells_with_ids(new["cells"], kept)
-    server_fields(new, old["attributes"]["created"])
+    server_fields(new, old["attributes"]["created"], stamp(utc_now()))
     return {"type": "notebooks", "id": old["id"], "attributes": new}
 
 
@@ -95,7 +95,7 @@ def gone(fake, notebook_id: int):
 def store(fake, notebook_id: int, attributes: dict, created: str) -> dict:
     stored = copy.deepcopy(attributes)
     stored["cells"] = cells_with_ids(stored["cells"], set())
-    server_fields(stored, created)
+    server_fields(stored, created, created)  # a new notebook: modified when created
     fake.state.notebooks[notebook_id] = {"type": "notebooks", "id": notebook_id, "attributes": stored}
     return fake.state.notebooks[notebook_id]
 
