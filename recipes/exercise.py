@@ -285,6 +285,6 @@ def exercise(c, host=None, dry_run=False, start="doctor", wait=WAIT):
     out.print(walk.table())
     notebook = next((link for stage, _, _, link in reversed(walk.rows) if stage in ("apply", "verify-account") and link), "")
     if notebook:
-        out.print(f"The exercise in your account, section by section with its scorecard: {notebook}", highlight=False,
+        out.print(f"Your answers in the Datadog account, section by section with the scorecard: {notebook}", highlight=False,
                   soft_wrap=True)
 

@@ -99,7 +99,7 @@ def test_exercise_walks_from_doctor_to_verify_account_against_a_test_host_and_th
     flat = " ".join(out.split())
     for stage in STAGES:
         assert f"/{len(STAGES)}] {stage}" in flat  # a progress line per stage
-    assert re.search(rf"The exercise in your account, section by section with its scorecard: {fake_dd.url}/notebook/\d+/", flat)
+    assert re.search(rf"Your answers in the Datadog account, section by section with the scorecard: {fake_dd.url}/notebook/\d+/", flat)
     assert "the host reports" in flat and "APM: three resources traced" in flat  # verify-account's table
     assert test_host.root(f"test -s {DATADOG_YAML}").returncode == 0
     kinds = sorted(path for method, path in ((r.method, r.path) for r in fake_dd.writes()) if method == "POST")
