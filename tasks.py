@@ -29,7 +29,7 @@ SECTIONS = {
     "Visualizing data": ["timeboard", "snapshot", "validate", "plan", "apply", "export", "destroy"],
     "Monitoring data": ["monitor", "downtimes"],
     "Collecting APM data": ["apm-app", "apm-stop", "traffic", "apm-demo", "apm-dashboard"],
-    "Check your account": ["verify-account"],
+    "Check your account": ["verify-account", "notebook"],
 }
 MAINTAINER_SECTIONS = {  # for whoever changes the runbook: its site, its pictures, its measurements
     "The site": ["serve", "build", "test"],

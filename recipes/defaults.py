@@ -16,8 +16,8 @@ CONFIG = {
         "build_dir": "site",
         # What `build` builds with: mkdocs (Material for MkDocs) or zensical (its successor), same mkdocs.yml.
         "engine": "mkdocs",
-        # Where the site is published (its sitemap, canonical links and 404 page use it); empty when built to read
-        # locally. The publishing workflow sets it (.github/workflows/site.yml).
+        # Where the site is published (its sitemap, canonical links and 404 page use it, and the Notebook's links
+        # to its pages); empty when built to read locally. The publishing workflow sets it (.github/workflows/site.yml).
         "url": "",
     },
     # --- hosts (recipes/vm/hosts.py): empty list means the Vagrant box --------

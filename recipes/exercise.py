@@ -2,8 +2,9 @@
 
 The walk runs the same tasks a user can run one by one, in the exercise's order: doctor, setup (the Agent,
 its tags, MySQL, the custom check), apm-app, traffic to the app, apply (timeboard, monitor, downtimes, APM
-dashboard), snapshot, verify-account. It stops at the first stage that fails and prints the command that
-resumes from there; a walk that ends prints one table of stages with their result, time and link.
+dashboard, and the Notebook that shows them all), snapshot, verify-account (its scorecard published into the
+Notebook). It stops at the first stage that fails and prints the command that resumes from there; a walk that
+ends prints one table of stages with their result, time and link, then the Notebook's link.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def stage_body(name: str, c, hosts: list[str], dry_run: bool, wait: int):
         return OK, url
     if name == "apply":
         changes = api.apply(c, dry_run=dry_run)
-        return (DRY if dry_run else OK), object_link(c, changes, "timeboard")
+        return (DRY if dry_run else OK), object_link(c, changes, "notebook")
     if name == "snapshot":
         sent = api.snapshot(c, dry_run=dry_run) or {}
         link = client.app_url(schema.of(c).api) + sent["url"] if sent.get("url") else ""
@@ -219,8 +220,8 @@ def stage_body(name: str, c, hosts: list[str], dry_run: bool, wait: int):
             task_console().print("would ask the account what it received (reads only), waiting up to "
                                  f"{wait} s for what has not arrived yet")
             return SKIPPED, ""
-        api.verify_account(c, wait=wait)
-        return OK, ""
+        api.verify_account(c, wait=wait, publish=True)
+        return OK, notebook_link(c)
     raise Refused(f"--start {name!r}: no such stage; the stages are {', '.join(STAGES)}")
 
 
@@ -232,6 +233,17 @@ def object_link(c, changes, key: str) -> str:
         if change.spec.key == key and change.live_id:
             return client.app_url(schema.of(c).api) + change.spec.kind.page(change.live)
     return ""
+
+
+def notebook_link(c) -> str:
+    """The Notebook's address in the web app, found by its mark (empty when there is none)."""
+    from recipes.api import client, commands, sync
+
+    chosen = commands.inputs(c, only=["notebook"])
+    with client.connect(schema.of(c).api) as apis:
+        spec = sync.P.spec("notebook")
+        found = sync.mine(apis, spec, chosen.payloads.body(spec.key))
+    return chosen.app + spec.kind.page(found[0]) if found else ""
 
 
 def resume_command(stage: str, hosts: list[str], dry_run: bool, wait: int) -> str:
@@ -271,4 +283,8 @@ def exercise(c, host=None, dry_run=False, start="doctor", wait=WAIT):
                          f"{resume_command(name, host, dry_run, wait)}") from None
         walk.rows.append((name, result, time.monotonic() - began, link))
     out.print(walk.table())
+    notebook = next((link for stage, _, _, link in reversed(walk.rows) if stage in ("apply", "verify-account") and link), "")
+    if notebook:
+        out.print(f"Your answers in the Datadog account, section by section with the scorecard: {notebook}", highlight=False,
+                  soft_wrap=True)
 

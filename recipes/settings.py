@@ -136,6 +136,11 @@ class SiteSettings(Section):
     engine: SiteEngine
     url: OptionalUrl
 
+    @property
+    def pages(self) -> str:
+        """Where a reader opens the site's pages, ending in /: `url` when it is published, else `./run serve`'s address."""
+        return (self.url or f"http://{self.addr}:{self.port}").rstrip("/") + "/"
+
 
 class VagrantSettings(Section):
     machine: Annotated[str, _matching(r"[A-Za-z0-9_.-]+", "a Vagrant machine name")]

@@ -130,11 +130,11 @@ def test_two_applies_started_together_leave_one_of_each_and_the_second_waits_for
     assert (first.finish(), second.finish()) == (0, 0), first.stderr() + second.stderr()
     assert counts(fake) == EXPECTED
     assert sorted(writes(fake)) == sorted([("POST", "/api/v1/dashboard")] * 2 + [("POST", "/api/v1/monitor")]
-                                          + [("POST", "/api/v2/downtime")] * 2)  # the first run's five; none from the second
+                                          + [("POST", "/api/v2/downtime")] * 2 + [("POST", "/api/v1/notebooks")])  # the first run's six; none from the second
     told = second.stderr()
     assert told.count("another run holds the lock") == 1
     assert f"PID {first.pid}, started " in told and "./run apply" in told, told
-    assert "0 create, 0 update, 5 unchanged, 0 delete" in second.stdout()  # planned afresh: nothing left to do
+    assert "0 create, 0 update, 6 unchanged, 0 delete" in second.stdout()  # planned afresh: nothing left to do
     assert "another run holds the lock" not in first.stderr()
     assert not lock_file(fake).exists()  # each run removes the file as it ends
 
@@ -171,7 +171,7 @@ def test_a_run_that_cannot_get_the_lock_in_time_names_the_holder_and_sends_nothi
                                       f"(PID {os.getpid()}, started ")
             assert "./run destroy" in message and "(nothing was changed)" in message
         assert fake_dd.requests == []
-        assert [ch.action for ch in api.plan(c)] == ["create"] * 5  # plan and dry runs only read: no lock
+        assert [ch.action for ch in api.plan(c)] == ["create"] * 6  # plan and dry runs only read: no lock
         api.apply(c, dry_run=True)
         assert fake_dd.writes() == []
     assert not lock_file(fake_dd).exists()
@@ -265,11 +265,12 @@ def test_ctrl_c_names_the_task_that_resumes_against_the_fake_api(dd, children):
     release = threading.Event()
     fake.inject("DELETE", r"/api/v2/downtime/.*", delay=HELD, hold=release)
     run = children.start("destroy")
-    until(lambda: any(r.method == "DELETE" for r in list(fake.requests)), "the first delete reaches the fake")
+    until(lambda: any(r.method == "DELETE" and "downtime" in r.path for r in list(fake.requests)),
+          "the first downtime's delete reaches the fake")
     run.proc.send_signal(signal.SIGINT)
     assert run.finish() == 130
     release.set()
     said = run.stderr()
     assert re.search(r"^interrupted while deleting downtime-weekends [\w-]+$", said, re.M), said
-    assert "nothing was changed before it" in said and "resume with: ./run destroy" in said
+    assert re.search(r"^already done: deleted notebook \d+$", said, re.M) and "resume with: ./run destroy" in said
     assert "Traceback" not in said + run.stdout()

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from recipes.defaults import CONFIG
 from tests.fakedd.fixtures import EXPECTED, FAKE_API_KEY, FAKE_APP_KEY, api_context, counts, writes
 from tests.fakedd.rules import RULES
 from tests.fakedd.account import seed_account
-from tests.fakedd.seed import seed_org
+from tests.fakedd.seed import seed_notebooks, seed_org
 
 REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "reference" / "datadog-api.md"
 
@@ -37,6 +37,11 @@ pytestmark = pytest.mark.fake_api
 def api_settings(**changes):
     """The shipped api settings, checked, with some changed."""
     return schema.of(Config(overrides=copy.deepcopy(CONFIG))).api.model_copy(update=changes)
+
+
+def ours_notebook(fake) -> dict:
+    (notebook,) = [n for n in fake.state.notebooks.values() if "Managed by dd-runbook." in json.dumps(n["attributes"]["cells"][0])]
+    return notebook
 
 
 def the_monitor(fake) -> dict:
@@ -49,7 +54,7 @@ def test_first_apply_creates_each_object_once_in_dependency_order_against_the_fa
     fake, c = dd
     api.apply(c)
     assert counts(fake) == EXPECTED
-    assert writes(fake) == [("POST", "/api/v1/dashboard")] * 2 + [("POST", "/api/v1/monitor")] + [("POST", "/api/v2/downtime")] * 2
+    assert writes(fake) == [("POST", "/api/v1/dashboard")] * 2 + [("POST", "/api/v1/monitor")] + [("POST", "/api/v2/downtime")] * 2 + [("POST", "/api/v1/notebooks")]
     monitor = the_monitor(fake)
     assert monitor["query"] == "avg(last_5m):avg:my_metric{*} by {host} > 800"
     assert "@oncall@example.com" in monitor["message"]
@@ -124,13 +129,15 @@ def test_plan_after_a_payload_edit_shows_the_change_against_the_fake_api(dd, tmp
     capsys.readouterr()
     changes = api.plan(edited)
     shown = capsys.readouterr().out
-    assert [ch.spec.key for ch in changes if ch.action == "update"] == ["timeboard"]
+    assert [ch.spec.key for ch in changes if ch.action == "update"] == ["timeboard", "notebook"]  # one query, two places
     assert "rollup(sum, 7200)" in shown and "rollup(sum, 3600)" in shown
     assert fake.writes() == []
     api.apply(edited)
     (dash_id,) = [d["id"] for d in fake.state.dashboards.values() if d["title"].startswith("Exercise timeboard")]
-    assert writes(fake) == [("PUT", f"/api/v1/dashboard/{dash_id}")]
+    (notebook_id,) = fake.state.notebooks
+    assert writes(fake) == [("PUT", f"/api/v1/dashboard/{dash_id}"), ("PUT", f"/api/v1/notebooks/{notebook_id}")]
     assert "rollup(sum, 7200)" in json.dumps(fake.state.dashboards[dash_id]["widgets"])
+    assert "rollup(sum, 7200)" in json.dumps(fake.state.notebooks[notebook_id]["attributes"]["cells"])
 
 
 def test_an_edited_downtime_window_is_patched_in_place_against_the_fake_api(dd, tmp_path):
@@ -159,7 +166,7 @@ def test_monitor_search_answers_in_the_documented_shape_against_the_fake_api(dd)
 def test_plan_before_anything_exists_lists_creations_without_writing_against_the_fake_api(dd, capsys):
     fake, c = dd
     changes = api.plan(c)
-    assert [ch.action for ch in changes] == ["create"] * 5
+    assert [ch.action for ch in changes] == ["create"] * 6
     assert fake.writes() == []
 
 
@@ -272,13 +279,19 @@ def test_dry_run_without_keys_still_validates_and_shows_the_bodies_against_the_f
 def test_single_object_tasks_touch_only_their_object_against_the_fake_api(dd):
     fake, c = dd
     api.timeboard(c)
-    assert counts(fake) == {"dashboards": 1, "monitors": 0, "downtimes": 0}
+    assert counts(fake) == {"dashboards": 1, "monitors": 0, "downtimes": 0, "notebooks": 0}
     with pytest.raises(Exit, match="no monitor found"):
         api.downtimes(c)
     api.monitor(c)
     api.downtimes(c)
     api.apm_dashboard(c)
-    assert counts(fake) == EXPECTED
+    fake.clear_log()
+    api.notebook(c)
+    assert counts(fake) == EXPECTED and [m for m, _ in writes(fake)] == ["POST"]
+    (notebook,) = fake.state.notebooks.values()
+    text = json.dumps(notebook)
+    assert "#not-created-yet" not in text  # each object it links to was found by its mark
+    assert all(f"/dashboard/{d}" in text for d in fake.state.dashboards) and f"/monitors/{the_monitor(fake)['id']}" in text
 
 
 # --- duplicates, strays, interrupted runs -----------------------------------------------------------------
@@ -304,11 +317,11 @@ def test_interrupted_apply_converges_on_rerun_without_duplicates_against_the_fak
     fake.inject("POST", "/api/v2/downtime", status=500, times=10)  # every retry of the first downtime fails
     with pytest.raises(Exit, match="create downtime-weeknights: .*500"):
         api.apply(c)
-    assert counts(fake) == {"dashboards": 2, "monitors": 1, "downtimes": 0}
+    assert counts(fake) == {"dashboards": 2, "monitors": 1, "downtimes": 0, "notebooks": 0}
     fake.faults.clear()
     fake.clear_log()
     api.apply(c)
-    assert writes(fake) == [("POST", "/api/v2/downtime")] * 2  # the monitor is found again, not re-created
+    assert writes(fake) == [("POST", "/api/v2/downtime")] * 2 + [("POST", "/api/v1/notebooks")]  # the monitor is found again
     assert counts(fake) == EXPECTED
 
 
@@ -426,6 +439,8 @@ def test_destroy_removes_only_what_carries_our_mark_against_the_fake_api(dd):
     foreign_dash = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Someone else's", "layout_type": "ordered", "widgets": []}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
     same_title = fake.handle("POST", "/api/v1/dashboard", {}, {"title": "Exercise timeboard: my_metric on datadog-exercise", "description": "hand-made", "layout_type": "ordered", "widgets": []}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
     foreign_mon = fake.handle("POST", "/api/v1/monitor", {}, {"name": "my_metric is high (dd-runbook exercise)", "type": "query alert", "query": "avg(last_5m):avg:other{*} > 1", "options": {"thresholds": {"critical": 1}}, "tags": ["team:other"]}, {"DD-API-KEY": FAKE_API_KEY, "DD-APPLICATION-KEY": FAKE_APP_KEY})[1]
+    seed_notebooks(fake, 3)  # one of them with our notebook's name, without our mark
+    theirs = sorted(n for n in fake.state.notebooks if n != ours_notebook(fake)["id"])
     fake.clear_log()
     api.destroy(c, dry_run=True)
     assert fake.writes() == []
@@ -433,7 +448,9 @@ def test_destroy_removes_only_what_carries_our_mark_against_the_fake_api(dd):
     assert sorted(fake.state.dashboards) == sorted([foreign_dash["id"], same_title["id"]])
     assert list(fake.state.monitors) == [foreign_mon["id"]]
     assert fake.active_downtimes() == []
-    assert [m for m, _ in writes(fake)] == ["DELETE"] * 5
+    assert sorted(fake.state.notebooks) == theirs
+    assert writes(fake)[0][1].startswith("/api/v1/notebooks/")  # what links to the others goes first
+    assert [m for m, _ in writes(fake)] == ["DELETE"] * 6
     fake.clear_log()
     api.destroy(c)
     assert fake.writes() == []
@@ -452,7 +469,7 @@ def test_validate_with_keys_also_asks_the_monitor_validate_endpoint_and_writes_n
     fake, c = dd
     api.validate(c)
     assert [(r.method, r.path) for r in fake.requests] == [("GET", "/api/v1/validate"), ("POST", "/api/v1/monitor/validate")]
-    assert fake.writes() == [] and counts(fake) == {"dashboards": 0, "monitors": 0, "downtimes": 0}
+    assert fake.writes() == [] and counts(fake) == {"dashboards": 0, "monitors": 0, "downtimes": 0, "notebooks": 0}
 
 
 def test_validate_fails_listing_every_problem_against_the_fake_api(fake_dd, tmp_path, capsys):
@@ -484,33 +501,49 @@ def test_validate_checks_the_at_least_once_overlay_merged_over_its_file_against_
 def ours(fake) -> dict:
     mine = [d for d in fake.state.dashboards.values() if "Managed by dd-runbook." in (d["description"] or "")]
     monitors = [m for m in fake.state.monitors.values() if m["name"] == "my_metric is high (dd-runbook exercise)" and "managed-by:dd-runbook" in m["tags"]]
-    return {"dashboards": len(mine), "monitors": len(monitors), "downtimes": len(fake.active_downtimes())}
+    notebooks = [n for n in fake.state.notebooks.values() if "Managed by dd-runbook." in json.dumps(n["attributes"]["cells"][0])]
+    return {"dashboards": len(mine), "monitors": len(monitors), "downtimes": len(fake.active_downtimes()), "notebooks": len(notebooks)}
 
 
 def test_a_busy_org_gets_no_write_on_the_second_apply_and_an_empty_plan_against_the_fake_api(dd):
     fake, c = dd
-    seed_org(fake, n_dashboards=150, n_monitors=60)
-    theirs = json.dumps([fake.state.dashboards, fake.state.monitors], sort_keys=True, default=str)
+    seed_org(fake, n_dashboards=150, n_monitors=60, n_notebooks=120)
+    theirs = json.dumps([fake.state.dashboards, fake.state.monitors, fake.state.notebooks], sort_keys=True, default=str)
     api.apply(c)
     assert ours(fake) == EXPECTED and len(fake.state.dashboards) == 152 and len(fake.state.monitors) == 61
+    assert len(fake.state.notebooks) == 121
     fake.clear_log()
     assert {ch.action for ch in api.apply(c)} == {"unchanged"}
     assert fake.writes() == []
     assert {ch.action for ch in api.plan(c)} == {"unchanged"}
     assert ours(fake) == EXPECTED
-    dashboards, monitors = json.loads(theirs)
+    dashboards, monitors, notebooks = json.loads(theirs)
     assert [fake.state.dashboards[k] for k in dashboards] == list(dashboards.values())  # the look-alikes are left alone
     assert [fake.state.monitors[int(k)] for k in monitors] == list(monitors.values())
+    assert [fake.state.notebooks[int(k)] for k in notebooks] == list(notebooks.values())
 
 
-ORGS = {"empty": "an empty org", "busy": "150 other dashboards, 60 other monitors"}
+def test_a_notebook_on_the_lists_second_page_is_found_again_not_made_twice_seeded_against_the_fake_api(dd):
+    fake, c = dd
+    api.apply(c)
+    seed_notebooks(fake, 150, modified=datetime.now().astimezone() + timedelta(hours=1))  # edited after ours: listed first
+    fake.clear_log()
+    assert {ch.action for ch in api.apply(c)} == {"unchanged"}
+    assert fake.writes() == [] and ours(fake) == EXPECTED
+    pages = [r.query for r in fake.requests if (r.method, r.path) == ("GET", "/api/v1/notebooks")]
+    assert pages == [{"count": ["100"]}, {"count": ["100"], "start": ["100"]}]  # ours is the 151st
+    api.destroy(c)
+    assert len(fake.state.notebooks) == 150
+
+
+ORGS = {"empty": "an empty org", "busy": "150 other dashboards, 60 other monitors, 120 other notebooks"}
 
 
 @pytest.mark.parametrize("org", ORGS)
 def test_request_counts_are_the_ones_on_the_reference_page_against_the_fake_api(dd, org):
     fake, c = dd
     if org == "busy":
-        seed_org(fake, n_dashboards=150, n_monitors=60)
+        seed_org(fake, n_dashboards=150, n_monitors=60, n_notebooks=120)
     api.apply(c)
     first = (len(fake.requests), len(fake.writes()))
     fake.clear_log()
@@ -661,6 +694,37 @@ def downtime_answers(fake_dd):
     assert len(page["data"]) == 1 and page["meta"]["page"]["total_filtered_count"] == 2
 
 
+def notebook_answers(fake_dd):
+    markdown = {"type": "notebook_cells", "attributes": {"definition": {"type": "markdown", "text": "# n"}}}
+    graph = {"type": "notebook_cells", "attributes": {"definition": {"type": "timeseries", "requests": [{"q": "avg:m{*}", "display_type": "line"}]},
+                                                      "graph_size": "m", "split_by": {"keys": [], "tags": []}, "time": None}}
+    sent = {"data": {"type": "notebooks", "attributes": {"name": "n", "time": {"live_span": "1h"}, "cells": [markdown, graph]}}}
+    status, made, _ = raw(fake_dd, "POST", "/api/v1/notebooks", sent)
+    data = made["data"]
+    attrs = data["attributes"]
+    assert status == 200 and data["type"] == "notebooks" and isinstance(data["id"], int)
+    assert [re.fullmatch(r"[a-z0-9]{8}", cell["id"]) is not None for cell in attrs["cells"]] == [True, True]
+    assert [{k: v for k, v in cell.items() if k != "id"} for cell in attrs["cells"]] == [markdown, graph]  # echoed as sent
+    assert attrs["metadata"] == {"take_snapshots": False, "is_template": False, "is_favorite": False, "type": None}
+    assert (attrs["template_variables"], attrs["status"], attrs["created"] == attrs["modified"]) == ([], "published", True)
+    assert {"handle", "email", "verified"} <= set(attrs["author"])
+    assert raw(fake_dd, "GET", f"/api/v1/notebooks/{data['id']}")[1] == made
+    kept = dict(attrs["cells"][0])
+    put = raw(fake_dd, "PUT", f"/api/v1/notebooks/{data['id']}", {"data": {"type": "notebooks", "attributes": {
+        "name": "n-updated", "time": {"live_span": "1h"}, "cells": [kept, graph]}}})[1]["data"]["attributes"]
+    assert put["name"] == "n-updated" and put["created"] == attrs["created"] and put["modified"] > attrs["modified"]
+    assert put["cells"][0]["id"] == kept["id"] and put["cells"][1]["id"] != attrs["cells"][1]["id"]  # sent without an id: a new one
+    seed_notebooks(fake_dd, 2)
+    listed = raw(fake_dd, "GET", "/api/v1/notebooks?count=2")[1]
+    assert [n["attributes"]["name"] for n in listed["data"]][0] == "n-updated"  # last modified first, whole, with cells
+    assert listed["data"][0]["attributes"]["cells"] and listed["meta"]["page"] == {"total_count": 3, "total_filtered_count": 2}
+    assert len(raw(fake_dd, "GET", "/api/v1/notebooks?count=2&start=2")[1]["data"]) == 1
+    seed_notebooks(fake_dd, 60)
+    assert len(raw(fake_dd, "GET", "/api/v1/notebooks")[1]["data"]) == 50  # no count: 50 a page
+    assert raw(fake_dd, "DELETE", f"/api/v1/notebooks/{data['id']}")[:2] == (204, None)
+    assert raw(fake_dd, "DELETE", f"/api/v1/notebooks/{data['id']}")[:2] == (404, {"errors": ["Notebook not found"]})
+
+
 def fault_answers(fake_dd):
     fake_dd.inject("GET", "/api/v1/dashboard", status=429, reset=3)
     status, _, headers = raw(fake_dd, "GET", "/api/v1/dashboard")
@@ -714,7 +778,7 @@ def raw_status(fake, path: str) -> int:
         return err.code
 
 
-ANSWERS = {"monitors": monitor_answers, "dashboards": dashboard_answers, "downtimes": downtime_answers, "faults": fault_answers, "telemetry": telemetry_answers, "snapshots": snapshot_answers}
+ANSWERS = {"monitors": monitor_answers, "dashboards": dashboard_answers, "downtimes": downtime_answers, "notebooks": notebook_answers, "faults": fault_answers, "telemetry": telemetry_answers, "snapshots": snapshot_answers}
 
 
 @pytest.mark.parametrize("kind", ANSWERS)

@@ -17,7 +17,8 @@ from dateutil.rrule import rrulestr
 from recipes.api import messages, payloads as P
 from recipes.api.kinds import downtime
 
-VALUES = {"HOST": "vagrant", "NOTIFY": "@oncall@example.com", "TIMEZONE": "Europe/Paris", "SERVICE": "flask", "ENV": "dev", "MONITOR_ID": 4242}
+VALUES = {"HOST": "vagrant", "NOTIFY": "@oncall@example.com", "TIMEZONE": "Europe/Paris", "SERVICE": "flask", "ENV": "dev", "MONITOR_ID": 4242,
+          "SITE": "https://runbook.example/"}
 
 
 def rendered(key: str, **extra) -> dict:
@@ -385,3 +386,70 @@ def test_else_shows_the_other_branch_of_a_match():
     message = '{{#is_match "role.name" "db"}}db @a{{else}}other @b{{/is_match}}'
     assert messages.render(message, "alert", {"role.name": "db_cassandra"}) == "db @a"
     assert messages.render(message, "alert", {"role.name": "web"}) == "other @b"
+
+
+# --- the notebook -------------------------------------------------------------------------------------------------
+def notebook_cells() -> list[dict]:
+    return rendered("notebook")["data"]["attributes"]["cells"]
+
+
+def test_every_notebook_cell_is_the_clients_own_model_of_its_kind():
+    from datadog_api_client.v1.model.notebook_create_request import NotebookCreateRequest
+    from recipes.api.models import to_model
+
+    model = to_model(rendered("notebook"), NotebookCreateRequest)
+    kinds = [type(cell.attributes.get_oneof_instance()).__name__ for cell in model.data.attributes.cells]
+    assert kinds == ["NotebookMarkdownCellAttributes"] * 3 + ["NotebookTimeseriesCellAttributes", "NotebookLogStreamCellAttributes",
+                     "NotebookMarkdownCellAttributes"] + ["NotebookTimeseriesCellAttributes"] * 2 + ["NotebookMarkdownCellAttributes"] * 2 \
+        + ["NotebookTimeseriesCellAttributes"] * 2 + ["NotebookMarkdownCellAttributes"] * 2
+
+
+def test_the_notebooks_sections_follow_the_site_and_link_its_pages():
+    nav = re.findall(r"^\s+- [^:]+: ([\w-]+)\.md$", (P.PAYLOAD_DIR.parent / "mkdocs.yml").read_text(), re.M)
+    texts = [c["attributes"]["definition"]["text"] for c in notebook_cells() if c["attributes"]["definition"]["type"] == "markdown"]
+    linked = [page for text in texts[1:] for page in re.findall(r"\]\(https://runbook\.example/([\w-]+)/\)", text)]
+    sections = linked[:-1]  # the scorecard closes the notebook: it is the one cell verify-account --publish writes
+    assert sections == [page for page in nav if page in sections] and len(linked) == len(texts) - 1  # one page a section
+    assert linked[-1] == "check-your-account"
+    assert set(linked) == {"prerequisites", "collecting-metrics", "visualizing-data", "monitoring-data", "collecting-apm-data",
+                           "check-your-account", "final-question"}
+    assert texts[-1].startswith("## Scorecard\n") and "Managed by dd-runbook." in texts[0]
+
+
+def test_the_notebooks_graphs_are_the_dashboards_own_widgets_written_once(bad_dir):
+    widgets = {w["definition"]["title"]: w["definition"] for key in ("timeboard", "apm-dashboard") for w in rendered(key)["widgets"]}
+    graphs = [c["attributes"]["definition"] for c in notebook_cells() if c["attributes"]["definition"]["type"] == "timeseries"]
+    assert graphs == [widgets[g["title"]] for g in graphs] and len(graphs) == 5
+    assert [g["requests"][0]["q"] for g in graphs][:3] == queries(rendered("timeboard"))  # my_metric, anomalies, rollup
+    raw = (P.PAYLOAD_DIR / "notebook.json").read_text()
+    assert "my_metric{" not in raw and "trace.flask.request{" not in raw  # no query copied into the notebook's file
+    timeboard = bad_dir / "timeboard.json"
+    timeboard.write_text(timeboard.read_text().replace("rollup(sum, 3600)", "rollup(sum, 7200)"))
+    edited = P.render(P.spec("notebook"), VALUES, bad_dir)
+    assert "rollup(sum, 7200)" in json.dumps(edited) and "rollup(sum, 3600)" not in json.dumps(edited)
+
+
+def test_a_widget_reference_that_names_no_widget_says_which_titles_there_are(bad_dir):
+    notebook = bad_dir / "notebook.json"
+    notebook.write_text(notebook.read_text().replace('"timeboard: my_metric on ${HOST}"', '"timeboard: my metric"'))
+    with pytest.raises(P.PayloadError) as caught:
+        P.render(P.spec("notebook"), VALUES, bad_dir)
+    assert str(caught.value) == (f"{bad_dir / 'notebook.json'}: data.attributes.cells[3].attributes.definition.$widget: timeboard has "
+                                 "no widget titled 'my metric' (its titles: 'my_metric on ${HOST}'; 'MySQL CPU time with anomalies "
+                                 "(basic, 3 bounds)'; 'my_metric summed per hour (view at least the past 2 hours)')")
+
+
+def test_a_notebook_without_its_mark_is_refused(bad_dir):
+    notebook = bad_dir / "notebook.json"
+    notebook.write_text(notebook.read_text().replace("Managed by dd-runbook.", "Ours."))
+    found = P.problems_by_file(VALUES, bad_dir)["notebook"]
+    assert found == [f"{bad_dir / 'notebook.json'}: data.attributes.cells: the first markdown cell must say 'Managed by dd-runbook.' "
+                     "(the notebook is found again by it)"]
+
+
+def test_the_notebooks_links_wait_for_their_objects_then_take_their_addresses():
+    body = json.dumps(rendered("notebook"))
+    assert body.count("](#not-created-yet)") == 5  # the timeboard, the monitor, two downtimes, the APM dashboard
+    linked = P.PayloadSet(VALUES).body("notebook", links={"timeboard": "https://app.example/dashboard/abc-def-ghi"})
+    assert "[the timeboard](https://app.example/dashboard/abc-def-ghi)" in json.dumps(linked)
+    assert P.PayloadSet(VALUES).links("notebook") == ["timeboard", "apm-dashboard", "monitor", "downtime-weeknights", "downtime-weekends"]

@@ -77,6 +77,7 @@ def test_exercise_dry_run_previews_every_stage_and_changes_nothing_against_a_tes
                                          "traffic": "dry run", "apply": "dry run", "snapshot": "dry run",
                                          "verify-account": "skipped"}
     assert "would create timeboard" in " ".join(result.stdout.split())
+    assert "would create notebook" in " ".join(result.stdout.split())
     assert fake_dd.writes() == []
     assert test_host.root(f"test -e {DATADOG_YAML} || test -e /opt/flask-app").returncode != 0, "a dry run wrote"
 
@@ -98,9 +99,11 @@ def test_exercise_walks_from_doctor_to_verify_account_against_a_test_host_and_th
     flat = " ".join(out.split())
     for stage in STAGES:
         assert f"/{len(STAGES)}] {stage}" in flat  # a progress line per stage
-    assert f"{fake_dd.url}/dashboard/" in flat  # the timeboard's link in the closing table
+    assert re.search(rf"Your answers in the Datadog account, section by section with the scorecard: {fake_dd.url}/notebook/\d+/", flat)
     assert "the host reports" in flat and "APM: three resources traced" in flat  # verify-account's table
     assert test_host.root(f"test -s {DATADOG_YAML}").returncode == 0
     kinds = sorted(path for method, path in ((r.method, r.path) for r in fake_dd.writes()) if method == "POST")
     assert kinds.count("/api/v1/dashboard") == 2 and kinds.count("/api/v1/monitor") == 1
-    assert kinds.count("/api/v2/downtime") == 2
+    assert kinds.count("/api/v2/downtime") == 2 and kinds.count("/api/v1/notebooks") == 1
+    (notebook,) = fake_dd.state.notebooks.values()  # verify-account published its scorecard there
+    assert "| the host reports | pass |" in notebook["attributes"]["cells"][-1]["attributes"]["definition"]["text"]

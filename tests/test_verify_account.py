@@ -13,6 +13,7 @@ import pytest
 from invoke.exceptions import Exit
 
 from recipes.api import account as scorecard
+from recipes.api.account import iso
 from recipes import terminal
 from recipes.api import requirements, tasks as api
 from recipes.site.previews import capture as previews_capture
@@ -209,3 +210,70 @@ def test_each_section_links_its_rows_in_what_you_should_see():
         page = (ROOT / "docs" / req.section).read_text()
         seen = page.split("## What you should see", 1)
         assert len(seen) == 2 and f"(check-your-account.md#{req.anchor})" in seen[1].split("\n## ")[0], req
+
+
+# --- the scorecard in the Notebook: verify-account --publish -----------------------------------------------------
+def the_notebook(fake) -> dict:
+    (notebook,) = fake.state.notebooks.values()
+    return notebook
+
+
+def test_publish_writes_the_scorecard_into_the_notebooks_last_cell_only_against_the_fake_api(applied, now, capsys):
+    fake, c = applied
+    seed_account(fake, host=c.config.api.host, tags=TAGS, now=now, wrong="no_apm")
+    before = json.loads(json.dumps(the_notebook(fake)))
+    code, report = run(c, capsys, publish=True)
+    assert code == 1
+    assert [(r.method, r.path) for r in fake.writes()] == [("PUT", f"/api/v1/notebooks/{before['id']}")]
+    after = the_notebook(fake)
+    old, new = before["attributes"]["cells"], after["attributes"]["cells"]
+    assert [cell["id"] for cell in new] == [cell["id"] for cell in old]  # every cell kept, by its id
+    assert new[:-1] == old[:-1]  # only the last cell changed
+    text = new[-1]["attributes"]["definition"]["text"]
+    assert text.startswith("## Scorecard\n") and f"at {report['checked_at']}" in text
+    for row in report["rows"]:
+        assert f"| {row['requirement']} | {row['status']} | " in text
+    assert "| APM: three resources traced | fail | no trace.flask.request.hits" in text
+
+
+def test_a_second_publish_with_the_same_statuses_writes_nothing_against_the_fake_api(applied, now, capsys, monkeypatch):
+    fake, c = applied
+    seed_account(fake, host=c.config.api.host, tags=TAGS, now=now)
+    assert run(c, capsys, publish=True)[0] == 0
+    written = the_notebook(fake)["attributes"]["cells"][-1]["attributes"]["definition"]["text"]
+    fake.clear_log()
+    monkeypatch.setattr(scorecard, "clock", lambda: now + 90)  # a later check: other times, other evidence
+    capsys.readouterr()
+    api.verify_account(c, publish=True)
+    assert "the notebook's scorecard already holds these statuses" in " ".join(capsys.readouterr().err.split())
+    assert fake.writes() == []
+    assert the_notebook(fake)["attributes"]["cells"][-1]["attributes"]["definition"]["text"] == written
+    assert iso(now + 90) not in written
+
+
+def test_a_changed_status_is_published_again_and_apply_keeps_it_against_the_fake_api(applied, now, capsys):
+    fake, c = applied
+    seed_account(fake, host=c.config.api.host, tags=TAGS, now=now, wrong="no_apm")
+    run(c, capsys, publish=True)
+    seed_account(fake, host=c.config.api.host, tags=TAGS, now=now)  # the traces arrived
+    fake.clear_log()
+    assert run(c, capsys, publish=True)[0] == 0
+    assert len(fake.writes()) == 1
+    text = the_notebook(fake)["attributes"]["cells"][-1]["attributes"]["definition"]["text"]
+    assert "| APM: three resources traced | pass |" in text
+    fake.clear_log()
+    assert {ch.action for ch in api.apply(c)} == {"unchanged"}  # the published scorecard is not a change
+    assert fake.writes() == []
+    assert the_notebook(fake)["attributes"]["cells"][-1]["attributes"]["definition"]["text"] == text
+
+
+def test_publish_without_a_notebook_says_how_to_make_one_against_the_fake_api(fake_dd, dd_keys, now, capsys):
+    c = api_context(fake_dd)
+    api.timeboard(c)
+    seed_account(fake_dd, host=c.config.api.host, tags=TAGS, now=now)
+    fake_dd.clear_log()
+    with pytest.raises(Exit) as stopped:
+        api.verify_account(c, publish=True)
+    assert stopped.value.code == 1
+    assert "no notebook to publish the scorecard to: ./run notebook" in stopped.value.message
+    assert fake_dd.writes() == []

@@ -5,13 +5,15 @@ logs, events) and from the live objects compared with the payloads (the plan). A
 (something is wrong and will not fix itself) or `not yet` (right so far, but the data that proves it has
 not arrived). A failing row names the likely cause and the troubleshooting pitfall that explains it.
 
-Every request here is a read. Queries are taken from the payloads (the timeboard's own widgets) and the
-configuration, so the scorecard asks what the dashboards show.
+Every request here is a read, but for `--publish`: the scorecard written into the Notebook's last markdown cell
+(`publish`), only when a requirement's status differs from what the cell holds. Queries are taken from the
+payloads (the timeboard's own widgets) and the configuration, so the scorecard asks what the dashboards show.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -25,10 +27,11 @@ from datadog_api_client.v2.model.logs_query_filter import LogsQueryFilter
 from app.traffic import DEFAULT_ROUTES
 from recipes.api import requirements, sync
 from recipes.api.client import Apis, call
-from recipes.api.kinds import DOWNTIME, MONITOR
+from recipes.api.kinds import DOWNTIME, MONITOR, NOTEBOOK
 from recipes.api.models import to_json
 from recipes.api.recurrence import expand
 from recipes.api.template import PayloadError
+from recipes.errors import Failed
 
 PASS, FAIL, NOT_YET = "pass", "fail", "not yet"
 STALE_AFTER = 600  # seconds without a report before a host counts as gone
@@ -115,7 +118,7 @@ def scorecard(apis: Apis, expected: Expected, now: float) -> list[Row]:
     """Every row, from one pass over the account."""
     read = Reader(apis, now)
     host = next((h for h in read.hosts(expected.host, since=86400) if h.get("name") == expected.host), None)
-    changes = sync.plan(apis, expected.inputs)
+    changes = sync.plan(apis, expected.inputs.objects())  # the notebook only shows the others: not a requirement
     queries = timeboard_queries(expected)
     return [
         host_row(read, expected, host),
@@ -327,3 +330,55 @@ def report(rows: list[Row], expected: Expected, site: str, now: float) -> dict:
     """The JSON report: checked_at, host, passed, rows (requirement, status, evidence, todo, pitfall), site."""
     return {"checked_at": iso(now), "host": expected.host, "passed": passed(rows),
             "rows": [asdict(row) for row in rows], "site": site}
+
+
+# --- the scorecard in the Notebook (verify-account --publish) -------------------------------------------------------
+def cell_text(value: str) -> str:
+    """A value as one cell of a Markdown table: one line, its pipes escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def scorecard_markdown(rows: list[Row], heading: str, now: float, page: str) -> str:
+    """The scorecard cell: the payload's heading, when and what was checked, one table row a requirement."""
+    counts = {s: sum(r.status == s for r in rows) for s in (PASS, FAIL, NOT_YET)}
+    lines = [heading, "",
+             f"Checked by `./run verify-account --publish` at {iso(now)}: "
+             + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".", "",
+             "| requirement | status | evidence |", "|---|---|---|"]
+    lines += [f"| {cell_text(r.requirement)} | {r.status} | {cell_text(r.evidence)} |" for r in rows]
+    lines += ["", "A check whose statuses are these writes nothing: the time and the evidence above are those of the "
+              f"check that first gave them. [Check your account]({page})"]
+    return "\n".join(lines)
+
+
+def published(text: str) -> list[tuple[str, str]]:
+    """The (requirement, status) rows a scorecard cell holds (none for the payload's own text)."""
+    found = []
+    for line in (text or "").splitlines():
+        parts = [p.strip().replace("\\|", "|") for p in re.split(r"(?<!\\)\|", line)]
+        if len(parts) == 5 and parts[2] in (PASS, FAIL, NOT_YET):
+            found.append((parts[1], parts[2]))
+    return found
+
+
+def publish(apis: Apis, inputs: sync.Inputs, rows: list[Row], now: float) -> tuple[bool, dict]:
+    """Write the scorecard into the notebook's scorecard cell (its last markdown cell), that cell only; (written,
+    the live notebook). The same statuses as the cell already holds write nothing, whatever the time: a run is
+    a change only when a requirement's status is."""
+    spec = next(s for s in sync.P.SPECS if s.kind is NOTEBOOK)
+    body = inputs.payloads.body(spec.key)
+    found = sync.mine(apis, spec, body)
+    if not found:
+        raise Failed("no notebook to publish the scorecard to: ./run notebook (or ./run apply) creates it")
+    live = found[0]
+    current = NOTEBOOK.scorecard(live, body)
+    if current is None:
+        raise Failed(f"notebook {live['id']}: its last markdown cell is not the scorecard (someone moved or retitled "
+                     "it): ./run notebook puts the cells back")
+    if published(current) == [(r.requirement, r.status) for r in rows]:
+        return False, live
+    wanted = NOTEBOOK.scorecard(body, body)  # the payload's own cell: its heading
+    page = inputs.values.get("SITE", "") + "check-your-account/"
+    text = scorecard_markdown(rows, wanted.split("\n", 1)[0], now, page)
+    with call(f"publish the scorecard to notebook {live['id']}", apis.where):
+        return True, NOTEBOOK.put(apis, live, NOTEBOOK.with_cell(live, body, text))

@@ -22,6 +22,7 @@ from datadog_api_client.v1.api.events_api import EventsApi
 from datadog_api_client.v1.api.hosts_api import HostsApi
 from datadog_api_client.v1.api.metrics_api import MetricsApi
 from datadog_api_client.v1.api.monitors_api import MonitorsApi
+from datadog_api_client.v1.api.notebooks_api import NotebooksApi
 from datadog_api_client.v1.api.snapshots_api import SnapshotsApi
 from datadog_api_client.v2.api.downtimes_api import DowntimesApi
 from datadog_api_client.v2.api.logs_api import LogsApi
@@ -103,7 +104,7 @@ def configuration(api) -> Configuration:
 
 
 class Apis:
-    """The API groups the runbook uses, sharing one client: the objects it writes, and the reads of
+    """The API groups the runbook uses, sharing one client: the objects it writes (the notebook among them), and the reads of
     what the account received (hosts, metrics, logs, events) that verify-account makes, and graph snapshots."""
 
     def __init__(self, config: Configuration):
@@ -113,6 +114,7 @@ class Apis:
         self.dashboards = DashboardsApi(self.client)
         self.monitors = MonitorsApi(self.client)
         self.downtimes = DowntimesApi(self.client)
+        self.notebooks = NotebooksApi(self.client)
         self.auth = AuthenticationApi(self.client)
         self.hosts = HostsApi(self.client)
         self.metrics = MetricsApi(self.client)

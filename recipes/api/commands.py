@@ -21,6 +21,7 @@ from rich.table import Table
 
 from recipes import settings as schema
 from recipes.api import client, lock, payloads, sync
+from recipes.ddsite import UnknownSite
 from recipes.errors import Failed, Refused
 from recipes.terminal import task_console
 
@@ -37,7 +38,11 @@ def inputs(c, define=None, at_least_once=False, only=(), as_written=False) -> sy
     folder = Path(settings.api.payload_dir or payloads.PAYLOAD_DIR)
     values = payloads.config_values(settings, payloads.parse_overrides(define, payloads.placeholder_names(folder)))
     overlay = not as_written and (at_least_once or settings.api.at_least_once)
-    return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only))
+    try:
+        app = client.app_url(settings.api)
+    except UnknownSite:
+        app = ""  # refused with its reason once a request is made (client.configuration)
+    return sync.Inputs(payloads.PayloadSet(values, folder, overlay), only=tuple(only), app=app)
 
 
 def shipped_examples(c, chosen: sync.Inputs, define=None) -> list[str]:
@@ -262,8 +267,10 @@ def destroy(c, dry_run=False, define=None) -> list[sync.Change]:
     return changes
 
 
-def verify_account(c, as_json=False, wait=0, minutes=0) -> list:
-    """The scorecard, once or polled until every row passes or `wait` seconds are up; Failed unless all pass."""
+def verify_account(c, as_json=False, wait=0, minutes=0, publish=False) -> list:
+    """The scorecard, once or polled until every row passes or `wait` seconds are up; Failed unless all pass.
+    `publish`: then written into the Notebook's scorecard cell, under the org's lock, unless it already holds
+    the same statuses."""
     from recipes.api import account
 
     api = schema.of(c).api
@@ -282,9 +289,27 @@ def verify_account(c, as_json=False, wait=0, minutes=0) -> list:
         out.print(scorecard_table(rows, expected, site, now))
     counts = {s: sum(r.status == s for r in rows) for s in (account.PASS, account.FAIL, account.NOT_YET)}
     progress.print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if publish:
+        published(api, chosen, rows, now, progress)
     if not account.passed(rows):
         raise Failed()  # the scorecard above says what failed
     return rows
+
+
+def published(api, chosen: sync.Inputs, rows: list, now: float, out: Console) -> None:
+    """Write the scorecard into the Notebook (one writing run per org); say where, or that it already said so."""
+    from recipes.api import account
+
+    run = Progress(resume_command("verify-account --publish"))
+    try:
+        with one_run_per_org(api, run), client.connect(api) as apis:
+            written, live = account.publish(apis, chosen, rows, now)
+    except KeyboardInterrupt:
+        raise run.interrupted() from None
+    where = f"{chosen.app}{sync.P.spec('notebook').kind.page(live)}"
+    out.print(f"[green]published[/] the scorecard to {where}" if written else
+              f"[dim]unchanged[/] the notebook's scorecard already holds these statuses: {where}", highlight=False,
+              soft_wrap=True)
 
 
 def poll(apis, expected, wait: int, pause: float, progress: Console):

@@ -80,12 +80,24 @@ def _unknown_fields(data, cls, path):
 
 
 def _schema_for(data, cls):
-    """A oneOf resolved to the candidate this data is: by its `type`, else the one knowing most of its keys."""
+    """A oneOf resolved to the candidate this data is: by its `type`, else by the `type` of its parts (a notebook
+    cell's attributes are told apart by their definition's), else the one knowing most of its keys."""
     if not (isinstance(cls, type) and issubclass(cls, ModelComposed)) or not isinstance(data, dict):
         return cls
     candidates = [c for c in cls._composed_schemas.get("oneOf", []) if isinstance(c, type) and issubclass(c, ModelNormal)]
-    typed = [c for c in candidates if data.get("type") in _allowed_types(c)]
+    typed = [c for c in candidates if data.get("type") in _allowed_types(c)] or [c for c in candidates if _parts_fit(c, data)]
     return max(typed or candidates, key=lambda c: len(set(data) & set(c.attribute_map.values())), default=cls)
+
+
+def _parts_fit(cls, data: dict) -> bool:
+    """Whether each typed part of data (a dict with a `type`) is of a type its field in cls allows."""
+    names = {key: name for name, key in cls.attribute_map.items()}
+    for key, value in data.items():
+        if isinstance(value, dict) and "type" in value and key in names:
+            allowed = set().union(*(_allowed_types(kind) for kind in cls.openapi_types[names[key]]))
+            if allowed and value["type"] not in allowed:
+                return False
+    return True
 
 
 def _unparsed(model, raw, path):

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.api.kinds import DASHBOARD, DOWNTIME, MONITOR, Kind
+from recipes.api.kinds import DASHBOARD, DOWNTIME, MONITOR, NOTEBOOK, Kind
 from recipes.api.models import model_problems
 from recipes.api.template import (CONFIG_KEYS, PAYLOAD_DIR, PayloadError, config_values, deep_merge, fill, label,
-                                  parse_overrides, placeholder_names, placeholders, read_json)
+                                  link_name, parse_overrides, placeholder_names, placeholders, read_json,
+                                  resolve_widgets, widget_refs)
 
 # What callers take from here, template.py's names among them.
 __all__ = ["CONFIG_KEYS", "PAYLOAD_DIR", "PayloadError", "PayloadSet", "SPECS", "Spec", "config_values", "label",
@@ -25,6 +26,7 @@ __all__ = ["CONFIG_KEYS", "PAYLOAD_DIR", "PayloadError", "PayloadSet", "SPECS", 
 
 STAND_IN_MONITOR_ID = 1  # a downtime is checked (and filled) aimed at it until the monitor's id is known
 AS_FILLED = object()  # PayloadSet.body: the downtime as filled, not aimed at another monitor
+PENDING_LINK = "#not-created-yet"  # a ${LINK_<KEY>} whose object is not found (yet): apply fills the real one
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,15 @@ class Spec:
         return self.kind.model
 
 
-SPECS = [  # in dependency order: a downtime mutes the monitor
+SPECS = [  # in dependency order: a downtime mutes the monitor, the notebook links to every other object
     Spec("timeboard", "timeboard.json", DASHBOARD),
     Spec("apm-dashboard", "apm-dashboard.json", DASHBOARD),
     Spec("monitor", "monitor.json", MONITOR, overlay="monitor-at-least-once.json"),
     Spec("downtime-weeknights", "downtime-weeknights.json", DOWNTIME),
     Spec("downtime-weekends", "downtime-weekends.json", DOWNTIME),
+    Spec("notebook", "notebook.json", NOTEBOOK),
 ]
+LINKS = {link_name(each.key): each.key for each in SPECS}  # ${LINK_<KEY>} -> the payload whose object it opens
 
 
 def spec(key: str) -> Spec:
@@ -66,9 +70,17 @@ def load_template(spec: Spec, payload_dir: Path = PAYLOAD_DIR, at_least_once: bo
     return body
 
 
-def _filled(spec: Spec, template: dict, values: dict, payload_dir: Path) -> dict:
+def _filled(spec: Spec, template: dict, values: dict, payload_dir: Path, templates: dict | None = None) -> dict:
+    """The template with its widget references resolved (`templates`: the set's, by key; else read from
+    payload_dir), its computed values (the kind's `prepare`, links not known yet as PENDING_LINK) and placeholders filled."""
     where = source(spec, payload_dir)
-    return fill(spec.kind.prepare(template, values, where), values, where)
+    if templates is None:  # one file on its own: the dashboards it refers to read from its folder
+        templates = {each.key: load_template(each, payload_dir) for each in SPECS if each.kind is DASHBOARD} \
+            if widget_refs(template) else {}
+    dashboards = {each.key: templates[each.key] for each in SPECS if each.kind is DASHBOARD and each.key in templates}
+    resolved = resolve_widgets(template, dashboards, where)
+    values = {**{name: PENDING_LINK for name in LINKS}, **values}
+    return fill(spec.kind.prepare(resolved, values, where), values, where)
 
 
 def render(spec: Spec, values: dict, payload_dir: Path = PAYLOAD_DIR, at_least_once: bool = False) -> dict:
@@ -99,7 +111,7 @@ class PayloadSet:
         for each in SPECS:
             try:
                 self._templates[each.key] = load_template(each, self.payload_dir, at_least_once)
-                self._bodies[each.key] = _filled(each, self._templates[each.key], filled, self.payload_dir)
+                self._bodies[each.key] = _filled(each, self._templates[each.key], filled, self.payload_dir, self._templates)
             except PayloadError as error:
                 self._errors[each.key] = error
         self._problems: dict[str, list[str]] | None = None
@@ -113,14 +125,23 @@ class PayloadSet:
             raise self._errors[key]
         return self._templates[key]
 
-    def body(self, key: str, monitor_id=AS_FILLED) -> dict:
-        """The body to send; a downtime's aimed at `monitor_id` when given (None: the monitor is not created yet)."""
+    def body(self, key: str, monitor_id=AS_FILLED, links: dict | None = None) -> dict:
+        """The body to send; a downtime's aimed at `monitor_id` when given (None: the monitor is not created yet);
+        with `links` (payload key -> web app address of its object), each ${LINK_<KEY>} filled with its own."""
         if key in self._errors:
             raise self._errors[key]
         kind = spec(key).kind
         if kind.mutes_monitor and monitor_id is not AS_FILLED:
             return kind.aimed_at(self._bodies[key], monitor_id)
+        if links:
+            values = {**self.values, **{link_name(k): address for k, address in links.items()}}
+            return _filled(spec(key), self._templates[key], values, self.payload_dir, self._templates)
         return self._bodies[key]
+
+    def links(self, key: str) -> list[str]:
+        """The payload keys whose object's address the payload `key` holds (its ${LINK_<KEY>}s), in SPECS order."""
+        used = placeholders(self.template(key))
+        return [each.key for each in SPECS if link_name(each.key) in used]
 
     def problems(self) -> dict[str, list[str]]:
         """Spec key -> its problems: each payload against its model and its kind's checks, then against the others."""

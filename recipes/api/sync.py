@@ -2,7 +2,10 @@
 
 Each object is found again by a stable mark: dashboards by title, the monitor by name and the tag
 `managed-by:dd-runbook`, downtimes by the `[dd-runbook:<name>]` marker opening their message (and the
-monitor they mute). Lists are read to their last page. Live objects are compared on the payload's own
+monitor they mute), the notebook by its name and the mark in its first cell. Objects are planned and
+written in three stages: what stands alone (dashboards, monitor), what mutes the monitor (downtimes,
+aimed at its id), what links to the others (the notebook, its `${LINK_<KEY>}`s filled with their
+addresses in the web app). Lists are read to their last page. Live objects are compared on the payload's own
 fields only, so what the server adds (ids, timestamps, read-only fields, defaults) never shows as a
 change, nor what it rewrites without changing the meaning (recipes/api/same.py), and an unchanged
 object gets no write. Each kind (recipes/api/kinds/) says how its objects are found, compared and
@@ -27,7 +30,7 @@ from pathlib import Path
 from recipes.api import payloads as P
 from recipes.api.client import Apis, ApiFailure, call, post
 from recipes.api.kinds import MONITOR
-from recipes.api.template import PLACEHOLDER, read_json
+from recipes.api.template import PLACEHOLDER, WIDGET, read_json
 
 
 @dataclass
@@ -72,16 +75,28 @@ class Inputs:
 
     payloads: P.PayloadSet
     only: tuple = ()  # spec keys; empty = all
+    app: str = ""  # the web app's address (client.app_url): what ${LINK_<KEY>} links begin with
 
     @property
     def values(self) -> dict:
         return self.payloads.values
 
-    def chosen(self, first=None) -> list[P.Spec]:
-        """The chosen payloads in dependency order; `first`: only those planned before (True) or after (False)
-        the monitor's id is known."""
-        return [s for s in P.SPECS if (not self.only or s.key in self.only)
-                and (first is None or s.kind.mutes_monitor is not first)]
+    def chosen(self, stage=None) -> list[P.Spec]:
+        """The chosen payloads in dependency order; `stage`: only those of one stage (`stage_of`)."""
+        return [s for s in P.SPECS if (not self.only or s.key in self.only) and (stage is None or stage_of(s.kind) == stage)]
+
+    def objects(self) -> "Inputs":
+        """The same run without the payloads that only link to the others (the notebook): the exercise's objects."""
+        keys = tuple(s.key for s in self.chosen() if stage_of(s.kind) != LINKING)
+        return Inputs(self.payloads, keys, self.app)
+
+
+ALONE, MUTING, LINKING = 0, 1, 2  # the stages, in order
+
+
+def stage_of(kind) -> int:
+    """When a kind is planned: alone first, then what mutes the monitor, then what links to the others."""
+    return LINKING if kind.links_others else MUTING if kind.mutes_monitor else ALONE
 
 
 def preflight(inputs: Inputs) -> None:
@@ -94,7 +109,7 @@ def offline_changes(inputs: Inputs) -> list[Change]:
     """Without keys: every selected payload, validated, as a create (nothing live to compare with)."""
     preflight(inputs)
     return [Change(spec, "create", body=inputs.payloads.body(spec.key, monitor_id=None), reason="not compared: no keys")
-            for spec in inputs.chosen()]
+            for spec in inputs.chosen()]  # a notebook's links to objects not created yet: PENDING_LINK
 
 
 def mine(apis: Apis, spec: P.Spec, body: dict) -> list[dict]:
@@ -118,21 +133,44 @@ def plan_one(apis: Apis, spec: P.Spec, body: dict, monitor_id=None) -> list[Chan
 
 
 def plan(apis: Apis, inputs: Inputs) -> list[Change]:
-    """Changes in dependency order: dashboards, the monitor, then the downtimes that reference it."""
+    """Changes in dependency order: dashboards, the monitor, the downtimes that reference it, the notebook."""
     preflight(inputs)
     changes = first_changes(apis, inputs)
-    return changes + muting_changes(apis, inputs, current_monitor_id(apis, inputs))
+    changes += muting_changes(apis, inputs, current_monitor_id(apis, inputs))
+    return changes + linking_changes(apis, inputs, changes)
 
 
 def first_changes(apis: Apis, inputs: Inputs) -> list[Change]:
     """The dashboards and the monitor: what needs no monitor id."""
-    return [ch for spec in inputs.chosen(first=True) for ch in plan_one(apis, spec, inputs.payloads.body(spec.key))]
+    return [ch for spec in inputs.chosen(ALONE) for ch in plan_one(apis, spec, inputs.payloads.body(spec.key))]
 
 
 def muting_changes(apis: Apis, inputs: Inputs, monitor_id) -> list[Change]:
     """The downtimes, aimed at monitor_id (None: before the monitor exists, a visible stand-in id)."""
-    return [ch for spec in inputs.chosen(first=False)
+    return [ch for spec in inputs.chosen(MUTING)
             for ch in plan_one(apis, spec, inputs.payloads.body(spec.key, monitor_id), monitor_id)]
+
+
+def linking_changes(apis: Apis, inputs: Inputs, before: list[Change]) -> list[Change]:
+    """The notebook, its links filled with the addresses of the objects `before` (this run's changes), or of those
+    found by their mark."""
+    return [ch for spec in inputs.chosen(LINKING) for ch in plan_one(apis, spec, linked_body(apis, inputs, spec, before))]
+
+
+def linked_body(apis: Apis, inputs: Inputs, spec: P.Spec, before: list[Change] = ()) -> dict:
+    """The payload with each ${LINK_<KEY>} filled: the web app address of that object, from this run's changes,
+    else found by its mark (not found: PENDING_LINK, until an apply creates it)."""
+    links = {}
+    for key in inputs.payloads.links(spec.key):
+        planned = [ch for ch in before if ch.spec.key == key and ch.action != "delete"]
+        if planned:
+            live = planned[0].live  # None: a create not sent yet (a plan, a dry run)
+        else:
+            found = mine(apis, P.spec(key), inputs.payloads.body(key))
+            live = found[0] if found else None
+        if live is not None:
+            links[key] = inputs.app + P.spec(key).kind.page(live)
+    return inputs.payloads.body(spec.key, links=links)
 
 
 def monitor_spec() -> P.Spec:
@@ -203,7 +241,8 @@ def apply(apis: Apis, inputs: Inputs, on_change=None, dry_run: bool = False, on_
     """Bring live objects to the payloads; returns the changes done (or, dry-run, that would be done).
     Everything is validated first; the dashboards and the monitor are planned (read-only) before the
     first write, the downtimes once the monitor they mute exists (the kept one, when another run's
-    copy was kept). `on_start(change)` is called before each write, `on_change(change)` after it."""
+    copy was kept), the notebook once every object it links to is there.
+    `on_start(change)` is called before each write, `on_change(change)` after it."""
     preflight(inputs)
     first = first_changes(apis, inputs)
     if not dry_run:
@@ -213,14 +252,15 @@ def apply(apis: Apis, inputs: Inputs, on_change=None, dry_run: bool = False, on_
     done = _apply_all(apis, first, on_change, dry_run, on_start)
     monitor_id = inputs.values.get("MONITOR_ID")
     written = [ch for ch in done if ch.spec.kind is MONITOR and ch.action != "delete"]
-    muting = inputs.chosen(first=False)
+    muting = inputs.chosen(MUTING)
     if written:
         monitor_id = written[0].live["id"] if written[0].live else None
     elif monitor_id is None and muting:
         monitor_id = current_monitor_id(apis, inputs)
     if muting and monitor_id is None and not dry_run:
         raise ApiFailure("no monitor found to schedule downtimes for: run `./run monitor` (or `./run apply`) first")
-    return done + _apply_all(apis, muting_changes(apis, inputs, monitor_id), on_change, dry_run, on_start)
+    done += _apply_all(apis, muting_changes(apis, inputs, monitor_id), on_change, dry_run, on_start)
+    return done + _apply_all(apis, linking_changes(apis, inputs, done), on_change, dry_run, on_start)
 
 
 def _apply_all(apis: Apis, changes: list[Change], on_change, dry_run: bool, on_start=None) -> list[Change]:
@@ -258,6 +298,8 @@ def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
         kind = spec.kind
         template = inputs.payloads.template(spec.key)
         body = inputs.payloads.body(spec.key, monitor_id if monitor_id is not None else P.STAND_IN_MONITOR_ID)
+        if kind.links_others:
+            body = linked_body(apis, inputs, spec)
         found = [f for f in kind.find(apis, body) if kind.ours(f) and (not kind.mutes_monitor or kind.muted(f) == monitor_id)]
         if not found:
             continue
@@ -275,7 +317,10 @@ def export(apis: Apis, inputs: Inputs, out_dir: Path) -> list[Path]:
 
 def restore(template, filled, live):
     """live in template form. filled is template with its placeholders filled (same shape): where live
-    equals it, the template wins; where live differs, live is kept with the placeholder values put back."""
+    equals it, the template wins; where live differs, live is kept with the placeholder values put back.
+    A widget reference ({"$widget": ...}) stays one while the widget is as the dashboard's payload has it."""
+    if isinstance(template, dict) and WIDGET in template:
+        return template if live == filled else live
     if isinstance(template, dict) and isinstance(live, dict):
         return {k: restore(v, filled[k], live[k]) if k in live else v for k, v in template.items()}
     if isinstance(template, list) and isinstance(live, list):

@@ -1,6 +1,8 @@
-"""Dashboards, the monitor and the downtimes, as code: the JSON in payloads/ applied with datadog-api-client.
+"""Dashboards, the monitor, the downtimes and the notebook, as code: the JSON in payloads/ applied with
+datadog-api-client.
 
-The tasks that write (apply, timeboard, monitor, downtimes, apm-dashboard, destroy) run one at a time per
+The tasks that write (apply, timeboard, monitor, downtimes, apm-dashboard, notebook, destroy, and
+verify-account --publish) run one at a time per
 checkout and Datadog org (recipes/api/lock.py); Ctrl-C stops them with one message saying what was done
 and the command that resumes.
 
@@ -47,6 +49,14 @@ def apm_dashboard(c, dry_run=False, define=None):
     return commands.apply(c, dry_run, define=define, only=["apm-dashboard"], task="apm-dashboard")
 
 
+@task(help={**DRY, **DEFINE}, iterable=["define"])
+def notebook(c, dry_run=False, define=None):
+    """Create or update the exercise's Notebook: each section's answer, its live graphs and the scorecard."""
+    from recipes.api import commands
+
+    return commands.apply(c, dry_run, define=define, only=["notebook"], task="notebook")
+
+
 @task(help={**DEFINE, "offline": "skip POST /api/v1/monitor/validate even when DD_API_KEY/DD_APP_KEY are set"}, iterable=["define"])
 def validate(c, define=None, offline=False):
     """Check every payload (client models + our checks; the monitor also online when keys are set)."""
@@ -65,7 +75,7 @@ def plan(c, at_least_once=False, define=None):
 
 @task(help={**DRY, **ONCE, **DEFINE}, iterable=["define"])
 def apply(c, dry_run=False, at_least_once=False, define=None):
-    """Apply every payload in dependency order: dashboards, monitor, then downtimes."""
+    """Apply every payload in dependency order: dashboards, monitor, downtimes, then the notebook."""
     from recipes.api import commands
 
     return commands.apply(c, dry_run, at_least_once, define)
@@ -91,12 +101,13 @@ def destroy(c, dry_run=False, define=None):
     "json": "print the report as JSON on stdout (rows: requirement, status, evidence, todo, pitfall)",
     "wait": "poll for up to this many seconds until every row passes (default 0: look once)",
     "minutes": "how far back metrics and traces are read (default: api.verify_minutes)",
+    "publish": "also write the scorecard into the Notebook's last cell (only when a status changed)",
 })
-def verify_account(c, json=False, wait=0, minutes=0):
+def verify_account(c, json=False, wait=0, minutes=0, publish=False):
     """Read back from the Datadog account what the exercise sent, requirement by requirement (read-only)."""
     from recipes.api import commands
 
-    return commands.verify_account(c, json, wait, minutes)
+    return commands.verify_account(c, json, wait, minutes, publish)
 
 
 @task(help={

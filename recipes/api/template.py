@@ -16,8 +16,10 @@ from recipes.errors import Refused
 
 PAYLOAD_DIR = ROOT / "payloads"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
-# Placeholder -> the configuration key that fills it (MONITOR_ID and START_DATE are computed).
-CONFIG_KEYS = {"HOST": "api.host", "NOTIFY": "api.notify", "TIMEZONE": "api.timezone", "SERVICE": "apm.service", "ENV": "apm.env"}
+# Placeholder -> the configuration key that fills it (MONITOR_ID, START_DATE and LINK_<KEY> are computed).
+CONFIG_KEYS = {"HOST": "api.host", "NOTIFY": "api.notify", "TIMEZONE": "api.timezone", "SERVICE": "apm.service", "ENV": "apm.env",
+               "SITE": "site.pages"}
+WIDGET = "$widget"  # {"$widget": "<payload key>: <widget title as written>"}: that dashboard widget's definition
 
 
 class PayloadError(Refused):
@@ -111,3 +113,38 @@ def parse_overrides(pairs, known: set[str] | None = None) -> dict:
             raise PayloadError(f"--define {pair!r}: no payload holds ${{{name}}}; the names are {', '.join(sorted(known))}")
         out[name] = int(value) if name == "MONITOR_ID" and value.isdigit() else value
     return out
+
+
+def link_name(key: str) -> str:
+    """The placeholder of the web app address of the object a payload makes: LINK_TIMEBOARD, LINK_APM_DASHBOARD."""
+    return "LINK_" + key.upper().replace("-", "_")
+
+
+def widget_refs(obj) -> bool:
+    """Whether obj holds a ``{"$widget": ...}`` reference."""
+    if isinstance(obj, dict):
+        return WIDGET in obj or any(widget_refs(v) for v in obj.values())
+    return isinstance(obj, list) and any(widget_refs(v) for v in obj)
+
+
+def resolve_widgets(obj, dashboards: dict, file: str, path: str = ""):
+    """obj with each ``{"$widget": "<key>: <title>"}`` replaced by a copy of the definition of the widget of that
+    title in the dashboard payload ``dashboards[key]`` (both as written, placeholders still in): a query shown in two
+    places is written once."""
+    if isinstance(obj, dict) and set(obj) == {WIDGET}:
+        key, _, title = str(obj[WIDGET]).partition(": ")
+        if key not in dashboards:
+            raise PayloadError(f"{file}: {path}.{WIDGET}: {obj[WIDGET]!r} names no dashboard payload "
+                               f"(expected '<key>: <widget title>', key one of {', '.join(sorted(dashboards))})")
+        definitions = [w.get("definition", {}) for w in dashboards[key].get("widgets", [])]
+        found = [d for d in definitions if d.get("title") == title]
+        if len(found) != 1:
+            titles = "; ".join(repr(d.get("title")) for d in definitions)
+            raise PayloadError(f"{file}: {path}.{WIDGET}: {key} has {'no' if not found else 'more than one'} widget "
+                               f"titled {title!r} (its titles: {titles})")
+        return copy.deepcopy(found[0])
+    if isinstance(obj, dict):
+        return {k: resolve_widgets(v, dashboards, file, f"{path}.{k}" if path else k) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [resolve_widgets(v, dashboards, file, f"{path}[{i}]") for i, v in enumerate(obj)]
+    return obj

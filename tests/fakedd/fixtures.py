@@ -13,12 +13,13 @@ from tests.fakedd.server import FakeDatadog
 
 FAKE_API_KEY = "fake-api-key-0123456789abcdef"
 FAKE_APP_KEY = "fake-app-key-fedcba9876543210"
-EXPECTED = {"dashboards": 2, "monitors": 1, "downtimes": 2}  # what the payloads make: one object each
+EXPECTED = {"dashboards": 2, "monitors": 1, "downtimes": 2, "notebooks": 1}  # what the payloads make: one object each
 
 
 def counts(fake: FakeDatadog) -> dict:
     """The objects the fake holds, by kind (canceled downtimes left out)."""
-    return {"dashboards": len(fake.state.dashboards), "monitors": len(fake.state.monitors), "downtimes": len(fake.active_downtimes())}
+    return {"dashboards": len(fake.state.dashboards), "monitors": len(fake.state.monitors), "downtimes": len(fake.active_downtimes()),
+            "notebooks": len(fake.state.notebooks)}
 
 
 def writes(fake: FakeDatadog) -> list[tuple[str, str]]:

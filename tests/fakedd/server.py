@@ -1,7 +1,7 @@
 """FakeDatadog: a stateful stand-in for the parts of the Datadog API the runbook uses, on 127.0.0.1.
 
 It answers the way the real API's recorded traffic does (tests/fakedd/rules.py lists each copied
-behaviour; dashboards.py, monitors.py and downtimes.py hold the rules of each object): server fields
+behaviour; dashboards.py, monitors.py, downtimes.py and notebooks.py hold the rules of each object): server fields
 and defaults added, numbers as floats, types normalized, whitespace trimmed, lists paged as the real
 endpoints page them. It records every request so tests can count writes, and injects faults on
 demand: 429 with X-RateLimit-* headers, 5xx before or after the write is done, 403, slow answers (or
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakedd import dashboards, downtimes, monitors, snapshots, telemetry
+from tests.fakedd import dashboards, downtimes, monitors, notebooks, snapshots, telemetry
 from tests.fakedd.common import ApiError
 from tests.fakedd.rules import copies
 
@@ -85,6 +85,7 @@ class State:
     dashboards: dict = field(default_factory=dict)
     monitors: dict = field(default_factory=dict)
     downtimes: dict = field(default_factory=dict)
+    notebooks: dict = field(default_factory=dict)
 
 
 class FakeDatadog:
@@ -192,7 +193,7 @@ class FakeDatadog:
         return next(self._ids)
 
 
-ROUTES = dashboards.ROUTES + monitors.ROUTES + downtimes.ROUTES + telemetry.ROUTES + snapshots.ROUTES
+ROUTES = dashboards.ROUTES + monitors.ROUTES + downtimes.ROUTES + notebooks.ROUTES + telemetry.ROUTES + snapshots.ROUTES
 
 
 @copies("rate limits", "429 answers carry X-RateLimit-Limit/-Period/-Remaining/-Reset/-Name (sent here in lower case: the client reads them case-insensitively)")

@@ -24,6 +24,7 @@ class Kind:
     rules: dict = {}  # payload key -> comparison rules (recipes/api/same.py) beyond "the same number"
     mark_field = ""  # where a payload holds its mark, as messages name it
     mutes_monitor = False  # True: planned after the monitor, aimed at its id (`aimed_at`, `muted`)
+    links_others = False  # True: planned last, its ${LINK_<KEY>}s filled with the other objects' addresses
 
     def __repr__(self) -> str:
         return self.name

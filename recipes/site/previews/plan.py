@@ -28,7 +28,7 @@ from rich.text import Text
 
 from recipes.api import messages
 from recipes.site.previews import capture, dashboard as dash, downtimes, inputs, monitor as monitor_preview
-from recipes.site.previews import simulation as sim, style
+from recipes.site.previews import notebook as notebook_preview, simulation as sim, style
 from recipes.site.previews.inputs import (ROOT, PreviewInputError, load_monitor, load_payload, payload_files,
                                           sample_ctx, sample_values, sha256_file)
 from recipes import settings as schema
@@ -278,6 +278,15 @@ def _seconds(clock: str) -> int:
     return parsed.hour * 3600 + parsed.minute * 60 + parsed.second
 
 
+def notebook_plan(config) -> list[Picture]:
+    """The Notebook's cells as a page, from payloads/notebook.json and the dashboards its graphs come from."""
+    values = sample_values(config)
+    return [Picture("notebook", "notebook/notebook.svg", [notebook_preview],
+                    lambda path: notebook_preview.draw_notebook(load_payload("notebook", values), path),
+                    payloads=["notebook", "timeboard", "apm-dashboard"],
+                    params={"host": values["HOST"], "site": values["SITE"], "service": values["SERVICE"], "env": values["ENV"]})]
+
+
 def captures_plan(config, source: str | None = None) -> list[Picture]:
     """A terminal picture for each figure whose capture exists under ``source`` (artifacts/captures/)."""
     folder = Path(source or schema.of(config).previews.captures_dir)
@@ -364,7 +373,7 @@ def full_plan(config, captures: bool = True) -> list[Picture]:
     """Every picture the site shows, in the order they are drawn."""
     caught = captures_plan(config) if captures else []
     return [*message_plan(config), *monitor_plan(config), *downtime_plan(config), *dashboard_plan(config),
-            *caught, *check_run_plan(config, {p.key for p in caught})]
+            *notebook_plan(config), *caught, *check_run_plan(config, {p.key for p in caught})]
 
 
 # --- generating, manifest, figures.yml ----------------------------------------------------------------

@@ -120,6 +120,13 @@ def _dashboard(c, out=None):
     _run(c, dashboard_plan(c.config), out)
 
 
+def _notebook(c, out=None):
+    """Draw the Notebook's cells as a page from payloads/notebook.json."""
+    from recipes.site.previews.plan import notebook_plan
+
+    _run(c, notebook_plan(c.config), out)
+
+
 def _captures(c, out=None, source=None):
     """Turn the end-to-end suite's captured outputs (artifacts/captures/*.txt) into terminal pictures."""
     from recipes.site.previews.plan import captures_plan
@@ -147,7 +154,7 @@ def _check(c):
 
 KINDS = {  # --only KIND -> what it draws (and prints)
     "messages": _messages, "monitor": _monitor, "downtimes": _downtimes, "dashboard": _dashboard,
-    "captures": _captures,
+    "notebook": _notebook, "captures": _captures,
 }
 OWN_OPTIONS = {"start": "downtimes", "days": "downtimes", "wall_clock": "downtimes", "source": "captures",
                "no_captures": None}  # an option -> the one kind it belongs to (None: the run of every kind)
