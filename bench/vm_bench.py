@@ -239,7 +239,7 @@ def snippet(rounds: list[dict[str, Run]], bare: float, listing: float, flavour: 
     text += (f"\nMeasured {datetime.date.today().isoformat()} with `./run bench-vm --rounds {len(rounds)} "
              f"--flavour {flavour}` on the `{flavour}` test host, {os.cpu_count()} CPUs shared with other work, "
              f"load average {load_before:.1f} at the start and {load:.1f} at the end. "
-             f"The Agent package both install is the real-size stand-in: {package['installed_kib'] / 1024:.0f} MiB "
+             f"The Agent package both install is the real-size stand-in: {package['installed_bytes'] / 2**20:.0f} MiB "
              f"installed in {package['files']:,} files, a {package['deb_bytes'] / 2**20:.0f} MiB .deb (xz), with the "
              "real package's maintainer-script work; the Debian packages come from the image's apt cache. "
              f"Medians of {len(rounds)} round(s), each on fresh hosts, floor and `setup` in alternating order. "

@@ -195,10 +195,9 @@ def cached_deb(build) -> Path:
 
 
 def summary(deb: Path) -> dict:
-    """What the built package holds, measured: installed KiB, files, .deb bytes (for the benchmark's page)."""
-    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Installed-Size"], check=True, capture_output=True,
-                            text=True).stdout.strip()
+    """What the built package holds, measured from its listing: installed bytes, files, .deb bytes."""
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], check=True, capture_output=True, text=True).stdout
-    files = sum(1 for line in listing.splitlines() if not line.startswith("d"))
-    return {"installed_kib": int(fields), "files": files, "deb_bytes": deb.stat().st_size}
-
+    entries = [line.split() for line in listing.splitlines()]
+    files = [entry for entry in entries if not entry[0].startswith("d")]
+    return {"installed_bytes": sum(int(entry[2]) for entry in files), "files": len(files),
+            "deb_bytes": deb.stat().st_size}
