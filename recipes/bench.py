@@ -17,11 +17,12 @@ schema = lazy("recipes.settings")
 VM_BENCH = ROOT / "bench" / "vm_bench.py"
 
 
-@task(help={"rounds": "rounds of fresh hosts, each measuring everything once (default 3)",
+@task(help={"rounds": "rounds of fresh hosts, each measuring everything once (default 1: a round boots 42 hosts)",
             "flavour": "test host flavour: bookworm (default), systemd or mysql (Oracle MySQL under systemd)",
             "no_save": "print the table only; leave docs/snippets/vm-benchmark.md as it is"})
-def bench_vm(c, rounds=3, flavour="bookworm", no_save=False):
-    """Time setup against its floor on fresh test hosts (root): first run, re-run, dry run, 3 hosts."""
+def bench_vm(c, rounds=1, flavour="bookworm", no_save=False):
+    """Time setup against its floor on fresh test hosts (root), with an Agent package of the real one's size:
+    first run, re-run and dry run, on 1, 4 and 16 hosts at once."""
     schema.option("--rounds", rounds, schema.Count)
     schema.option("--flavour", flavour, schema.TestHostFlavour)
     if os.geteuid() != 0:

@@ -197,6 +197,34 @@ def test_probe_script_runs_every_check_in_one_shell_and_keeps_exact_output(tmp_p
     assert found["stdin_is_closed"] == (0, "")
 
 
+
+def test_reads_of_one_session_run_at_once_and_come_back_in_order(tmp_path):
+    """The first read waits for a file only the second one makes: one after the other it would give up."""
+    flag = tmp_path / "second-ran"
+    script = session.probe_script({
+        "first": f"for _ in $(seq 500); do [ -e {flag} ] && {{ echo saw it; exit 0; }}; sleep 0.01; done; exit 7",
+        "second": f"touch {flag}; echo made it",
+        "third": "printf 'no newline'; exit 2",
+    })
+    out = subprocess.run(["bash", "-s"], input=script, capture_output=True, text=True, check=True).stdout
+    assert [line.split()[0] for line in out.split("\n") if line.startswith("@@")] == ["@@first", "@@second", "@@third"]
+    found = session.parse_sections(out)
+    assert found == {"first": (0, "saw it\n"), "second": (0, "made it\n"), "third": (2, "no newline")}
+
+
+def test_a_write_runs_alone_between_the_reads_around_it(tmp_path):
+    """Reads after a write see what it wrote; a failed write ends the session before the reads after it."""
+    target = tmp_path / "written"
+    sections = [session.Section("before", f"cat {target}"), session.Section("write", f"echo new > {target}", stop=True),
+                session.Section("after1", f"cat {target}"), session.Section("after2", f"cat {target}"),
+                session.Section("fails", "exit 4", stop=True), session.Section("never", "echo ran")]
+    out = subprocess.run(["bash", "-s"], input=session.session_script(sections), capture_output=True, text=True,
+                         check=True).stdout
+    found = session.parse_sections(out)
+    assert found["before"][0] != 0 and found["write"] == (0, "")
+    assert found["after1"] == found["after2"] == (0, "new\n")
+    assert found["fails"] == (4, "") and "never" not in found
+
 # --- rendering and placeholders -------------------------------------------------------------------
 def test_mysql_conf_has_an_integer_port_one_instance_and_no_perf_option():
     settings = schema.of(config()).mysql

@@ -51,18 +51,50 @@ class Outcome:
 
 def session_script(sections: list[Section]) -> str:
     """One bash script that runs every section in order and prints ``@@name <base64 output> <exit code>`` for
-    each. A failed ``stop`` section ends the script: what follows it does not run."""
+    each. A failed ``stop`` section ends the script: what follows it does not run.
+
+    State reads change nothing, so consecutive reads run at once, each in its own subshell with its output in
+    a file of its own, and are printed in order once all have ended: a session of reads lasts as long as its
+    slowest read (a server's status script), not as long as all of them one after another. A write or a
+    command (a ``stop`` section) runs alone, after what came before it and before what comes after it."""
     parts = [SHELL_PRELUDE]
+    batch: list[Section] = []
+
+    def flush() -> None:
+        if len(batch) == 1:
+            parts.append(_sequential(batch[0]))
+        elif batch:
+            parts.append(_concurrent(batch))
+        batch.clear()
+
     for section in sections:
         if not re.fullmatch(r"[\w.-]+", section.name):
             raise SessionFailed(f"bad section name {section.name!r}")  # a name the engine made
-        parts.append(
-            f"printf '\\n@@%s ' {shlex.quote(section.name)}\n"
-            f"( {section.command}\n) </dev/null 2>&1 | base64 -w0\n"
-            "rc=${PIPESTATUS[0]}; printf ' %s\\n' \"$rc\"\n"
-        )
         if section.stop:
+            flush()
+            parts.append(_sequential(section))
             parts.append('[ "$rc" = 0 ] || exit 0\n')
+        else:
+            batch.append(section)
+    flush()
+    return "".join(parts)
+
+
+def _sequential(section: Section) -> str:
+    return (f"printf '\\n@@%s ' {shlex.quote(section.name)}\n"
+            f"( {section.command}\n) </dev/null 2>&1 | base64 -w0\n"
+            "rc=${PIPESTATUS[0]}; printf ' %s\\n' \"$rc\"\n")
+
+
+def _concurrent(sections: list[Section]) -> str:
+    """Start every read at once (output to a file each), then print each in order with its exit code."""
+    parts = ['_reads=$(mktemp -d) || exit 1\n']
+    for index, section in enumerate(sections):
+        parts.append(f"( {section.command}\n) </dev/null >\"$_reads/{index}\" 2>&1 &\n_pid{index}=$!\n")
+    for index, section in enumerate(sections):
+        parts.append(f"wait \"$_pid{index}\"; rc=$?; printf '\\n@@%s ' {shlex.quote(section.name)}; "
+                     f"base64 -w0 <\"$_reads/{index}\"; printf ' %s\\n' \"$rc\"\n")
+    parts.append('rm -rf "$_reads"\n')
     return "".join(parts)
 
 

@@ -16,6 +16,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from . import realsize
 from .locking import file_lock
 from .processes import start_time
 from .settings import SERVICE_NET, STANDIN_SOURCES
@@ -61,8 +62,9 @@ def throwaway_key(home: Path, name: str) -> ThrowawayKey:
     return ThrowawayKey(home, fingerprint, armored)
 
 
-def _build_deb(name: str, version: str, arch: str, work: Path, pool: Path, extra=None) -> Path:
+def _build_deb(name: str, version: str, arch: str, work: Path, pool: Path, extra=None, dest: Path | None = None) -> Path:
     tree = work / "build" / name
+    shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(STANDIN_SOURCES / name, tree, symlinks=True)
     control = tree / "DEBIAN" / "control"
     control.write_text(control.read_text().replace("@VERSION@", version).replace("@ARCH@", arch))
@@ -71,10 +73,29 @@ def _build_deb(name: str, version: str, arch: str, work: Path, pool: Path, extra
     for path in [tree, *tree.rglob("*")]:
         if path.is_dir():
             path.chmod(0o755)
-    deb = pool / f"{name}_{version.split(':')[-1]}_{arch}.deb"
+    deb = dest or pool / f"{name}_{version.split(':')[-1]}_{arch}.deb"
     deb.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(tree), str(deb)],
                    check=True, capture_output=True)
+    shutil.rmtree(tree, ignore_errors=True)
+    return deb
+
+
+def _real_size_agent(work: Path, pool: Path) -> Path:
+    """The real-size stand-in Agent (realsize.py): built once into the test-host cache, linked into the pool."""
+    version, arch = PACKAGES["datadog-agent"]
+
+    def extras(tree: Path) -> None:
+        _agent_extras(tree)
+        realsize.generate(tree)
+
+    cached = realsize.cached_deb(lambda dest: _build_deb("datadog-agent", version, arch, work, pool, extras, dest))
+    deb = pool / f"datadog-agent_{version.split(':')[-1]}_{arch}.deb"
+    deb.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(cached, deb)
+    except OSError:  # another filesystem
+        shutil.copyfile(cached, deb)
     return deb
 
 
@@ -92,10 +113,14 @@ def _signing_keys_extras(key: ThrowawayKey):
     return add
 
 
-def build_repo(root: Path, key: ThrowawayKey, work: Path) -> None:
-    """Packages, Release, InRelease and Release.gpg under root, and the armored key under root/keys."""
+def build_repo(root: Path, key: ThrowawayKey, work: Path, real_size: bool = False) -> None:
+    """Packages, Release, InRelease and Release.gpg under root, and the armored key under root/keys.
+    ``real_size``: the Agent package of the real one's size and maintainer-script work (realsize.py)."""
     pool = root / "pool" / "d" / "da"
-    _build_deb("datadog-agent", *PACKAGES["datadog-agent"], work, pool, _agent_extras)
+    if real_size:
+        _real_size_agent(work, pool)
+    else:
+        _build_deb("datadog-agent", *PACKAGES["datadog-agent"], work, pool, _agent_extras)
     _build_deb("datadog-signing-keys", *PACKAGES["datadog-signing-keys"], work, pool, _signing_keys_extras(key))
     dist = root / "dists" / DIST
     index_dir = dist / COMPONENT / f"binary-{ARCH}"
@@ -208,13 +233,14 @@ class StandinAptRepo:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def standin_apt_repo() -> StandinAptRepo:
-    """Build, sign and serve the stand-in repository; call .stop() when done."""
+def standin_apt_repo(real_size: bool = False) -> StandinAptRepo:
+    """Build, sign and serve the stand-in repository; call .stop() when done. ``real_size``: with the Agent
+    package of the real one's size, file count and maintainer-script work (realsize.py; bench-vm uses it)."""
     work = Path(tempfile.mkdtemp(prefix="runbook-standin-repo-"))
     try:
         key = throwaway_key(work / "gnupg", "Runbook stand-in apt repo")
         try:
-            build_repo(work / "repo", key, work)
+            build_repo(work / "repo", key, work, real_size)
             key.export_binary(work / "keyring.gpg")
         finally:
             key.close()
