@@ -1,6 +1,7 @@
 """Shared pytest setup. Each layer registers its fixtures module in ``pytest_plugins``."""
 
 import os
+import re
 
 import pytest
 
@@ -32,37 +33,50 @@ def pytest_runtest_makereport(item, call):
 
 
 # --- running side by side (pytest-xdist, `./run test`) --------------------------------------------------------
-# Tests that share something costly stay in one worker process (`--dist loadgroup`): a module's tests share its
-# module-scoped test hosts and fake API, so a module is a group, split by test host flavour (each flavour's hosts
-# are its own); every test of one site engine shares that engine's build and browser crawl, so an engine is a
-# group across modules. The groups start longest first, so that the last to end is a short one.
-FLAVOUR_PARAMS = ("testhost_flavour", "shared_flavour")
-ENGINE_PARAMS = ("engine", "published")  # the site engine fixtures: the shared build, the sub-path build
+# Tests that share something costly stay in one worker process: a module's tests share its module-scoped test
+# hosts and fake API, so a module is a scope, split by test host flavour (each flavour's hosts are its own); every
+# test of one site engine shares that engine's build and browser crawl, so an engine is a scope across modules.
+# The scopes are read from the test ids, which name the flavour or the engine ("...[mkdocs-home]",
+# "...[bookworm-kill at ...]"). pytest-xdist's own `loadgroup` cannot do it under pytest 9 (it rewrites an
+# attribute pytest no longer reads), so `./run test` asks for `--dist loadscope` and gets this scheduler.
+# The longest scopes start first, so that the last to end is a short one.
 LONGEST_FIRST = ("tests/test_apm_vm.py", "e2e", "browser")
 
 
-def xdist_group(item) -> str:
-    params = getattr(item, "callspec", None)
-    params = params.params if params else {}
-    engine = next((params[name] for name in ENGINE_PARAMS if name in params), None)
+def scope_of(nodeid: str) -> str:
+    """The scope a test runs in: ``site-<engine>``, ``<module>:<flavour>`` or ``<module>``."""
+    from recipes.formats import SITE_ENGINES  # noqa: PLC0415
+    from tests.testhost.flavours import FLAVOURS  # noqa: PLC0415
+
+    module, ids = nodeid.split("::")[0], nodeid.partition("[")[2]
+    words = set(re.split(r"[-\[\] ]", ids))
+    engine = next((name for name in SITE_ENGINES if name in words), None)
     if engine:
         return f"site-{engine}"
-    group = item.nodeid.split("::")[0]
-    flavour = next((params[name] for name in FLAVOUR_PARAMS if name in params), None)
-    return f"{group}:{flavour}" if flavour else group  # "@" would end the group name
+    flavour = next((name for name in FLAVOURS if name in words), None)
+    return f"{module}:{flavour}" if flavour else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadscope":
+        return None  # any other --dist: pytest-xdist's own
+
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 (only with -n)
+
+    class RunbookScopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return RunbookScopes(config, log)
 
 
 def start_rank(item) -> int:
-    """0 for the longest groups (the APM app on each flavour), then the other test host tests, then the browser."""
+    """0 for the longest scopes (the APM app on each flavour), then the other test host tests, then the browser."""
     for rank, mark in enumerate(LONGEST_FIRST):
         if item.nodeid.startswith(mark) or item.get_closest_marker(mark):
             return rank
     return len(LONGEST_FIRST)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     items.sort(key=start_rank)  # stable: within a rank, the collection order

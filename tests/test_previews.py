@@ -299,7 +299,7 @@ def test_the_check_catches_a_changed_input_and_a_hand_edited_picture(tmp_path):
     copy_dir = tmp_path / "generated"
     shutil.copytree(ROOT / "docs/img/generated", copy_dir)
     config = make_config(out_dir=str(copy_dir))
-    assert preview_plan.check_stale(config) == []
+    assert preview_plan.check_stale(config, captured_since=SESSION_STARTED) == []
     manifest = json.loads((copy_dir / "manifest.json").read_text())
     manifest["alert-monitor"]["inputs"]["payloads/monitor.json"] = "0" * 64
     (copy_dir / "manifest.json").write_text(json.dumps(manifest))

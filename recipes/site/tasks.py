@@ -61,7 +61,7 @@ def test(c, k="", marker="", workers=None):
     else:  # given as text: a number is checked as one, anything else is refused as not one
         workers = schema.option("--workers", int(workers) if str(workers).isdigit() else workers, schema.Count)
     if workers != 0:
-        args += ["-n", str(workers), "--dist", "loadgroup"]
+        args += ["-n", str(workers), "--dist", "loadscope"]  # tests/conftest.py: which tests share a process
     code = c.run(shlex.join(args), pty=False, warn=True).exited
     if code:
         raise Failed(f"tests failed (exit {code})")
