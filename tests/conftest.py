@@ -39,8 +39,9 @@ def pytest_runtest_makereport(item, call):
 # The scopes are read from the test ids, which name the flavour or the engine ("...[mkdocs-home]",
 # "...[bookworm-kill at ...]"). pytest-xdist's own `loadgroup` cannot do it under pytest 9 (it rewrites an
 # attribute pytest no longer reads), so `./run test` asks for `--dist loadscope` and gets this scheduler.
-# The longest scopes start first, so that the last to end is a short one.
-LONGEST_FIRST = ("tests/test_apm_vm.py", "e2e", "browser")
+# The site's scopes start first, while the test host images build in the background
+# (tests/testhost_fixtures.py); then the test host scopes, longest first (the APM app on each flavour).
+START_ORDER = ("browser", "tests/test_apm_vm.py", "e2e")
 
 
 def scope_of(nodeid: str) -> str:
@@ -71,11 +72,11 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def start_rank(item) -> int:
-    """0 for the longest scopes (the APM app on each flavour), then the other test host tests, then the browser."""
-    for rank, mark in enumerate(LONGEST_FIRST):
+    """0 for the browser tests, then the APM app on each flavour, then the other test host tests, then the rest."""
+    for rank, mark in enumerate(START_ORDER):
         if item.nodeid.startswith(mark) or item.get_closest_marker(mark):
             return rank
-    return len(LONGEST_FIRST)
+    return len(START_ORDER)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.testhost import standin_apt_repo, start_hosts, stop_hosts
 from tests.testhost.flavours import DEFAULT, FLAVOURS, flavour_named
 from tests.testhost.locking import file_lock
 from tests.testhost.rootfs import cached_rootfs
+from tests.testhost.settings import cache_dir
 
 REASON = "end-to-end test host needs root, debootstrap and network namespaces"
 TOOLS = ("debootstrap", "tinyproxy", "zstd", "ip", "unshare", "nsenter", "ssh-keygen", "dpkg-deb",
@@ -162,3 +164,24 @@ def wheels_for():
         return folder
 
     return download
+
+
+def pytest_collection_finish(session):
+    """Start building the test host images this run will boot, in the background, while the first tests (the
+    site's) run: a first build takes 1-2 min per flavour, and the flavours build side by side. A test that
+    needs an image still being built waits for it (cached_rootfs's lock); a build that fails here fails again,
+    with its message, in the test's own fixture."""
+    if not any(item.get_closest_marker("e2e") for item in session.items):
+        return
+    for flavour in [name for name in FLAVOURS if not missing_requirements(name)]:
+        log = open(cache_dir() / f"build-{flavour}.log", "a")  # noqa: SIM115 (the thread's, closed by it)
+        threading.Thread(target=_build_quietly, args=(flavour, log), daemon=True, name=f"build-{flavour}").start()
+
+
+def _build_quietly(flavour: str, log) -> None:
+    try:
+        cached_rootfs(flavour, log=lambda *parts, **_: print(*parts, file=log, flush=True))
+    except Exception as error:  # noqa: BLE001 (reported again by the fixture that needs the image)
+        print(f"background build of {flavour} failed: {error}", file=log, flush=True)
+    finally:
+        log.close()
