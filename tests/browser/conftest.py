@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "browser"
+# Screenshots are for a person to look at (they assert nothing) and cost about a third of this layer's time:
+# taken only when RUNBOOK_SCREENSHOTS is set, e.g. `RUNBOOK_SCREENSHOTS=1 ./run test -m browser`.
+SAVE_SCREENSHOTS = os.environ.get("RUNBOOK_SCREENSHOTS", "") not in ("", "0")
+
+
+def snap(target, folder: Path, name: str, **options) -> None:
+    """Save a screenshot of a page or an element under ``folder``, when RUNBOOK_SCREENSHOTS asks for them."""
+    if SAVE_SCREENSHOTS:
+        if hasattr(target, "wait_for_function"):  # a page: let CSS transitions (the phone's drawer) end first
+            target.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+        target.screenshot(path=str(folder / name), **options)
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 DESKTOP = {"width": 1280, "height": 900}

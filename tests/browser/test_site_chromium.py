@@ -1,6 +1,7 @@
 """The built site in real Chromium: pages, pictures, search, run-it boxes, links, and a phone-width layout.
 
-Cost: one strict build (~10 s) and about 25 page loads in Debian's Chromium (~1 min in all).
+Cost per engine: one strict build (~10 s), each nav page loaded once at desktop and once at phone width (two
+crawls whose findings the tests read), and a few more loads (~40 s in all on this machine).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urldefrag, urlparse
 import pytest
 import yaml
 
-from tests.browser.conftest import DESKTOP, ROOT
+from tests.browser.conftest import DESKTOP, PHONE, ROOT, snap
 
 pytestmark = pytest.mark.browser
 
@@ -134,7 +135,7 @@ def crawl(browser, site_url, screenshots) -> dict[str, Visit]:
             charts = page.evaluate(CHARTS_JS)
             options = page.evaluate(OPTION_ROWS_JS)
             zoom = tuple(page.evaluate(ZOOM_JS))
-            page.screenshot(path=str(screenshots / f"desktop-{slug(path)}.png"), full_page=True)
+            snap(page, screenshots, f"desktop-{slug(path)}.png", full_page=True)
             page.close()
             visits[path] = Visit(problems, images, figures, run_its, hrefs, wide_tables, charts, options, zoom)
     finally:
@@ -231,7 +232,7 @@ def test_search_finds_my_metric(engine, desktop, site_url, screenshots):
     page.keyboard.type("my_metric", delay=30)
     results = page.locator(SEARCH_RESULTS[engine])
     results.first.wait_for(timeout=15000)
-    page.screenshot(path=str(screenshots / "desktop-search-my_metric.png"))
+    snap(page, screenshots, "desktop-search-my_metric.png")
     assert results.count() >= 3
     assert "my_metric" in results.first.inner_text()
     assert not problems, "\n".join(problems)
@@ -301,22 +302,37 @@ def test_internal_links_resolve_including_anchors(crawl, site_url):
     assert not broken, "\n".join(broken)
 
 
+@pytest.fixture(scope="module")
+def phone_crawl(browser, site_url, screenshots) -> dict[str, list[str]]:
+    """Every nav page visited once at phone width (one context): what overflows on each, and what failed."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    found = {}
+    try:
+        for path in PAGES:
+            page, problems = open_page(context, site_url + path)
+            load_all_images(page)
+            widths = page.evaluate("({doc: document.documentElement.scrollWidth, view: window.innerWidth})")
+            snap(page, screenshots, f"phone-{slug(path)}.png")
+            first_figure = page.locator("figure[id^='fig-']").first
+            if first_figure.count():
+                snap(first_figure, screenshots, f"phone-{slug(path)}-first-picture.png")
+            if widths["doc"] > widths["view"]:
+                problems.append(f"page is {widths['doc']} px wide in a {widths['view']} px viewport")
+            wide = page.evaluate("""Array.from(document.querySelectorAll('.md-content img')).filter(
+                img => img.getBoundingClientRect().right > window.innerWidth + 1).map(img => img.src)""")
+            if wide:
+                problems.append(f"pictures wider than the phone screen: {wide}")
+            problems += page.evaluate(OVERFLOWING_TABLES_JS)
+            page.close()
+            found[path] = problems
+    finally:
+        context.close()
+    return found
+
+
 @pytest.mark.parametrize("path", PAGES, ids=[slug(p) for p in PAGES])
-def test_phone_width_has_no_horizontal_overflow(phone, site_url, screenshots, path):
-    page, problems = open_page(phone, site_url + path)
-    load_all_images(page)
-    widths = page.evaluate("({doc: document.documentElement.scrollWidth, view: window.innerWidth})")
-    page.screenshot(path=str(screenshots / f"phone-{slug(path)}.png"), full_page=False)
-    first_figure = page.locator("figure[id^='fig-']").first
-    if first_figure.count():
-        first_figure.screenshot(path=str(screenshots / f"phone-{slug(path)}-first-picture.png"))
-    assert widths["doc"] <= widths["view"], f"page is {widths['doc']} px wide in a {widths['view']} px viewport"
-    wide = page.evaluate("""Array.from(document.querySelectorAll('.md-content img')).filter(
-        img => img.getBoundingClientRect().right > window.innerWidth + 1).map(img => img.src)""")
-    assert not wide, f"pictures wider than the phone screen: {wide}"
-    wide_tables = page.evaluate(OVERFLOWING_TABLES_JS)
-    assert not wide_tables, "\n".join(wide_tables)
-    assert not problems, "\n".join(problems)
+def test_phone_width_has_no_horizontal_overflow(phone_crawl, path):
+    assert not phone_crawl[path], "\n".join(phone_crawl[path])
 
 
 def test_phone_nav_drawer_opens_and_navigates(phone, site_url, screenshots):
@@ -325,13 +341,11 @@ def test_phone_nav_drawer_opens_and_navigates(phone, site_url, screenshots):
     assert drawer.bounding_box()["x"] < 0 or not drawer.is_visible(), "drawer open before the menu is tapped"
     page.click("label.md-header__button[for='__drawer']")
     page.wait_for_function("document.querySelector('.md-sidebar--primary').getBoundingClientRect().x >= 0")
-    page.wait_for_timeout(400)  # let the slide-in transition finish before the picture
-    page.screenshot(path=str(screenshots / "phone-drawer-open.png"))
+    snap(page, screenshots, "phone-drawer-open.png")
     drawer.locator("label.md-nav__link", has_text="The exercise").first.click()  # the section's sub-menu
     link = drawer.get_by_role("link", name="Monitoring data", exact=True).first
     link.wait_for(state="visible")
-    page.wait_for_timeout(400)
-    page.screenshot(path=str(screenshots / "phone-drawer-section.png"))
+    snap(page, screenshots, "phone-drawer-section.png")
     link.click()
     page.wait_for_url(re.compile(r"monitoring-data/?$"))
     assert "Monitoring" in page.locator("h1").first.inner_text()
