@@ -78,6 +78,21 @@ class Run:
     connections: list[int] = field(default_factory=list)
 
 
+@dataclass
+class Failure:
+    """A host count whose run failed: why, and the machine's load and free memory when it did."""
+    reason: str
+    load: float
+    memory_gib: float
+
+
+def _memory_available_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 2**20
+    return 0.0
+
+
 def floor(hosts, repo) -> Run:
     """The floor script on every host at once; the time until the last one ends."""
     replacements = {"KEY_URL": repo.key_url, "REPO_URL": repo.url, "STANDIN": STANDIN_API_KEY,
@@ -120,7 +135,10 @@ def invoke_setup(hosts, config: Path, *extra: str) -> Run:
                           timeout=900)
     seconds = time.monotonic() - started
     if done.returncode != 0:
-        raise RuntimeError(f"setup {' '.join(extra)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-1000:]}")
+        log = Path(tempfile.gettempdir()) / f"vm-bench-setup-{len(hosts)}-hosts.log"
+        log.write_text(f"{' '.join(argv)}\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"setup {' '.join(extra)} failed (its output: {log}):\n{done.stdout[-3000:]}\n"
+                           f"{done.stderr[-1000:]}")
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     time.sleep(0.2)  # sshd's last lines
@@ -130,8 +148,9 @@ def invoke_setup(hosts, config: Path, *extra: str) -> Run:
                [a[0] - b[0] for a, b in zip(after, before)])
 
 
-def one_round(repo, flavour: str, reverse: bool, workdir: Path, counts) -> dict[str, Run]:
-    results: dict[str, Run] = {}
+def one_round(repo, flavour: str, reverse: bool, workdir: Path, counts) -> dict[str, Run | Failure]:
+    """Each host count in turn; a count that fails is recorded as a Failure and the next one runs."""
+    results: dict[str, Run | Failure] = {}
 
     def floor_on(n):
         hosts = start_hosts(n, flavour)
@@ -153,8 +172,15 @@ def one_round(repo, flavour: str, reverse: bool, workdir: Path, counts) -> dict[
 
     for n in counts:
         pair = [lambda n=n: floor_on(n), lambda n=n: setup_on(n)]
-        for step in (reversed(pair) if reverse else pair):
-            step()
+        try:
+            for step in (reversed(pair) if reverse else pair):
+                step()
+        except Exception as exc:  # noqa: BLE001 - a failed count is a result: recorded, and the next one runs
+            results[f"failed{n}"] = Failure(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}",
+                                            os.getloadavg()[0], _memory_available_gib())
+            for key in (f"floor{n}", f"first{n}", f"rerun{n}", *(["dry"] if n == counts[0] else [])):
+                results.pop(key, None)
+            print(f"{n} host(s): failed ({results[f'failed{n}'].reason})", file=sys.stderr, flush=True)
     return results
 
 
@@ -234,7 +260,14 @@ def verdict(ratios: dict, figures: dict, counts) -> str:
 def snippet(rounds: list[dict[str, Run]], bare: float, listing: float, flavour: str, package: dict,
             counts, load_before: float) -> tuple[str, dict]:
     """The tables, how they were measured, and the targets met or not: the site's snippet."""
-    text, summary = table(rounds, bare, listing, counts)
+    measured = tuple(n for n in counts if all(f"failed{n}" not in r for r in rounds))
+    if not measured or measured[0] != counts[0]:
+        raise RuntimeError(f"the single-host run failed: {[r.get(f'failed{counts[0]}') for r in rounds]}")
+    text, summary = table(rounds, bare, listing, measured)
+    failures = [(n, r[f"failed{n}"]) for r in rounds for n in counts if f"failed{n}" in r]
+    if failures:
+        text += "\n" + "".join(f"- {n} hosts at once failed in a round (load {f.load:.1f}, "
+                                f"{f.memory_gib:.1f} GiB available): {f.reason}\n" for n, f in failures)
     load = os.getloadavg()[0]
     text += (f"\nMeasured {datetime.date.today().isoformat()} with `./run bench-vm --rounds {len(rounds)} "
              f"--flavour {flavour}` on the `{flavour}` test host, {os.cpu_count()} CPUs shared with other work, "
@@ -249,7 +282,7 @@ def snippet(rounds: list[dict[str, Run]], bare: float, listing: float, flavour: 
              "and the runbook's modules byte-compiled (as Python leaves them after a first run); start-up is that "
              "minus the run's own figure (Python, the imports, the settings' checks and the plan, before the first "
              "connection); runner CPU is the process's user and system time, divided by the hosts.\n\n"
-             f"Targets: {verdict(summary['ratios'], summary['figures'], counts)}\n")
+             f"Targets: {verdict(summary['ratios'], summary['figures'], measured)}\n")
     return text, summary
 
 
