@@ -48,6 +48,9 @@ STANDIN_API_KEY = "standin0123456789abcdef01234567"  # a stand-in key: nothing h
 TARGETS = {"first": 1.15, "rerun_s": 0.6, "dry_s": 0.6, "rerun_16_vs_1": 2.0, "listing": 1.3}
 RERUN_BEFORE_S = 1.06  # the no-change re-run when issue 30 was filed
 HOST_COUNTS = (1, 4, 16)
+# What a host fills once it has installed the real-size package: the image's copy, the package installed, its
+# .deb in apt's cache, and dpkg's unpacking room. 16 hosts of it do not fit in this machine's RAM (they go to disk).
+ROOM_PER_HOST = 1.5e9 + 2 * (realsize.INSTALLED_BYTES + realsize.DEB_BYTES)
 
 FLOOR_SCRIPT = r"""set -e
 export DEBIAN_FRONTEND=noninteractive
@@ -148,19 +151,20 @@ def invoke_setup(hosts, config: Path, *extra: str) -> Run:
                [a[0] - b[0] for a, b in zip(after, before)])
 
 
-def one_round(repo, flavour: str, reverse: bool, workdir: Path, counts) -> dict[str, Run | Failure]:
+def one_round(repo, flavour: str, reverse: bool, workdir: Path, counts) -> dict[str, Run | Failure | bool]:
     """Each host count in turn; a count that fails is recorded as a Failure and the next one runs."""
-    results: dict[str, Run | Failure] = {}
+    results: dict[str, Run | Failure | bool] = {}  # memoryN: whether N hosts' files were in RAM
 
     def floor_on(n):
-        hosts = start_hosts(n, flavour)
+        hosts = start_hosts(n, flavour, room_per_host=ROOM_PER_HOST)
         try:
             results[f"floor{n}"] = floor(hosts, repo)
         finally:
             stop_hosts(hosts)
 
     def setup_on(n):
-        hosts = start_hosts(n, flavour)
+        hosts = start_hosts(n, flavour, room_per_host=ROOM_PER_HOST)
+        results[f"memory{n}"] = str(hosts[0].workdir).startswith("/dev/shm")
         try:
             config = config_for(hosts, repo, workdir)
             results[f"first{n}"] = invoke_setup(hosts, config)
@@ -265,6 +269,8 @@ def snippet(rounds: list[dict[str, Run]], bare: float, listing: float, flavour: 
         raise RuntimeError(f"the single-host run failed: {[r.get(f'failed{counts[0]}') for r in rounds]}")
     text, summary = table(rounds, bare, listing, measured)
     failures = [(n, r[f"failed{n}"]) for r in rounds for n in counts if f"failed{n}" in r]
+    in_ram = [n for n in measured if all(r.get(f"memory{n}") for r in rounds)]
+    on_disk = [n for n in measured if n not in in_ram]
     if failures:
         text += "\n" + "".join(f"- {n} hosts at once failed in a round (load {f.load:.1f}, "
                                 f"{f.memory_gib:.1f} GiB available): {f.reason}\n" for n, f in failures)
@@ -276,6 +282,8 @@ def snippet(rounds: list[dict[str, Run]], bare: float, listing: float, flavour: 
              f"installed in {package['files']:,} files, a {package['deb_bytes'] / 2**20:.0f} MiB .deb (xz), with the "
              "real package's maintainer-script work; the Debian packages come from the image's apt cache. "
              f"Medians of {len(rounds)} round(s), each on fresh hosts, floor and `setup` in alternating order. "
+             f"The hosts' files were in RAM (tmpfs) for {', '.join(map(str, in_ram)) or 'no count'} host(s) at once"
+             f"{' and on disk for ' + ', '.join(map(str, on_disk)) if on_disk else ''}, as the machine's memory allowed. "
              "The floor of `invoke --list` is a bare `import invoke`; the dry run is on the configured host. "
              "SSH sessions are the most any host opened, counted from each guest's sshd log (one connection "
              "per host per run). `setup` times are the whole `./run setup` process, with the installed packages "
@@ -324,7 +332,8 @@ def main(argv=None) -> int:
     bare, listing = startup()
     text, summary = snippet(rounds, bare, listing, args.flavour, package, counts, load_before)
     print(text)
-    print(json.dumps({"rounds": [{k: vars(v) for k, v in r.items()} for r in rounds], "package": package,
+    print(json.dumps({"rounds": [{k: vars(v) if hasattr(v, "__dict__") else v for k, v in r.items()} for r in rounds],
+                      "package": package,
                       **summary}, indent=1), file=sys.stderr)
     if not args.no_save:
         SNIPPET.write_text(text)

@@ -6,8 +6,6 @@ The VM half (apm-app, apm-stop) is in ``recipes/vm/apm.py``.
 from __future__ import annotations
 
 import json as jsonlib  # `json` is also a task option
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +19,8 @@ from recipes.terminal import task_console
 if TYPE_CHECKING:
     from rich.console import Console
 
+shutil = lazy("shutil")
+tempfile = lazy("tempfile")
 schema = lazy("recipes.settings")
 
 TRAFFIC_HELP = {

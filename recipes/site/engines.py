@@ -15,16 +15,18 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from recipes.formats import SITE_ENGINES
+from recipes.lazy import lazy
+
+shutil = lazy("shutil")
+tempfile = lazy("tempfile")
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINES = SITE_ENGINES

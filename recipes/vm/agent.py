@@ -15,7 +15,6 @@ from recipes.errors import Refused
 from recipes.lazy import lazy
 from recipes.vm import datadog_yaml
 from recipes.vm.datadog_yaml import ConfigError
-from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.hostfiles import file_read
 from recipes.vm.hostrun import HostRun, StepFailed
@@ -24,6 +23,7 @@ from recipes.vm.plan import host_plan
 from recipes.vm.reads import Answer, Read, succeeded
 from recipes.vm.rendering import render
 
+hosts = lazy("recipes.vm.hosts")  # the runner (Fabric, threads): imported when a task runs, not to list them
 schema = lazy("recipes.settings")
 
 KEYRING = "/usr/share/keyrings/datadog-archive-keyring.gpg"
@@ -179,10 +179,10 @@ def resolve_tags(c, tag) -> list[str]:
 @task(iterable=["host"], help=HOST_HELP)
 def install_agent(c, host=None, dry_run=False):
     """Install Agent 7 from Datadog's apt repository and write api_key and site into datadog.yaml."""
-    run_on_hosts(c, host, dry_run, "install-agent", install_plan(c, api_key_from_env(dry_run)))
+    hosts.run_on_hosts(c, host, dry_run, "install-agent", install_plan(c, api_key_from_env(dry_run)))
 
 
 @task(iterable=["host", "tag"], help={**HOST_HELP, "tag": "host tag as key:value; repeatable (default: agent.tags)"})
 def tag_host(c, host=None, tag=None, dry_run=False):
     """Write host tags into datadog.yaml and restart the Agent once, only if they changed."""
-    run_on_hosts(c, host, dry_run, "tag-host", tags_plan(resolve_tags(c, tag)))
+    hosts.run_on_hosts(c, host, dry_run, "tag-host", tags_plan(resolve_tags(c, tag)))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import secrets
 import shlex
-import tomllib
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -15,7 +13,6 @@ from recipes.taskdef import task
 from recipes import ROOT
 from recipes.errors import Refused
 from recipes.lazy import lazy
-from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.hostrun import HostRun, StepFailed
 from recipes.vm.packages import PackageGroup, ensure_packages
@@ -26,6 +23,9 @@ from recipes.vm.rendering import render
 if TYPE_CHECKING:
     from recipes.settings import ApmSettings
 
+hosts = lazy("recipes.vm.hosts")  # the runner (Fabric, threads): imported when a task runs, not to list them
+secrets = lazy("secrets")
+tomllib = lazy("tomllib")
 schema = lazy("recipes.settings")
 
 APP_FILES = ("my_app.py", "gunicorn_conf.py")  # shipped from app/ as they are
@@ -315,10 +315,10 @@ def stop_plan(app: ApmSettings):
 def apm_app(c, host=None, dry_run=False, bind=None):
     """Install the Flask app in a venv on the VM and run it under ddtrace-run as a service."""
     app = with_bind(schema.of(c).apm, bind)
-    return run_on_hosts(c, host, dry_run, "apm-app", app_plan(app, locked_requirements()))
+    return hosts.run_on_hosts(c, host, dry_run, "apm-app", app_plan(app, locked_requirements()))
 
 
 @task(iterable=["host"], help=HOST_HELP)
 def apm_stop(c, host=None, dry_run=False):
     """Stop the Flask app service on the VM."""
-    return run_on_hosts(c, host, dry_run, "apm-stop", stop_plan(schema.of(c).apm))
+    return hosts.run_on_hosts(c, host, dry_run, "apm-stop", stop_plan(schema.of(c).apm))

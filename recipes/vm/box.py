@@ -4,19 +4,19 @@ Agent reports (verify)."""
 from __future__ import annotations
 
 import re
-import shutil
 
 from recipes.taskdef import task
 
 from recipes.errors import Refused
 from recipes.lazy import lazy
 from recipes.vm import agent, check, mysql
-from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST, HOST_HELP
 from recipes.vm.hostrun import HostRun, StepFailed
 from recipes.vm.plan import combined, host_plan
 from recipes.vm.reads import Read
 
+hosts = lazy("recipes.vm.hosts")  # the runner (Fabric, threads): imported when a task runs, not to list them
+shutil = lazy("shutil")
 schema = lazy("recipes.settings")
 
 STAND_IN = "STAND-IN datadog-agent"  # what the test hosts' stand-in Agent prints first (tests/testhost/standin)
@@ -116,11 +116,11 @@ def vm_up(c):
 @task(iterable=["host"], help=HOST_HELP)
 def setup(c, host=None, dry_run=False):
     """Run every VM step in order: install-agent, tag-host, setup-mysql, custom-check."""
-    run_on_hosts(c, host, dry_run, "setup", setup_plan(c, dry_run))
+    hosts.run_on_hosts(c, host, dry_run, "setup", setup_plan(c, dry_run))
 
 
 @task(iterable=["host"], help=HOST)
 def verify(c, host=None):
     """Summarise what the Agent reports: status, the MySQL check, the custom check and the host's name."""
     settings = schema.of(c)
-    run_on_hosts(c, host, False, "verify", verify_plan(settings.check.name, settings.api.host), writes=False)
+    hosts.run_on_hosts(c, host, False, "verify", verify_plan(settings.check.name, settings.api.host), writes=False)

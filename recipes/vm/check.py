@@ -9,13 +9,13 @@ from recipes.taskdef import task
 from recipes.errors import Refused
 from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT
-from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.hostfiles import file_read
 from recipes.vm.hostrun import HostRun
 from recipes.vm.plan import host_plan
 from recipes.vm.rendering import render
 
+hosts = lazy("recipes.vm.hosts")  # the runner (Fabric, threads): imported when a task runs, not to list them
 ruamel_yaml = lazy("ruamel.yaml")
 schema = lazy("recipes.settings")
 
@@ -54,4 +54,4 @@ def custom_check(c, host=None, dry_run=False):
     """Install the custom_my_metric check and its YAML (one instance, min_collection_interval: 45)."""
     settings = schema.of(c).check
     files = check_files(settings.name, settings.min_collection_interval)
-    run_on_hosts(c, host, dry_run, "custom-check", check_plan(files))
+    hosts.run_on_hosts(c, host, dry_run, "custom-check", check_plan(files))

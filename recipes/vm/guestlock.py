@@ -9,7 +9,9 @@ never blocks the next one for long, and a run that must wait says once which run
 
 Once it holds the lock, the holder also waits for a package run still going on the host (a stopped run's apt
 transaction goes on to its end by itself): the run then reads a host no package work is changing. The same
-session proves passwordless sudo: it replaces a separate ``sudo -n true``.
+session proves passwordless sudo: it replaces a separate ``sudo -n true``. And it runs the run's first session
+(its state reads), sent on its stdin ahead of the heartbeats, as soon as it holds the lock: a run pays one
+session and one sudo for the lock and its reads together.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import time
 from datetime import datetime
 
 from recipes.errors import Failed
-from recipes.vm.session import Interrupted
+from recipes.vm.session import ConnectionLost, Interrupted, Outcome, SessionFailed
 
 LOCK_FILE = "/run/lock/dd-runbook.lock"
 HEARTBEAT_EVERY = 15  # seconds between two heartbeats the runner sends
 STALE_AFTER = 45  # seconds without a heartbeat after which the guest lets go of a run's lock
+FIRST_ENDED = "@@first-session-ended"  # then the first session's exit code; its sections come before it
+FIRST_TIMEOUT = 1800  # seconds the first session may take (as any session: session.run_script)
 
 # $1: what this run is (shown to a run that has to wait); $2: -x or -s; $3: seconds to wait at most.
 HOLDER = f"""\
@@ -58,6 +62,13 @@ if [ -n "$pid" ]; then
   done
 fi
 echo locked
+# The run's first session: its script's length in bytes on a line, then the script (never on a command line).
+IFS= read -r size || exit 0
+if [ "$size" -gt 0 ]; then
+  LC_ALL=C IFS= read -r -d '' -N "$size" first
+  printf '%s' "$first" | bash -s
+  printf '\n{FIRST_ENDED} %s\n' "${{PIPESTATUS[1]}}"
+fi
 while read -r -t {STALE_AFTER} _; do :; done
 """
 
@@ -94,13 +105,16 @@ class GuestLock:
         self._quiet = threading.Event()
         self._beat: threading.Thread | None = None
 
-    def acquire(self) -> None:
-        """Take the lock (waiting for another run if one holds it), then keep it alive with heartbeats."""
+    def acquire(self, first_session: str = "") -> Outcome:
+        """Take the lock (waiting for another run if one holds it), keep it alive with heartbeats, and run
+        ``first_session`` (a session script, see session.py) under it as root: its outcome."""
         command = "sudo -n bash -c " + " ".join(
             shlex.quote(arg) for arg in (HOLDER, "dd-runbook-lock", self.about, "-x" if self.exclusive else "-s",
                                          str(int(self.wait))))
         self.channel = self.conn.transport.open_session()
         self.channel.exec_command(command)
+        script = first_session.encode()
+        self.channel.sendall(f"{len(script)}\n".encode() + script)
         started = time.monotonic()
         lines = LineReader(self.channel, self.stop)
         first = lines.next(self.wait + 60)
@@ -119,6 +133,22 @@ class GuestLock:
         self.waited = time.monotonic() - started
         self._beat = threading.Thread(target=self._heartbeat, name="guest-lock-heartbeat", daemon=True)
         self._beat.start()
+        return self._first_outcome(lines) if script else Outcome(0, "", "")
+
+    def _first_outcome(self, lines: LineReader) -> Outcome:
+        """The first session's output, up to the holder's line that ends it with the session's exit code."""
+        output = []
+        deadline = time.monotonic() + FIRST_TIMEOUT
+        while True:
+            try:
+                line = lines.next(max(0.0, deadline - time.monotonic()), strip=False)
+            except (EOFError, OSError) as error:
+                raise ConnectionLost(f"the SSH connection was lost ({error or type(error).__name__})") from error
+            if line.startswith(FIRST_ENDED + " "):
+                return Outcome(int(line.split()[1]), "\n".join(output), lines.stderr_text())
+            if not line and (self.channel.eof_received or self.channel.closed or time.monotonic() > deadline):
+                raise SessionFailed(f"the host's lock session ended during its reads ({lines.stderr_text()[-200:]})")
+            output.append(line)
 
     def _refusal(self, line: str, lines: LineReader) -> str:
         self.channel.status_event.wait(5)  # sudo's complaint may come after its end of output
@@ -154,7 +184,7 @@ class LineReader:
         self.buffer = b""
         self.stderr = b""
 
-    def next(self, timeout: float) -> str:
+    def next(self, timeout: float, strip: bool = True) -> str:
         """The next line ('' at end of output); raises Interrupted when the user stops the run."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
@@ -176,7 +206,7 @@ class LineReader:
                 return ""
             select.select([self.channel], [], [], 0.2)
         line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode(errors="replace").strip()
+        return line.decode(errors="replace").strip() if strip else line.decode(errors="replace")
 
     def stderr_text(self) -> str:
         while self.channel.recv_stderr_ready():

@@ -4,14 +4,16 @@ secret masked), and written atomically as root."""
 from __future__ import annotations
 
 import base64
-import difflib
 import posixpath
 import re
 import shlex
 from dataclasses import dataclass
 
+from recipes.lazy import lazy
 from recipes.vm.reads import Answer, Read
 from recipes.vm.session import heredoc
+
+difflib = lazy("difflib")
 
 MASK = "********"
 # Keys whose values never appear in output or diffs.

@@ -9,7 +9,7 @@ A ``HostRun`` wraps one open Fabric connection and keeps the round trips few (se
 - a command that changes the host (apt, a restart) runs at once, after the queued writes, followed in the
   same session by a fresh read of whatever declared state it may have changed.
 
-A no-change re-run is thus one session for the reads (plus sudo's check), a first run one per package
+A no-change re-run is thus one session for the reads (the one that locks the host), a first run one per package
 transaction, restart and query that depends on a change before it. Handlers ("restart the Agent") run once
 at the end, only if needed, and never in a dry run.
 """
@@ -21,7 +21,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from recipes.errors import Failed
 from recipes.lazy import lazy
@@ -82,8 +82,10 @@ class HostRun:
     queued for it, its step results and pending handlers."""
 
     def __init__(self, conn, label: str, console: Console, dry_run: bool = False, lock: threading.Lock | None = None,
-                 stop: threading.Event | None = None):
+                 stop: threading.Event | None = None, first_session: Callable[[str], Outcome] | None = None):
         self.conn = conn
+        # Runs the first session's script in the session that locks the host (guestlock.py), once.
+        self.first_session = first_session
         self.label = label
         self.console = console
         self.dry_run = dry_run
@@ -123,8 +125,9 @@ class HostRun:
                 self.wanted.append(read.command)
 
     def read_ahead(self) -> None:
-        """Read every declared state not known yet, in one session (with the queued writes first)."""
-        self._session(reads=[c for c in self.wanted if c not in self.known])
+        """Read every declared state not known yet, in one session (with the queued writes first); the run's
+        first session, even with nothing to read, is the one that locks the host."""
+        self._session(reads=[c for c in self.wanted if c not in self.known], always=self.first_session is not None)
 
     def read(self, read: Read):
         """The value of one read: from what is known, else read in one session with every declared read not known."""
@@ -187,20 +190,25 @@ class HostRun:
         done = {read.command for read in reads}
         self.wanted = [command for command in self.wanted if command not in done]
 
-    def _session(self, command: str | None = None, reads=(), what: str = "") -> Outcome:
-        """One SSH session: the queued changes, then ``command``, then ``reads``; their answers are kept."""
+    def _session(self, command: str | None = None, reads=(), what: str = "", always: bool = False) -> Outcome:
+        """One SSH session: the queued changes, then ``command``, then ``reads``; their answers are kept.
+        With nothing to do, no session, unless ``always``."""
         if self.dry_run and (command is not None or self.queued):
             raise StepFailed("a dry run tried to change the host")  # a step forgot to check run.dry_run
         sections = [Section(f"q{i}", queued.script, stop=True) for i, queued in enumerate(self.queued)]
         if command is not None:
             sections.append(Section("command", command, stop=True))
         sections += [Section(f"r{i}", read) for i, read in enumerate(reads)]
-        if not sections:
+        if not sections and not always:
             return Outcome(0, "", "")
         self.sessions += 1
         self.in_flight = [queued.what for queued in self.queued] + ([what] if command is not None else [])
+        first, self.first_session = self.first_session, None
         try:
-            result = run_script(self.conn, "sudo -n bash -s", session_script(sections), stop=self.stop)
+            if first is not None:
+                result = first(session_script(sections))
+            else:
+                result = run_script(self.conn, "sudo -n bash -s", session_script(sections), stop=self.stop)
         except ConnectionLost as error:
             going_on = (f"; on the host, {' and '.join(self.in_flight)} may still finish (the next run waits "
                         "for it)") if self.in_flight else ""

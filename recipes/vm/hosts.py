@@ -237,14 +237,15 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
         guest_lock = None
         try:
             run = HostRun(conn, target.label, console, dry_run=dry_run, lock=lock, stop=stop)
+            guest_lock = GuestLock(conn, about, exclusive=writes and not dry_run, wait=ssh.lock_wait,
+                                   say=run.say, stop=stop)
+            run.first_session = guest_lock.acquire  # the plan's first session locks the host (guestlock.py)
             try:
                 conn.open()
-                guest_lock = GuestLock(conn, about, exclusive=writes and not dry_run, wait=ssh.lock_wait,
-                                       say=run.say, stop=stop)
-                guest_lock.acquire()
+                plan.read_first(run)
             except Interrupted:
                 raise
-            except LockRefused as refusal:
+            except (LockRefused, StepFailed) as refusal:  # sudo refused, the host held too long, the reads failed
                 errors[target.label] = f"{target.label}: {refusal}"
                 console.print(f"[bold red]failed[/] {rich_markup.escape(errors[target.label])}", highlight=False)
                 return

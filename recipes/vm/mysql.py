@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 import shlex
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
@@ -12,7 +11,6 @@ from recipes.taskdef import task
 
 from recipes.lazy import lazy
 from recipes.vm.agent import RESTART_AGENT, merge_datadog_yaml
-from recipes.vm.hosts import run_on_hosts
 from recipes.vm.options import HOST_HELP
 from recipes.vm.hostfiles import FileState, file_read
 from recipes.vm.hostrun import HostRun, StepFailed
@@ -25,6 +23,8 @@ from recipes.vm.rendering import render
 if TYPE_CHECKING:
     from recipes.settings import MysqlSettings
 
+hosts = lazy("recipes.vm.hosts")  # the runner (Fabric, threads): imported when a task runs, not to list them
+secrets = lazy("secrets")
 ruamel_yaml = lazy("ruamel.yaml")
 schema = lazy("recipes.settings")
 
@@ -364,4 +364,4 @@ def mysql_plan(settings: MysqlSettings):
 @task(iterable=["host"], help=HOST_HELP)
 def setup_mysql(c, host=None, dry_run=False):
     """Install the database, create the datadog user and configure the MySQL integration with logs."""
-    run_on_hosts(c, host, dry_run, "setup-mysql", mysql_plan(schema.of(c).mysql))
+    hosts.run_on_hosts(c, host, dry_run, "setup-mysql", mysql_plan(schema.of(c).mysql))

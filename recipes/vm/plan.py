@@ -37,12 +37,17 @@ class HostPlan:
         """The [n/N] total: one per check and one per step."""
         return len(self.checks) + len(self.body)
 
-    def __call__(self, run: HostRun) -> None:
+    def read_first(self, run: HostRun) -> None:
+        """The run's first session: every read the steps declare (and, on a real host, the host's lock)."""
         run.total_steps = self.steps
         work = work_of(run)
         work.declare(self.packages)
         run.expect([*self.reads, *work.reads()])
         run.read_ahead()
+
+    def __call__(self, run: HostRun) -> None:
+        """Run the checks, then the steps, after ``read_first`` (which reads nothing again if it has run)."""
+        self.read_first(run)
         for each in (*self.checks, *self.body):
             before = run.step_index
             each(run)

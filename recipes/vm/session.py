@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import re
-import secrets
 import select
 import shlex
 import time
 from dataclasses import dataclass
 
 from recipes.errors import Failed
+from recipes.lazy import lazy
+
+secrets = lazy("secrets")
 
 # Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
 SHELL_PRELUDE = """set -u

@@ -17,7 +17,7 @@ from .locking import file_lock
 from .processes import kill_and_wait, start_time
 from .proxy import start_proxy, stop_process
 from .rootfs import cached_rootfs, restore
-from .settings import PROXY_PORT, RAM_WORK_ROOT, cache_dir, work_root
+from .settings import PROXY_PORT, RAM_NEEDED_PER_HOST, RAM_WORK_ROOT, cache_dir, work_root
 
 USER = "vagrant"
 UID = 1000
@@ -230,12 +230,13 @@ def _start_one(tar: Path, key: Path, root: Path, flavour: Flavour) -> TestHost:
     return host
 
 
-def start_hosts(n: int = 1, flavour: str = DEFAULT) -> list[TestHost]:
+def start_hosts(n: int = 1, flavour: str = DEFAULT, room_per_host: float = RAM_NEEDED_PER_HOST) -> list[TestHost]:
     """Boot n fresh hosts of a flavour (see flavours.py) in parallel from its cached prepared rootfs (built
-    first if missing)."""
+    first if missing). ``room_per_host``: the bytes each will fill (more than the default when they install
+    the real-size Agent package), which decides whether their copies fit in RAM."""
     spec = flavour_named(flavour)
     reap.reap_orphans([RAM_WORK_ROOT, cache_dir() / "hosts", work_root(0)])
-    tar, key, root = cached_rootfs(spec.name), test_key(), work_root(n)
+    tar, key, root = cached_rootfs(spec.name), test_key(), work_root(n, room_per_host)
     with ThreadPoolExecutor(max_workers=n) as pool:
         futures = [pool.submit(_start_one, tar, key, root, spec) for _ in range(n)]
     hosts, errors = [], []

@@ -23,8 +23,9 @@ RAM_WORK_ROOT = Path("/dev/shm/runbook-testhost")
 RAM_NEEDED_PER_HOST = 1.5e9
 
 
-def work_root(hosts: int) -> Path:
-    """Where started hosts keep their rootfs copies (RUNBOOK_TESTHOST_WORKDIR overrides)."""
+def work_root(hosts: int, room_per_host: float = RAM_NEEDED_PER_HOST) -> Path:
+    """Where started hosts keep their rootfs copies (RUNBOOK_TESTHOST_WORKDIR overrides): RAM if it has
+    ``room_per_host`` bytes for each (the image plus what the hosts will install), else disk."""
     if os.environ.get("RUNBOOK_TESTHOST_WORKDIR"):
         return Path(os.environ["RUNBOOK_TESTHOST_WORKDIR"])
     if RAM_WORK_ROOT.parent.is_dir():
@@ -32,7 +33,7 @@ def work_root(hosts: int) -> Path:
         # tmpfs may be sized at half the RAM whatever else runs: what the machine has free bounds it too
         # (other test runs' hosts, their guests' servers), or the kernel's OOM killer ends their servers.
         free = min(stats.f_bavail * stats.f_frsize, _memory_available())
-        if free > RAM_NEEDED_PER_HOST * (hosts + len(_dirs(RAM_WORK_ROOT))):
+        if free > room_per_host * hosts + RAM_NEEDED_PER_HOST * len(_dirs(RAM_WORK_ROOT)):
             return RAM_WORK_ROOT
     return cache_dir() / "hosts"
 
