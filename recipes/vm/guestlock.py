@@ -141,7 +141,7 @@ class GuestLock:
         deadline = time.monotonic() + FIRST_TIMEOUT
         while True:
             try:
-                line = lines.next(max(0.0, deadline - time.monotonic()), strip=False)
+                line = lines.next(max(0.0, deadline - time.monotonic()))
             except (EOFError, OSError) as error:
                 raise ConnectionLost(f"the SSH connection was lost ({error or type(error).__name__})") from error
             if line.startswith(FIRST_ENDED + " "):
@@ -184,7 +184,7 @@ class LineReader:
         self.buffer = b""
         self.stderr = b""
 
-    def next(self, timeout: float, strip: bool = True) -> str:
+    def next(self, timeout: float) -> str:
         """The next line ('' at end of output); raises Interrupted when the user stops the run."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
@@ -206,7 +206,7 @@ class LineReader:
                 return ""
             select.select([self.channel], [], [], 0.2)
         line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.decode(errors="replace").strip() if strip else line.decode(errors="replace")
+        return line.decode(errors="replace").strip()
 
     def stderr_text(self) -> str:
         while self.channel.recv_stderr_ready():

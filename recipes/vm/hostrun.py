@@ -82,10 +82,11 @@ class HostRun:
     queued for it, its step results and pending handlers."""
 
     def __init__(self, conn, label: str, console: Console, dry_run: bool = False, lock: threading.Lock | None = None,
-                 stop: threading.Event | None = None, first_session: Callable[[str], Outcome] | None = None):
+                 stop: threading.Event | None = None):
         self.conn = conn
-        # Runs the first session's script in the session that locks the host (guestlock.py), once.
-        self.first_session = first_session
+        # Runs the first session's script in the session that locks the host (guestlock.py), once; set by the
+        # runner (hosts.py), None where nothing locks the host.
+        self.first_session: Callable[[str], Outcome] | None = None
         self.label = label
         self.console = console
         self.dry_run = dry_run
