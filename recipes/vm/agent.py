@@ -32,7 +32,7 @@ DATADOG_YAML = "/etc/datadog-agent/datadog.yaml"
 FINGERPRINT_RE = re.compile(r"\b[0-9A-F]{40}\b")
 MISSING_KEY = "DD_API_KEY-not-set"  # stands for the key in a dry run only; never written
 RESTART_AGENT = ("restart datadog-agent", "svc datadog-agent restart 2>&1\n")
-AGENT_RUNNING = Read("svc datadog-agent status >/dev/null 2>&1", succeeded)
+AGENT_RUNNING = Read("running datadog-agent >/dev/null 2>&1", succeeded)
 PREREQUISITES = PackageGroup(("gnupg", "curl", "ca-certificates"))
 
 

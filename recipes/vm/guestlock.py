@@ -37,7 +37,7 @@ FIRST_TIMEOUT = 1800  # seconds the first session may take (as any session: sess
 # $1: what this run is (shown to a run that has to wait); $2: -x or -s; $3: seconds to wait at most.
 HOLDER = f"""\
 lock={LOCK_FILE}
-mkdir -p "${{lock%/*}}" && exec 9<>"$lock" || exit 4
+{{ [ -d "${{lock%/*}}" ] || mkdir -p "${{lock%/*}}"; }} && exec 9<>"$lock" || exit 4
 echo sudo-ok
 if ! flock -n "$2" 9; then
   printf 'held %s\\n' "$(cat "$lock.owner" 2>/dev/null || echo 'another run')"
@@ -45,12 +45,11 @@ if ! flock -n "$2" 9; then
 fi
 printf '%s\\n' "$1" > "$lock.owner"
 # A package run still going (a stopped run's apt transaction goes on by itself, or unattended-upgrades'):
-# wait until nothing holds dpkg's locks (listed in /proc/locks by inode).
+# wait until nothing holds dpkg's locks (listed in /proc/locks by inode): one stat and one awk.
 held() {{
-  for f in /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock; do
-    ino=$(stat -c %i "$f" 2>/dev/null) || continue
-    awk -v ino="$ino" '{{ split($6, id, ":"); if (id[3] == ino) {{ print $5; exit }} }}' /proc/locks
-  done | head -n 1
+  awk -v inodes="$(stat -c %i /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock 2>/dev/null)" '
+    BEGIN {{ split(inodes, list); for (i in list) wanted[list[i]] = 1 }}
+    {{ split($6, id, ":"); if (id[3] in wanted) {{ print $5; exit }} }}' /proc/locks
 }}
 pid=$(held)
 if [ -n "$pid" ]; then
@@ -63,11 +62,12 @@ if [ -n "$pid" ]; then
 fi
 echo locked
 # The run's first session: its script's length in bytes on a line, then the script (never on a command line).
+# It runs in a subshell of this one (no new bash to start), its stdin empty (the heartbeats are this shell's).
 IFS= read -r size || exit 0
 if [ "$size" -gt 0 ]; then
   LC_ALL=C IFS= read -r -d '' -N "$size" first
-  printf '%s' "$first" | bash -s
-  printf '\n{FIRST_ENDED} %s\n' "${{PIPESTATUS[1]}}"
+  ( eval "$first" ) </dev/null
+  printf '\n{FIRST_ENDED} %s\n' "$?"
 fi
 while read -r -t {STALE_AFTER} _; do :; done
 """

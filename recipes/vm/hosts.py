@@ -176,6 +176,24 @@ def connect(target: Target, timeout: float) -> Connection:
     return conn
 
 
+def open_connection(conn: Connection, timeout: float) -> None:
+    """Open ``conn`` over a socket of our own with TCP_NODELAY set, then let paramiko take it over.
+
+    paramiko's own socket keeps Nagle's algorithm on, and SSH's short back-and-forth messages (the key
+    exchange, authentication, each session's request) then wait for the server's delayed ACK, about 40 ms
+    each on Linux: a no-change run spent more time in those waits than on the host."""
+    sock = socket.create_connection((conn.host, conn.port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.connect_kwargs["sock"] = sock
+    try:
+        conn.open()
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        del conn.connect_kwargs["sock"]  # a later open() (after a close) makes its own
+
+
 def explain_connect_error(target: Target, error: BaseException) -> str:
     """Turn a connection or sudo failure into a message naming the host and what to do."""
     if isinstance(error, paramiko.BadHostKeyException):
@@ -241,7 +259,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
                                    say=run.say, stop=stop)
             run.first_session = guest_lock.acquire  # the plan's first session locks the host (guestlock.py)
             try:
-                conn.open()
+                open_connection(conn, ssh.connect_timeout)
                 plan.read_first(run)
             except Interrupted:
                 raise

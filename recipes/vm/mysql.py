@@ -133,7 +133,7 @@ def mysql_service(run: HostRun, configured: str) -> str:
 
 
 def service_running(name: str) -> Read[bool]:
-    return Read(f"svc {shlex.quote(name)} status >/dev/null 2>&1", succeeded)
+    return Read(f"running {shlex.quote(name)} >/dev/null 2>&1", succeeded)
 
 
 def server_group(settings: MysqlSettings) -> PackageGroup:

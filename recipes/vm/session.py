@@ -21,9 +21,13 @@ from recipes.lazy import lazy
 
 secrets = lazy("secrets")
 
-# Shell helper shared by every root script: `service` exists with and without systemd; fall back to init.d.
+# Shell helpers shared by every root script. `svc`: `service` exists with and without systemd; fall back to
+# init.d. `running`: whether a service runs, asked the cheap way: `systemctl is-active` under systemd (where
+# `service X status` is `systemctl status`, which also reads the journal), else the init script's own status.
 SHELL_PRELUDE = """set -u
 svc() { if command -v service >/dev/null 2>&1; then service "$@"; else "/etc/init.d/$1" "${@:2}"; fi; }
+running() { if [ -d /run/systemd/system ]; then systemctl is-active --quiet "$1"; \
+elif [ -x "/etc/init.d/$1" ]; then "/etc/init.d/$1" status; else return 4; fi; }
 """
 SECTION_LINE_RE = re.compile(r"^@@(\S+) (\S*) (\d+)$")
 # What a root script says back: lines a step shows as notes, and the one line that is its final failure.
@@ -89,13 +93,17 @@ def _sequential(section: Section) -> str:
 
 
 def _concurrent(sections: list[Section]) -> str:
-    """Start every read at once (output to a file each), then print each in order with its exit code."""
+    """Start every read at once, each encoding its own output to a file (with its exit code in another), then
+    print each in order with shell builtins: once the slowest read ends, the session ends without a fork."""
     parts = ['_reads=$(mktemp -d) || exit 1\n']
     for index, section in enumerate(sections):
-        parts.append(f"( {section.command}\n) </dev/null >\"$_reads/{index}\" 2>&1 &\n_pid{index}=$!\n")
+        out = f'"$_reads/{index}"'
+        parts.append(f"{{ ( {section.command}\n) </dev/null 2>&1; echo $? >{out}.rc; }} | base64 -w0 >{out} &\n"
+                     f"_pid{index}=$!\n")
     for index, section in enumerate(sections):
-        parts.append(f"wait \"$_pid{index}\"; rc=$?; printf '\\n@@%s ' {shlex.quote(section.name)}; "
-                     f"base64 -w0 <\"$_reads/{index}\"; printf ' %s\\n' \"$rc\"\n")
+        out = f'"$_reads/{index}"'
+        parts.append(f"wait \"$_pid{index}\"; rc=; out=; read -r rc <{out}.rc; IFS= read -r out <{out}; "
+                     f"printf '\\n@@%s %s %s\\n' {shlex.quote(section.name)} \"$out\" \"${{rc:-1}}\"\n")
     parts.append('rm -rf "$_reads"\n')
     return "".join(parts)
 
