@@ -1,7 +1,7 @@
 """The built site in real Chromium: pages, pictures, search, run-it boxes, links, and a phone-width layout.
 
 Cost per engine: one strict build (~10 s), each nav page loaded once at desktop and once at phone width (two
-crawls whose findings the tests read), and a few more loads (~40 s in all on this machine).
+crawls whose findings the tests read, each keeping a few pages loading at once), and a few more loads.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def slug(page: str) -> str:
     return page.strip("/").replace("/", "-") or "home"
 
 
-def open_page(context, url: str):
-    """Open ``url`` and collect everything that went wrong while it loaded."""
+def start_page(context, url: str):
+    """Start loading ``url`` in a new page, collecting everything that goes wrong while it loads."""
     page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
@@ -65,9 +65,39 @@ def open_page(context, url: str):
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url} ({request.failure})"))
     page.on("response", lambda response: problems.append(f"HTTP {response.status}: {response.url}")
             if response.status >= 400 else None)
-    page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
+    page.goto(url, wait_until="commit")
     return page, problems
+
+
+def loaded(page) -> None:
+    """Until the page has loaded and made no request for 500 ms (what comes after the load event: the search
+    index, the favicon)."""
+    page.wait_for_load_state("load")
+    page.wait_for_load_state("networkidle")
+
+
+def open_page(context, url: str):
+    """Open ``url`` and collect everything that went wrong while it loaded."""
+    page, problems = start_page(context, url)
+    loaded(page)
+    return page, problems
+
+
+AHEAD = 4  # pages a crawl keeps loading at once: their quiet half-seconds overlap (a crawl takes half the time)
+
+
+def open_pages(context, urls: list[str]):
+    """Each of ``urls`` as ``open_page`` gives it, in order, with the next few already loading meanwhile; each
+    page is closed once the caller has taken the next."""
+    waiting = [start_page(context, url) for url in urls[:AHEAD]]
+    for index in range(len(urls)):
+        page, problems = waiting.pop(0)
+        loaded(page)
+        page.bring_to_front()  # the page in use is the active one, as a reader's is (its animations run at full rate)
+        yield page, problems
+        page.close()
+        if index + AHEAD < len(urls):
+            waiting.append(start_page(context, urls[index + AHEAD]))
 
 
 def load_all_images(page) -> list[dict]:
@@ -124,8 +154,7 @@ def crawl(browser, site_url, screenshots) -> dict[str, Visit]:
     context = browser.new_context(viewport=DESKTOP)
     visits = {}
     try:
-        for path in PAGES:
-            page, problems = open_page(context, site_url + path)
+        for path, (page, problems) in zip(PAGES, open_pages(context, [site_url + path for path in PAGES])):
             images = load_all_images(page)
             figures = page.evaluate("""Object.fromEntries(Array.from(document.querySelectorAll('figure[id^="fig-"]'))
                 .map(f => [f.id.slice(4), f.querySelector('img') ? f.querySelector('img').naturalWidth : null]))""")
@@ -136,7 +165,6 @@ def crawl(browser, site_url, screenshots) -> dict[str, Visit]:
             options = page.evaluate(OPTION_ROWS_JS)
             zoom = tuple(page.evaluate(ZOOM_JS))
             snap(page, screenshots, f"desktop-{slug(path)}.png", full_page=True)
-            page.close()
             visits[path] = Visit(problems, images, figures, run_its, hrefs, wide_tables, charts, options, zoom)
     finally:
         context.close()
@@ -308,8 +336,7 @@ def phone_crawl(browser, site_url, screenshots) -> dict[str, list[str]]:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     found = {}
     try:
-        for path in PAGES:
-            page, problems = open_page(context, site_url + path)
+        for path, (page, problems) in zip(PAGES, open_pages(context, [site_url + path for path in PAGES])):
             load_all_images(page)
             widths = page.evaluate("({doc: document.documentElement.scrollWidth, view: window.innerWidth})")
             snap(page, screenshots, f"phone-{slug(path)}.png")
@@ -323,7 +350,6 @@ def phone_crawl(browser, site_url, screenshots) -> dict[str, list[str]]:
             if wide:
                 problems.append(f"pictures wider than the phone screen: {wide}")
             problems += page.evaluate(OVERFLOWING_TABLES_JS)
-            page.close()
             found[path] = problems
     finally:
         context.close()
@@ -361,8 +387,7 @@ def test_every_picture_opens_whole_in_a_lightbox(crawl, desktop, site_url):
     assert not unwrapped, f"pictures that do not zoom: {unwrapped}"
     with_pictures = [path for path, visit in crawl.items() if visit.zoom[1]]
     assert len(with_pictures) >= 5
-    for path in with_pictures:
-        page, problems = open_page(desktop, site_url + path)
+    for path, (page, problems) in zip(with_pictures, open_pages(desktop, [site_url + path for path in with_pictures])):
         link = page.locator("article a.glightbox img").first
         link.scroll_into_view_if_needed()
         link.click()
@@ -371,5 +396,4 @@ def test_every_picture_opens_whole_in_a_lightbox(crawl, desktop, site_url):
         assert page.evaluate("img => img.naturalWidth > 0", shown.element_handle())
         page.keyboard.press("Escape")
         page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
-        page.close()
         assert not problems, f"{path or 'home'}: {problems}"
