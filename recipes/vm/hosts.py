@@ -238,38 +238,49 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
     that only reads, ``writes=False``). Ctrl-C or SIGTERM stops every host's run where it is: each host then
     says which step it was in and what goes on on the guest, the command that resumes is printed, and the
     task exits 130."""
-    console = console or task_console(min_width=120)
     targets = resolve_targets(c, hosts)
     ssh = schema.of(c).ssh
-    about = describe_run(title, dry_run)
     lock, stop = threading.Lock(), threading.Event()
     started = time.monotonic()
     runs: dict[str, HostRun | None] = {t.label: None for t in targets}
     errors: dict[str, str] = {}
     seconds: dict[str, float] = {}
     finished: set[str] = set()
+    built = threading.Event()  # the console and the run's description, which the hosts' threads wait for
+    about = ""
+
+    def refuse(target: Target, message: str) -> None:
+        """A host the run could not start on: said on a line of its own now, named in the summary after."""
+        errors[target.label] = message
+        console.print(f"[bold red]failed[/] {rich_markup.escape(message)}", highlight=False)
 
     def one(target: Target) -> None:
         conn = connect(target, ssh.connect_timeout)
         begin = time.monotonic()
         guest_lock = None
         try:
+            try:
+                open_connection(conn, ssh.connect_timeout)  # while the main thread builds the console
+            except Exception as error:  # noqa: BLE001 - paramiko, sockets: named per host by explain_connect_error
+                built.wait()
+                refuse(target, explain_connect_error(target, error))
+                return
+            built.wait()
+            if stop.is_set():
+                raise Interrupted()
             run = HostRun(conn, target.label, console, dry_run=dry_run, lock=lock, stop=stop)
             guest_lock = GuestLock(conn, about, exclusive=writes and not dry_run, wait=ssh.lock_wait,
                                    say=run.say, stop=stop)
             run.first_session = guest_lock.acquire  # the plan's first session locks the host (guestlock.py)
             try:
-                open_connection(conn, ssh.connect_timeout)
                 plan.read_first(run)
             except Interrupted:
                 raise
             except (LockRefused, StepFailed) as refusal:  # sudo refused, the host held too long, the reads failed
-                errors[target.label] = f"{target.label}: {refusal}"
-                console.print(f"[bold red]failed[/] {rich_markup.escape(errors[target.label])}", highlight=False)
+                refuse(target, f"{target.label}: {refusal}")
                 return
             except Exception as error:  # noqa: BLE001 - paramiko, sockets: named per host by explain_connect_error
-                errors[target.label] = explain_connect_error(target, error)
-                console.print(f"[bold red]failed[/] {rich_markup.escape(errors[target.label])}", highlight=False)
+                refuse(target, explain_connect_error(target, error))
                 return
             runs[target.label] = run
             plan(run)
@@ -286,12 +297,18 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
             conn.close()
 
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-        futures = [pool.submit(one, target) for target in targets]
+        futures = [pool.submit(one, target) for target in targets]  # each host connects at once
         try:
+            try:
+                console = console or task_console(min_width=120)
+                about = describe_run(title, dry_run)
+            finally:
+                built.set()
             for future in futures:
                 future.result()
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the boundary turns it into the same)
             stop.set()
+            built.set()
             wait_for(futures)
     if stop.is_set():
         raise Exit(stopped_report(title, hosts, dry_run, runs, finished, errors), code=130)
