@@ -296,9 +296,11 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
                 guest_lock.release()
             conn.close()
 
+    futures = []
     with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-        futures = [pool.submit(one, target) for target in targets]  # each host connects at once
         try:
+            for target in targets:
+                futures.append(pool.submit(one, target))  # each host connects at once
             try:
                 console = console or task_console(min_width=120)
                 about = describe_run(title, dry_run)
@@ -308,7 +310,7 @@ def run_on_hosts(c, hosts, dry_run: bool, title: str, plan: HostPlan, console: C
                 future.result()
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the boundary turns it into the same)
             stop.set()
-            built.set()
+            built.set()  # a thread still waiting for the console sees the stop
             wait_for(futures)
     if stop.is_set():
         raise Exit(stopped_report(title, hosts, dry_run, runs, finished, errors), code=130)

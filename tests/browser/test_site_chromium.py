@@ -86,18 +86,18 @@ def open_page(context, url: str):
 AHEAD = 4  # pages a crawl keeps loading at once: their quiet half-seconds overlap (a crawl takes half the time)
 
 
-def open_pages(context, urls: list[str]):
-    """Each of ``urls`` as ``open_page`` gives it, in order, with the next few already loading meanwhile; each
-    page is closed once the caller has taken the next."""
-    waiting = [start_page(context, url) for url in urls[:AHEAD]]
-    for index in range(len(urls)):
+def open_pages(context, site_url: str, paths: list[str]):
+    """``(path, page, problems)`` for each of ``paths`` under ``site_url``, as ``open_page`` opens it, in order,
+    with the next few already loading meanwhile; each page is closed once the caller has taken the next."""
+    waiting = [start_page(context, site_url + path) for path in paths[:AHEAD]]
+    for index, path in enumerate(paths):
         page, problems = waiting.pop(0)
         loaded(page)
         page.bring_to_front()  # the page in use is the active one, as a reader's is (its animations run at full rate)
-        yield page, problems
+        yield path, page, problems
         page.close()
-        if index + AHEAD < len(urls):
-            waiting.append(start_page(context, urls[index + AHEAD]))
+        if index + AHEAD < len(paths):
+            waiting.append(start_page(context, site_url + paths[index + AHEAD]))
 
 
 def load_all_images(page) -> list[dict]:
@@ -154,7 +154,7 @@ def crawl(browser, site_url, screenshots) -> dict[str, Visit]:
     context = browser.new_context(viewport=DESKTOP)
     visits = {}
     try:
-        for path, (page, problems) in zip(PAGES, open_pages(context, [site_url + path for path in PAGES])):
+        for path, page, problems in open_pages(context, site_url, PAGES):
             images = load_all_images(page)
             figures = page.evaluate("""Object.fromEntries(Array.from(document.querySelectorAll('figure[id^="fig-"]'))
                 .map(f => [f.id.slice(4), f.querySelector('img') ? f.querySelector('img').naturalWidth : null]))""")
@@ -336,7 +336,7 @@ def phone_crawl(browser, site_url, screenshots) -> dict[str, list[str]]:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     found = {}
     try:
-        for path, (page, problems) in zip(PAGES, open_pages(context, [site_url + path for path in PAGES])):
+        for path, page, problems in open_pages(context, site_url, PAGES):
             load_all_images(page)
             widths = page.evaluate("({doc: document.documentElement.scrollWidth, view: window.innerWidth})")
             snap(page, screenshots, f"phone-{slug(path)}.png")
@@ -387,7 +387,7 @@ def test_every_picture_opens_whole_in_a_lightbox(crawl, desktop, site_url):
     assert not unwrapped, f"pictures that do not zoom: {unwrapped}"
     with_pictures = [path for path, visit in crawl.items() if visit.zoom[1]]
     assert len(with_pictures) >= 5
-    for path, (page, problems) in zip(with_pictures, open_pages(desktop, [site_url + path for path in with_pictures])):
+    for path, page, problems in open_pages(desktop, site_url, with_pictures):
         link = page.locator("article a.glightbox img").first
         link.scroll_into_view_if_needed()
         link.click()
