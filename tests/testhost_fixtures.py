@@ -23,8 +23,8 @@ from tests.testhost.locking import file_lock
 from tests.testhost.rootfs import cached_rootfs
 from tests.testhost.settings import cache_dir
 
-REASON = "end-to-end test host needs root, debootstrap and network namespaces"
-TOOLS = ("debootstrap", "tinyproxy", "zstd", "ip", "unshare", "nsenter", "ssh-keygen", "dpkg-deb",
+REASON = "end-to-end test host needs root, mmdebstrap and network namespaces"
+TOOLS = ("mmdebstrap", "tinyproxy", "zstd", "ip", "unshare", "nsenter", "ssh-keygen", "dpkg-deb",
          "apt-ftparchive", "gpg")
 SYSTEMD_FLAVOURS = [name for name, spec in FLAVOURS.items() if spec.systemd]
 

@@ -1,4 +1,4 @@
-"""The prepared root filesystem of each flavour: built once with debootstrap, cached as a zstd tar, restored per
+"""The prepared root filesystem of each flavour: built once with mmdebstrap, cached as a zstd tar, restored per
 host."""
 
 import functools
@@ -16,11 +16,14 @@ from rich.console import Console
 
 from .flavours import DEFAULT, Flavour, flavour_named
 from .locking import file_lock
-from .settings import FILES, HOST_SUITE, cache_dir
+from .settings import FILES, HOST_SUITE, cache_dir, work_root
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
 TAR_FLAGS = ["--numeric-owner", "--xattrs", "--xattrs-include=*"]
+# A build's tree (the mysql flavour's is 1.1 GB with its downloaded packages) goes to RAM when it has room:
+# dpkg unpacking thousands of files to this machine's disk took twice as long.
+BUILD_ROOM = 2e9
 
 
 def _apt_sources() -> list[tuple[str, list[str]]]:
@@ -102,33 +105,34 @@ def cached_rootfs(flavour: str = DEFAULT, log=None) -> Path:
         return tar
     with file_lock(cache / f"build-{spec.name}.lock"):
         if not tar.exists():
-            _build(spec, tar, mirror, env, log)
+            _build(spec, tar, env, log)
     return tar
 
 
-def _build(spec: Flavour, tar: Path, mirror: str, env: dict[str, str], log) -> None:
+def _build(spec: Flavour, tar: Path, env: dict[str, str], log) -> None:
     started = time.monotonic()
     log(f"[testhost] first build of the {spec.name} test host rootfs -> {tar}")
-    work = tar.with_suffix(".build")
+    work = work_root(1, room_per_host=BUILD_ROOM) / f"build-{spec.name}"
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    work.mkdir(parents=True)
     rootfs = work / "rootfs"
     cmd = ["nice", "unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
-           "sh", str(FILES / "build-rootfs.sh"), str(rootfs), mirror]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env={**os.environ, **env}) as proc:
-        for line in proc.stdout:
-            log(f"[testhost] {time.monotonic() - started:6.1f}s {line.rstrip()}")
-    if proc.returncode != 0:
+           "sh", str(FILES / "build-rootfs.sh"), str(rootfs)]
+    try:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, **env}) as proc:
+            for line in proc.stdout:
+                log(f"[testhost] {time.monotonic() - started:6.1f}s {line.rstrip()}")
+        if proc.returncode != 0:
+            raise RuntimeError(f"building the {spec.name} test host rootfs failed (exit {proc.returncode}); "
+                               "see the lines above")
+        log(f"[testhost] {time.monotonic() - started:6.1f}s packing {tar.name} (zstd)")
+        partial = tar.with_name(f"{tar.name}.partial")
+        subprocess.run(["nice", "tar", "-C", str(rootfs), "-I", "zstd -T0 -3", *TAR_FLAGS, "-cpf", str(partial),
+                        "."], check=True)
+        partial.rename(tar)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
-        raise RuntimeError(f"building the {spec.name} test host rootfs failed (exit {proc.returncode}); "
-                           "see the lines above")
-    log(f"[testhost] {time.monotonic() - started:6.1f}s packing {tar.name} (zstd)")
-    partial = work / "rootfs.tar.zst"
-    subprocess.run(["nice", "tar", "-C", str(rootfs), "-I", "zstd -T0 -3", *TAR_FLAGS, "-cpf", str(partial), "."],
-                   check=True)
-    partial.rename(tar)
-    shutil.rmtree(work, ignore_errors=True)
     for stale in tar.parent.glob(f"rootfs-{spec.name}-*.tar.zst"):
         if stale != tar:
             stale.unlink()
