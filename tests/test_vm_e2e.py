@@ -242,7 +242,7 @@ def test_each_step_alone_with_dry_runs_and_the_captures(tmp_path, test_host, sta
     assert denied.returncode != 0 and "Permission denied" in denied.stdout
 
     mysql_dry = ok(invoke(config, "setup-mysql", "--dry-run", "--host", test_host.target))
-    capture("integration-fix.txt", f"$ ./run setup-mysql --dry-run   (the conf.yaml step)\n"
+    capture("integration-fix.txt", "$ ./run setup-mysql --dry-run   (the conf.yaml step)\n"
                                    + step_of(mysql_dry, "integration config /etc/datadog-agent/conf.d/mysql.d/conf.yaml"))
     assert "+    port: 3306" in mysql_dry and "password: ********" in mysql_dry
     assert re.search(r"^\s*\+\s*extra_performance_metrics\s*:", mysql_dry, re.MULTILINE) is None

@@ -376,7 +376,6 @@ def test_vm_up_without_vagrant_says_what_to_do(monkeypatch):
 
 
 def test_dd_site_reaches_the_agent_and_an_unknown_site_is_refused(monkeypatch):
-    config = Config(overrides=copy.deepcopy(CONFIG))
     monkeypatch.setenv("DD_SITE", "datadoghq.eu")
     assert agent.site_from_env() == "datadoghq.eu"
     monkeypatch.setenv("DD_SITE", "datadoghq.con")

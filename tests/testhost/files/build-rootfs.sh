@@ -11,14 +11,19 @@ suite=$RB_SUITE
 step() { echo "[build-rootfs] $*"; }
 in_root() { chroot "$dir" env DEBIAN_FRONTEND=noninteractive "$@"; }
 
-# mmdebstrap installs the packages with one apt run (and no fsync per file), from the flavour's own sources
-# (updates and security included), which it also leaves in /etc/apt/sources.list. What RB_INSTALL names
-# is installed in the same run: the box had it before the recipes ran.
+# mmdebstrap installs the packages with one apt run (and no fsync per file). It installs from the release as
+# published (the first source line, the suite's main) and not from its updates: like a Vagrant box, the image
+# is older than the archive, so the recipes' installs upgrade what they depend on (MariaDB's, perl-base).
+# What RB_INSTALL names is installed in the same run: the box had it before the recipes ran.
 include=$RB_INCLUDE${RB_INSTALL:+,$(echo "$RB_INSTALL" | tr ' ' ',')}
-step "mmdebstrap --variant=minbase $suite from: $(printf '%s' "$RB_SOURCES" | paste -sd';') (20 s-2 min)"
-printf '%s' "$RB_SOURCES" | mmdebstrap --variant=minbase --dpkgopt=force-unsafe-io --include="$include" \
+release=$(printf '%s\n' "$RB_SOURCES" | head -n 1)
+step "mmdebstrap --variant=minbase $suite from: $release (20 s-2 min)"
+echo "$release" | mmdebstrap --variant=minbase --dpkgopt=force-unsafe-io --include="$include" \
   "$suite" "$dir" - >"$dir.mmdebstrap.log" 2>&1 || { tail -30 "$dir.mmdebstrap.log"; exit 1; }
 rm -f "$dir.mmdebstrap.log"
+
+step "apt sources: $(printf '%s' "$RB_SOURCES" | paste -sd';')"
+printf '%s' "$RB_SOURCES" >"$dir/etc/apt/sources.list"
 
 step "user vagrant with NOPASSWD sudo (like a Vagrant box)"
 chroot "$dir" useradd --create-home --shell /bin/bash --user-group vagrant
