@@ -24,7 +24,7 @@ from tests.testhost.rootfs import cached_rootfs
 from tests.testhost.settings import cache_dir
 
 REASON = "end-to-end test host needs root, mmdebstrap and network namespaces"
-TOOLS = ("mmdebstrap", "tinyproxy", "zstd", "ip", "unshare", "nsenter", "ssh-keygen", "dpkg-deb",
+TOOLS = ("mmdebstrap", "tinyproxy", "ip", "unshare", "nsenter", "ssh-keygen", "dpkg-deb",
          "apt-ftparchive", "gpg")
 SYSTEMD_FLAVOURS = [name for name, spec in FLAVOURS.items() if spec.systemd]
 
@@ -52,7 +52,7 @@ def _skip_unless_capable(flavour: str = DEFAULT) -> None:
 
 @pytest.fixture(scope="session")
 def testhost_images(request):
-    """testhost_images(flavour) -> the flavour's cached rootfs tar; a first build (1-5 min) prints its
+    """testhost_images(flavour) -> the flavour's cached rootfs tree; a first build (20 s-2 min) prints its
     progress uncaptured. Skips the test when this machine cannot boot the flavour."""
     capture = request.config.pluginmanager.getplugin("capturemanager")
 
@@ -66,7 +66,7 @@ def testhost_images(request):
 
 @pytest.fixture(scope="session")
 def testhost_rootfs(testhost_images) -> Path:
-    """The cached prepared rootfs tar of the default flavour."""
+    """The cached prepared rootfs tree of the default flavour."""
     return testhost_images(DEFAULT)
 
 

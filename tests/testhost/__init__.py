@@ -1,6 +1,6 @@
 """The Debian test host of the end-to-end tests, and the stand-in Datadog Agent apt repository.
 
-A test host is a Debian rootfs of one flavour (built by mmdebstrap, cached as a zstd tar) booted in its own
+A test host is a copy-on-write overlay of one flavour's Debian rootfs (built by mmdebstrap) booted in its own
 network namespace with a real sshd, a ``vagrant`` user with NOPASSWD sudo, and apt going through
 tinyproxy on the host end of its veth. Needs root. Flavours (flavours.py): ``bookworm`` (default: sshd as
 PID 1, no systemd), ``systemd`` (bookworm under systemd-nspawn --boot), ``mysql`` (sid with Oracle MySQL

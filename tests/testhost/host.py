@@ -16,7 +16,7 @@ from .flavours import DEFAULT, Flavour, flavour_named
 from .locking import file_lock
 from .processes import kill_and_wait, start_time
 from .proxy import start_proxy, stop_process
-from .rootfs import cached_rootfs, restore
+from .rootfs import cached_rootfs, mount_copy, unmount_copy
 from .settings import PROXY_PORT, RAM_NEEDED_PER_HOST, RAM_WORK_ROOT, cache_dir, work_root
 
 USER = "vagrant"
@@ -121,9 +121,10 @@ class TestHost:
             result.check_returncode()
         return result
 
-    def start(self, tar: Path) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)  # left over by a killed run; its netns was free
-        restore(tar, self.rootfs)
+    def start(self, tree: Path) -> None:
+        unmount_copy(self.workdir)  # left over by a killed run; its netns was free
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        mount_copy(tree, self.workdir)
         self._personalize()
         netns.wire(self.index)
         self._proxy = start_proxy(self.host_addr, f"{self.host_addr.rsplit('.', 1)[0]}.0/24", self.workdir)
@@ -219,11 +220,11 @@ class TestHost:
             pass  # PID 1 is then killed
 
 
-def _start_one(tar: Path, key: Path, root: Path, flavour: Flavour) -> TestHost:
+def _start_one(tree: Path, key: Path, root: Path, flavour: Flavour) -> TestHost:
     host = TestHost(netns.allocate(), key, root, flavour)
     _running.add(host)
     try:
-        host.start(tar)
+        host.start(tree)
     except BaseException:
         host.stop()
         raise
@@ -236,9 +237,9 @@ def start_hosts(n: int = 1, flavour: str = DEFAULT, room_per_host: float = RAM_N
     the real-size Agent package), which decides whether their copies fit in RAM."""
     spec = flavour_named(flavour)
     reap.reap_orphans([RAM_WORK_ROOT, cache_dir() / "hosts", work_root(0)])
-    tar, key, root = cached_rootfs(spec.name), test_key(), work_root(n, room_per_host)
+    tree, key, root = cached_rootfs(spec.name), test_key(), work_root(n, room_per_host)
     with ThreadPoolExecutor(max_workers=n) as pool:
-        futures = [pool.submit(_start_one, tar, key, root, spec) for _ in range(n)]
+        futures = [pool.submit(_start_one, tree, key, root, spec) for _ in range(n)]
     hosts, errors = [], []
     for future in futures:
         try:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from . import boot, netns
+from .rootfs import unmount_copy
 from .locking import file_lock
 from .processes import alive, kill_and_wait, start_time
 
@@ -23,9 +24,10 @@ def record(workdir: Path, index: int, pids: dict[str, int]) -> None:
 
 
 def release_resources(index: int, workdir: Path) -> None:
-    """Free what a host holds once its processes are gone: nspawn leftovers, cgroups, work dir, and last its
-    network namespace, which reserves the host's name for the next host."""
-    boot.remove_nspawn_leftovers(netns.ns_name(index), workdir / "rootfs")
+    """Free what a host holds once its processes are gone: nspawn leftovers, cgroups, its overlay and work dir,
+    and last its network namespace, which reserves the host's name for the next host."""
+    boot.remove_nspawn_leftovers(netns.ns_name(index), workdir / "rootfs")  # names its lock by the overlay's inode
+    unmount_copy(workdir)
     shutil.rmtree(workdir, ignore_errors=True)
     netns.unwire(index)
 

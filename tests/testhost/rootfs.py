@@ -1,5 +1,5 @@
-"""The prepared root filesystem of each flavour: built once with mmdebstrap, cached as a zstd tar, restored per
-host."""
+"""The prepared root filesystem of each flavour: built once with mmdebstrap and cached as a directory tree,
+which every host boots as a copy-on-write overlay (its writes go to the host's own upper dir)."""
 
 import functools
 import glob
@@ -20,7 +20,6 @@ from .settings import FILES, HOST_SUITE, cache_dir, work_root
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
-TAR_FLAGS = ["--numeric-owner", "--xattrs", "--xattrs-include=*"]
 # A build's tree (the mysql flavour's is 1.1 GB with its downloaded packages) goes to RAM when it has room:
 # dpkg unpacking thousands of files to this machine's disk took twice as long.
 BUILD_ROOM = 2e9
@@ -93,31 +92,33 @@ def build_inputs_hash(env: dict[str, str], mirror: str, suite_date: str = "") ->
 
 
 def cached_rootfs(flavour: str = DEFAULT, log=None) -> Path:
-    """Path of the flavour's cached rootfs tar, building it first if what builds it changed (slow: 1-10 min)."""
+    """The flavour's prepared rootfs tree (read only: hosts mount it as the lower layer of an overlay), building
+    it first if what builds it changed (slow: 20 s-2 min)."""
     log = log or Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print
     spec = flavour_named(flavour)
     mirror, security = host_mirrors()
     env = build_env(spec, mirror, security)
     suite_date = release_date(mirror, spec.suite) if spec.rolling else ""
     cache = cache_dir()
-    tar = cache / f"rootfs-{spec.name}-{build_inputs_hash(env, mirror, suite_date)}.tar.zst"
-    if tar.exists():
-        return tar
+    tree = cache / f"rootfs-{spec.name}-{build_inputs_hash(env, mirror, suite_date)}"
+    if tree.is_dir():
+        return tree
     with file_lock(cache / f"build-{spec.name}.lock"):
-        if not tar.exists():
-            _build(spec, tar, env, log)
-    return tar
+        if not tree.is_dir():
+            _build(spec, tree, env, log)
+    return tree
 
 
-def _build(spec: Flavour, tar: Path, env: dict[str, str], log) -> None:
+def _build(spec: Flavour, tree: Path, env: dict[str, str], log) -> None:
     started = time.monotonic()
-    log(f"[testhost] first build of the {spec.name} test host rootfs -> {tar}")
+    log(f"[testhost] first build of the {spec.name} test host rootfs -> {tree}")
     work = work_root(1, room_per_host=BUILD_ROOM) / f"build-{spec.name}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rootfs = work / "rootfs"
     cmd = ["nice", "unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
            "sh", str(FILES / "build-rootfs.sh"), str(rootfs)]
+    partial = tree.with_name(f"{tree.name}.partial")
     try:
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env={**os.environ, **env}) as proc:
@@ -126,21 +127,40 @@ def _build(spec: Flavour, tar: Path, env: dict[str, str], log) -> None:
         if proc.returncode != 0:
             raise RuntimeError(f"building the {spec.name} test host rootfs failed (exit {proc.returncode}); "
                                "see the lines above")
-        log(f"[testhost] {time.monotonic() - started:6.1f}s packing {tar.name} (zstd)")
-        partial = tar.with_name(f"{tar.name}.partial")
-        subprocess.run(["nice", "tar", "-C", str(rootfs), "-I", "zstd -T0 -3", *TAR_FLAGS, "-cpf", str(partial),
-                        "."], check=True)
-        partial.rename(tar)
+        log(f"[testhost] {time.monotonic() - started:6.1f}s keeping it as {tree.name}")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            rootfs.rename(partial)
+        except OSError:  # built in RAM: copied to the cache's disk, with owners, modes, links and xattrs
+            subprocess.run(["cp", "--archive", str(rootfs), str(partial)], check=True)
+        partial.rename(tree)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for stale in tar.parent.glob(f"rootfs-{spec.name}-*.tar.zst"):
-        if stale != tar:
-            stale.unlink()
-    size_mb = tar.stat().st_size / 1e6
-    log(f"[testhost] {time.monotonic() - started:6.1f}s built {tar.name} ({size_mb:.0f} MB)")
+        shutil.rmtree(partial, ignore_errors=True)
+    for stale in tree.parent.glob(f"rootfs-{spec.name}-*"):
+        if stale != tree and not _mounted_as_lower(stale):
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    log(f"[testhost] {time.monotonic() - started:6.1f}s built {tree.name}")
 
 
-def restore(tar: Path, dest: Path) -> None:
-    """Unpack a fresh copy of the rootfs into dest (which must not exist)."""
-    dest.mkdir(parents=True)
-    subprocess.run(["tar", "-C", str(dest), "-I", "zstd -T0", *TAR_FLAGS, "-xpf", str(tar)], check=True)
+def _mounted_as_lower(tree: Path) -> bool:
+    """Whether a running host (of another test run) still boots from this tree."""
+    return f"lowerdir={tree}," in Path("/proc/self/mountinfo").read_text()
+
+
+def mount_copy(tree: Path, workdir: Path) -> Path:
+    """A fresh copy of the tree at workdir/rootfs, copy-on-write: an overlay whose changes go to
+    workdir/upper, so booting a host copies nothing and the tree is never written."""
+    rootfs, upper, scratch = workdir / "rootfs", workdir / "upper", workdir / "overlay-work"
+    for folder in (rootfs, upper, scratch):
+        folder.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={tree},upperdir={upper},workdir={scratch}", str(rootfs)], check=True)
+    return rootfs
+
+
+def unmount_copy(workdir: Path) -> None:
+    """Unmount a host's overlay, if it is mounted (lazily if something still holds it)."""
+    rootfs = workdir / "rootfs"
+    if os.path.ismount(rootfs) and subprocess.run(["umount", str(rootfs)], capture_output=True).returncode:
+        subprocess.run(["umount", "--lazy", str(rootfs)], check=True)

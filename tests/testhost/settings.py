@@ -51,7 +51,7 @@ def _dirs(path: Path) -> list[Path]:
 
 
 def cache_dir() -> Path:
-    """The rootfs tar, the test SSH key and the per-host work dirs live here."""
+    """The rootfs trees, the test SSH key and the per-host work dirs live here."""
     default = Path.home() / ".cache" / "runbook-testhost"
     path = Path(os.environ.get("RUNBOOK_TESTHOST_CACHE", default))
     path.mkdir(parents=True, exist_ok=True)
