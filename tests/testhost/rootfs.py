@@ -20,8 +20,8 @@ from .settings import FILES, HOST_SUITE, cache_dir, work_root
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
-# A build's tree (the mysql flavour's is 1.1 GB with its downloaded packages) goes to RAM when it has room:
-# dpkg unpacking thousands of files to this machine's disk took twice as long.
+# A build's tree (the mysql flavour's is 1.2 GB with its downloaded packages) goes to RAM when it has room:
+# dpkg's install took 29 s on this machine's disk, 18 s in RAM.
 BUILD_ROOM = 2e9
 
 
