@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 
 import pytest
 
@@ -15,6 +16,15 @@ pytest_plugins: list[str] = [
 # The custom check's tests run in their own uv project (datadog_checks.base pins its own ddtrace): `./run test`
 # runs them there first; collected here they could only be skipped.
 collect_ignore = ["agent_check"]
+
+
+def pytest_configure(config):
+    """Ctrl-C reaches a task run from a terminal, and the tests that press it expect it to. A suite started as
+    a background job of a shell without job control (`./run test &` in a script) inherits SIGINT ignored, and
+    an ignored signal stays ignored across exec: the children those tests interrupt would never see it. Each
+    test process (xdist's workers too) puts Python's own handler back, which its children reset to the default."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def on_ci() -> bool:
