@@ -1,5 +1,6 @@
 """The app under the real ddtrace-run, sending to the real ddapm-test-agent (no Datadog account needed)."""
 
+import contextlib
 import json
 import os
 import re
@@ -126,9 +127,9 @@ def alive(pid: int) -> bool:
 def test_ctrl_c_during_the_demo_stops_everything_it_started():
     proc = subprocess.Popen([str(ROOT / ".venv/bin/invoke"), "apm-demo", "--requests", "200000", "--json"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    started: set[int] = set()
     try:
         deadline = time.monotonic() + 60
-        started: set[int] = set()
         while time.monotonic() < deadline and not any("gunicorn" in cmdline(p) for p in started):
             time.sleep(0.3)
             started |= descendants(proc.pid)
@@ -137,12 +138,18 @@ def test_ctrl_c_during_the_demo_stops_everything_it_started():
         started |= descendants(proc.pid)
         os.kill(proc.pid, signal.SIGINT)
         proc.wait(30)
-    finally:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and any(alive(pid) for pid in started):
+            time.sleep(0.05)
+        assert [pid for pid in started if alive(pid)] == []
+    finally:  # a failed test leaves nothing running: the demo and what it started, by PID
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
-    time.sleep(0.5)
-    assert [pid for pid in started if alive(pid)] == []
+        for pid in started:
+            if alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        proc.wait()
 
 
 def cmdline(pid: int) -> str:
