@@ -21,10 +21,15 @@ class Flavour:
     # A rolling suite (sid) has no -updates/-security, its Release may be past Valid-Until on the mirror,
     # and it changes daily, so its image is keyed on the Release date too.
     rolling: bool = False
+    # Built on another flavour's image of the same suite (a copy of its tree, then only what this one adds
+    # installed from the same release): one mmdebstrap run fewer on a machine that builds both.
+    base: str | None = None
 
     @property
     def packages(self) -> tuple[str, ...]:
-        return BASE_PACKAGES + (SYSTEMD_PACKAGES if self.systemd else ())
+        """What the image's build installs: everything, or on a base image what this flavour adds."""
+        added = SYSTEMD_PACKAGES if self.systemd else ()
+        return added if self.base else BASE_PACKAGES + added
 
     @property
     def tools(self) -> tuple[str, ...]:
@@ -41,7 +46,7 @@ class Flavour:
 
 FLAVOURS = {f.name: f for f in (
     Flavour("bookworm", "bookworm", systemd=False, prefetch=MARIADB_PACKAGES + RECIPE_PACKAGES),
-    Flavour("systemd", "bookworm", systemd=True, prefetch=MARIADB_PACKAGES + RECIPE_PACKAGES),
+    Flavour("systemd", "bookworm", systemd=True, prefetch=MARIADB_PACKAGES + RECIPE_PACKAGES, base="bookworm"),
     # Oracle MySQL (Debian's default-mysql-server is MariaDB in every suite; only sid packages MySQL),
     # standing in for Ubuntu's MySQL on the user's Vagrant box.
     Flavour("mysql", "sid", systemd=True, install=("mysql-server",), rolling=True),

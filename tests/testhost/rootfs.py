@@ -71,9 +71,11 @@ def release_date(mirror: str, suite: str) -> str:
     raise RuntimeError(f"no Date in {mirror}/dists/{suite}/Release")
 
 
-def build_env(flavour: Flavour, mirror: str, security: str) -> dict[str, str]:
-    """What build-rootfs.sh builds, as the RB_* variables it reads."""
+def build_env(flavour: Flavour, mirror: str, security: str, base: Path | None = None) -> dict[str, str]:
+    """What build-rootfs.sh builds, as the RB_* variables it reads (``base``: the base flavour's tree; its name
+    carries the base's own hash, so a rebuilt base rebuilds what is built on it)."""
     return {
+        "RB_BASE": str(base) if base else "",
         "RB_SUITE": flavour.suite,
         "RB_INCLUDE": ",".join(flavour.packages),
         "RB_INSTALL": " ".join(flavour.install),
@@ -97,7 +99,8 @@ def cached_rootfs(flavour: str = DEFAULT, log=None) -> Path:
     log = log or Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print
     spec = flavour_named(flavour)
     mirror, security = host_mirrors()
-    env = build_env(spec, mirror, security)
+    base = cached_rootfs(spec.base, log) if spec.base else None
+    env = build_env(spec, mirror, security, base)
     suite_date = release_date(mirror, spec.suite) if spec.rolling else ""
     cache = cache_dir()
     tree = cache / f"rootfs-{spec.name}-{build_inputs_hash(env, mirror, suite_date)}"
