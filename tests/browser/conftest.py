@@ -3,8 +3,8 @@
 Playwright (pinned on PyPI) drives Debian's Chromium headless shell via ``executable_path``; no browser is ever
 downloaded. The headless shell is the build Playwright itself runs for headless Chromium since 1.49
 (https://github.com/microsoft/playwright/issues/33566): Chromium's own renderer without the desktop browser
-around it. This layer took a third less CPU with it than with the full browser under ``--headless`` (measured
-side by side: 33 against 52 CPU-seconds). Without it the layer is skipped with the reason (CI installs it from
+around it. This layer took 92 CPU-seconds with it and 133 with the full browser under ``--headless`` (process
+accounting of the layer run alone). Without it the layer is skipped with the reason (CI installs it from
 .ci/apt-packages.txt).
 """
 
