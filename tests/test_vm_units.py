@@ -1,5 +1,6 @@
 """Unit tests of the VM recipes' pure parts: host parsing, tags, YAML merge, placeholders, rendering, diffs, probes."""
 
+import base64
 import copy
 import io
 import re
@@ -207,9 +208,19 @@ def test_reads_of_one_session_run_at_once_and_come_back_in_order(tmp_path):
         "third": "printf 'no newline'; exit 2",
     })
     out = subprocess.run(["bash", "-s"], input=script, capture_output=True, text=True, check=True).stdout
-    assert [line.split()[0] for line in out.split("\n") if line.startswith("@@")] == ["@@first", "@@second", "@@third"]
+    assert [line.split()[0] for line in out.split("\n") if line.startswith("@@")] == ["@@*first,second,third"]
     found = session.parse_sections(out)
     assert found == {"first": (0, "saw it\n"), "second": (0, "made it\n"), "third": (2, "no newline")}
+    assert list(found) == ["first", "second", "third"]
+
+
+def test_a_batch_cut_while_it_was_printed_gives_none_of_its_reads():
+    """Sizes that do not add up to the output (the session ended mid-line) must not hand a read a wrong answer."""
+    whole = session.parse_sections("@@*a,b 0,3 2,3 " + base64.b64encode(b"hiout").decode())
+    assert whole == {"a": (0, "hi"), "b": (3, "out")}
+    assert session.parse_sections("@@*a,b 0,3 2,3 " + base64.b64encode(b"hiou").decode()) == {}
+    assert session.parse_sections("@@*a,b 0 2,3 " + base64.b64encode(b"hiout").decode()) == {}
+    assert session.parse_sections("@@*a 0 0 ") == {"a": (0, "")}
 
 
 def test_a_write_runs_alone_between_the_reads_around_it(tmp_path):
