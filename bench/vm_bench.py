@@ -174,12 +174,21 @@ def one_round(repo, flavour: str, reverse: bool, workdir: Path, counts) -> dict[
     """Each host count in turn; a count that fails is recorded as a Failure and the next one runs."""
     results: dict[str, Run | Failure | bool] = {}  # memoryN: whether N hosts' files were in RAM
 
+    def stop(hosts):
+        """Tear the hosts down; a failure here is said, and does not undo what was measured on them."""
+        try:
+            stop_hosts(hosts)
+        except Exception as exc:  # noqa: BLE001 - the figures stand; the leftovers are stopped at exit
+            print(f"{len(hosts)} host(s): stopping them failed ({type(exc).__name__}: {exc})", file=sys.stderr,
+                  flush=True)
+        os.sync()  # the next figures start once what the hosts left is on disk, not while it is written back
+
     def floor_on(n):
         hosts = start_hosts(n, flavour, room_per_host=ROOM_PER_HOST)
         try:
             results[f"floor{n}"] = floor(hosts, repo)
         finally:
-            stop_hosts(hosts)
+            stop(hosts)
 
     def setup_on(n):
         hosts = start_hosts(n, flavour, room_per_host=ROOM_PER_HOST)
@@ -191,7 +200,7 @@ def one_round(repo, flavour: str, reverse: bool, workdir: Path, counts) -> dict[
             if n == 1:
                 results["dry"] = median_run([invoke_setup(hosts, config, "--dry-run") for _ in range(RERUNS)])
         finally:
-            stop_hosts(hosts)
+            stop(hosts)
 
     for n in counts:
         pair = [lambda n=n: floor_on(n), lambda n=n: setup_on(n)]

@@ -26,8 +26,9 @@ def wait_gone(pid: int, started: str | None, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def kill_and_wait(processes: list[tuple[int | None, str | None]]) -> None:
-    """SIGKILL each (pid, start time) that is still that process, then wait until all are gone."""
+def kill_and_wait(processes: list[tuple[int | None, str | None]], timeout: float = 10.0) -> None:
+    """SIGKILL each (pid, start time) that is still that process, then wait until all are gone (each at most
+    ``timeout`` seconds)."""
     living = [(pid, started) for pid, started in processes if alive(pid, started)]
     for pid, _ in living:
         try:
@@ -35,4 +36,4 @@ def kill_and_wait(processes: list[tuple[int | None, str | None]]) -> None:
         except ProcessLookupError:
             pass
     for pid, started in living:
-        wait_gone(pid, started)
+        wait_gone(pid, started, timeout)
