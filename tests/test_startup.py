@@ -44,7 +44,6 @@ def test_a_task_still_finds_what_it_imports_late():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-
 COLLECTOR_AT_EXIT = """
 import atexit, gc, json
 # Registered before the tasks load, so it runs after every exit handler they register (the last in, first out).

@@ -62,8 +62,8 @@ def session_script(sections: list[Section]) -> str:
     ``stop`` section ends the script: what follows it does not run.
 
     State reads change nothing, so consecutive reads run at once, each in its own subshell with its output in
-    a file of its own, and are printed together once all have ended: a session of reads lasts as long as its
-    slowest read (a server's status script), not as long as all of them one after another. A write or a
+    a file of its own, and are printed together once all have ended: where the host has CPUs to spare, a session
+    of reads lasts about as long as its slowest read (a server's status script). A write or a
     command (a ``stop`` section) runs alone, after what came before it and before what comes after it."""
     parts = [SHELL_PRELUDE]
     batch: list[Section] = []
@@ -100,15 +100,16 @@ def _concurrent(sections: list[Section]) -> str:
     in base64. One ``stat``, one ``cat`` and one ``base64`` serve the whole batch; a ``base64`` per read costs a
     process per read, which on a 2-CPU guest was a third of a 29-read session."""
     files = [f'"$_reads/{index}"' for index in range(len(sections))]
+    all_files = " ".join(files)
     names = ",".join(section.name for section in sections)
     parts = ['_reads=$(mktemp -d) || exit 1\n']
     for index, section in enumerate(sections):
         parts.append(f"( {section.command}\n) </dev/null >{files[index]} 2>&1 &\n_pid{index}=$!\n")
     parts.append("_rcs=\n")
     parts.extend(f'wait "$_pid{index}"; _rcs="$_rcs,$?"\n' for index in range(len(sections)))
-    parts.append(f"_sizes=$(stat -c %s {' '.join(files)}); _sizes=${{_sizes//$'\\n'/,}}\n"
+    parts.append(f"_sizes=$(stat -c %s {all_files}); _sizes=${{_sizes//$'\\n'/,}}\n"
                  f"printf '\\n@@*%s %s %s %s\\n' {shlex.quote(names)} \"${{_rcs#,}}\" \"$_sizes\" "
-                 f"\"$(cat {' '.join(files)} | base64 -w0)\"\n")
+                 f"\"$(cat {all_files} | base64 -w0)\"\n")
     parts.append('rm -rf "$_reads"\n')
     return "".join(parts)
 
@@ -132,9 +133,10 @@ def parse_sections(stdout: str) -> dict[str, tuple[int, str]]:
 
 
 def _batch(names: str, codes: str, sizes: str, encoded: str) -> dict[str, tuple[int, str]]:
+    each_name = names.split(",")
     try:
-        each_name, each_code, each_size = names.split(","), [int(c) for c in codes.split(",")], \
-            [int(s) for s in sizes.split(",")]
+        each_code = [int(code) for code in codes.split(",")]
+        each_size = [int(size) for size in sizes.split(",")]
         data = base64.b64decode(encoded, validate=True)
     except ValueError:  # binascii.Error is one
         return {}
